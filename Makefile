@@ -1,0 +1,48 @@
+# memhil: the two quickstart commands are `make demo` and `make test`; each sets itself up.
+SHELL := /bin/bash
+PY ?= python3
+VENV ?= .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: demo test test-fast lint synth bench data setup clean gen
+
+$(STAMP): pyproject.toml
+	@test -x $(VPY) || $(PY) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -e '.[test]'
+	@rm -f $(VENV)/.installed-*; touch $(STAMP)
+
+setup: $(STAMP)
+
+# Fashion-MNIST from Debian (optional data set; the embedded default is scikit-learn's digits).
+data:
+	@test -d /usr/share/datasets/fashion-mnist || \
+	  { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	    { apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || \
+	      { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1; }; } ; } || \
+	  echo "note: Fashion-MNIST not installed (apt-get install dataset-fashion-mnist); tests that need it will say so"
+
+demo: $(STAMP)
+	$(VENV)/bin/memhil demo --out runs/demo
+
+test: $(STAMP) data
+	$(VPY) -m pytest -n 2 --dist loadgroup -q
+
+test-fast: $(STAMP)
+	$(VPY) -m pytest -q -m "not sim and not slow"
+
+lint: $(STAMP)
+	$(VPY) -m memhil.tools.hdl lint
+
+synth: $(STAMP)
+	$(VPY) -m memhil.tools.hdl synth
+
+gen: $(STAMP)
+	$(VPY) -m memhil.contract.gen_sv
+
+bench: $(STAMP)
+	$(VENV)/bin/memhil bench twin --json
+
+clean:
+	rm -rf $(VENV) sim_build build runs .pytest_cache

@@ -1,0 +1,5 @@
+import sys
+
+from memhil.cli import main
+
+sys.exit(main())

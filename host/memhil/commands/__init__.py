@@ -1,0 +1,1 @@
+"""Subcommands of the ``memhil`` CLI (see memhil.cli)."""

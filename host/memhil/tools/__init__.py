@@ -1,0 +1,1 @@
+"""Tool wrappers (Verilator, Yosys) used by the simulation, lint and synthesis flows."""

@@ -1,0 +1,477 @@
+"""The bit-exact software twin of the crossbar emulator (docs/hardware-contract.md).
+
+:class:`Twin` holds the complete integer state of ``tiles`` crossbar tiles of ``rows x cols``
+cells (conductance codes of both devices, update accumulators, row and column LFSRs, the
+registers and the counters) and implements every operation of the contract with vectorized
+torch code, on the CPU or on CUDA with identical results. It is the reference that the RTL,
+the simulator and the board are checked against, and the fast model the experiments train on.
+
+Indexing: cell (i, j) has row i (output, delta index) and column j (input index); a tile's
+weight matrix is ``W[i, j] = gp[i, j] - gm[i, j]``; forward ``y = W x``, transpose ``z = W^T d``.
+"""
+from __future__ import annotations
+
+import torch
+
+from memhil.config import DeviceConfig, lfsr_seeds, mix32
+from memhil.contract.spec import SPEC
+from memhil.twin import lfsr
+
+M32 = 0xFFFFFFFF
+CODE_MAX = 127                     # operand codes saturate to [-127, 127]
+ACC_MAX = (1 << (SPEC.limits["acc_bits"] - 1)) - 1
+ACC_MIN = -(1 << (SPEC.limits["acc_bits"] - 1))
+NMAX = SPEC.limits["nmax"]
+FF = SPEC.fixed["factor_frac"]
+SF = SPEC.fixed["step_frac"]
+LR_FRAC = SPEC.fixed["lr_frac"]
+RN_FRAC = SPEC.fixed["rn_frac"]
+FACTOR_MAX = SPEC.fixed["factor_max"]
+NOISE_SHIFT = SPEC.fixed["gauss_scale"].bit_length() - 1 + FF + SPEC.fixed["root_frac"]  # 28
+GAUSS_SHIFT = SPEC.fixed["gauss_scale"].bit_length() - 1                              # 8
+PROB_MASK = (1 << SPEC.lfsr["prob_bits"]) - 1
+MAX_LEVELS = SPEC.limits["max_levels"]
+TILE_SHIFT = SPEC.hash["tile_shift"]
+
+# configuration registers a WRITE_REG may change, with their allowed ranges
+RW_LIMITS = {
+    "CTRL": (0, 1),
+    "CMAX": (1, (1 << SPEC.limits["max_code_bits"]) - 1),
+    "SUB_BITS": (0, 8),
+    "C0": (0, (1 << SPEC.limits["max_code_bits"]) - 1),
+    "UPDATE_MODE": (0, 1),
+    "BL": (1, SPEC.limits["max_bl"]),
+    "LR_Q": (0, M32),
+    "C2C_Q": (0, (1 << 14) - 1),
+    "D2D_Q": (0, (1 << 14) - 1),
+    "D2D_KEY": (0, M32),
+    "RN_Q": (0, (1 << 16) - 1),
+    "ADC_SHIFT": (0, 31),
+    "ADC_BITS": (2, 16),
+}
+COUNTERS = ("CNT_PULSES", "CNT_UPDATES", "CNT_READS", "CNT_BUSY", "CNT_ERRORS")
+
+
+class TwinError(ValueError):
+    """An operation's argument is outside what the contract allows (the hardware's BAD_ARG)."""
+
+
+def _exact_dtype(bound: int, device: torch.device) -> torch.dtype:
+    """float32 when every partial sum is below 2^24 on the CPU, else float64 (always on CUDA,
+    where TF32 could otherwise round)."""
+    if device.type == "cpu" and bound < (1 << 24):
+        return torch.float32
+    return torch.float64
+
+
+def mix32_t(x: torch.Tensor) -> torch.Tensor:
+    """Vectorized mix32 on int64 tensors holding 32-bit values (exact: 16-bit split multiplies)."""
+
+    def mul(a, m):
+        lo, hi = m & 0xFFFF, m >> 16
+        return (a * lo + (((a * hi) & 0xFFFF) << 16)) & M32
+
+    x = x & M32
+    x = x ^ (x >> 16)
+    x = mul(x, SPEC.hash["m1"])
+    x = x ^ (x >> 15)
+    x = mul(x, SPEC.hash["m2"])
+    x = x ^ (x >> 16)
+    return x
+
+
+class Twin:
+    """Integer-exact model of ``tiles`` crossbar tiles. See the module docstring."""
+
+    def __init__(self, rows: int, cols: int, tiles: int = 1, config: DeviceConfig | None = None,
+                 device: str | torch.device = "cpu"):
+        lim = SPEC.limits
+        for name, v, hi in (("rows", rows, lim["max_rows"]), ("cols", cols, lim["max_cols"]),
+                            ("tiles", tiles, lim["max_tiles"])):
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= hi:
+                raise TwinError(f"{name}={v!r} is not allowed: must be an integer in [1, {hi}]")
+        self.rows, self.cols, self.tiles = rows, cols, tiles
+        self.device = torch.device(device)
+        dev = self.device
+        shape = (tiles, rows, cols)
+        self.gp = torch.zeros(shape, dtype=torch.int64, device=dev)
+        self.gm = torch.zeros(shape, dtype=torch.int64, device=dev)
+        self.acc = torch.zeros(shape, dtype=torch.int64, device=dev)
+        rs = SPEC.lfsr["reset_state"]
+        self.row_lfsr = torch.full((tiles, rows), rs, dtype=torch.int64, device=dev)
+        self.col_lfsr = torch.full((tiles, cols), rs, dtype=torch.int64, device=dev)
+        self.regs: dict[str, int] = {
+            n: int(r.reset) for n, r in SPEC.registers.items() if r.reset is not None
+        }
+        for n in COUNTERS:
+            self.regs[n] = 0
+        step_reset = SPEC.tables["step_reset"]
+        self.step_up = torch.full((MAX_LEVELS,), step_reset, dtype=torch.int64, device=dev)
+        self.step_dn = torch.full((MAX_LEVELS,), step_reset, dtype=torch.int64, device=dev)
+        self._gauss = torch.tensor(SPEC.gauss, dtype=torch.int64, device=dev)
+        self._root = torch.tensor(SPEC.root, dtype=torch.int64, device=dev)
+        self._wcache: dict = {}
+        self._factors: tuple | None = None
+        if config is not None:
+            self.configure(config)
+
+    # ------------------------------------------------------------------ configuration
+    def configure(self, config: DeviceConfig, *, seed_rng: bool = True) -> None:
+        """Write the registers and step tables of ``config`` and (by default) seed the LFSRs."""
+        for name, value in config.registers().items():
+            self.write_reg(SPEC.reg(name), value)
+        up, dn = config.step_tables()
+        for k, (u, d) in enumerate(zip(up, dn)):
+            self.write_reg(SPEC.tables["step_up_base"] + 4 * k, u)
+            self.write_reg(SPEC.tables["step_dn_base"] + 4 * k, d)
+        if seed_rng:
+            self.seed(config.seed)
+
+    def seed(self, seed: int) -> None:
+        """Seed every LFSR with the contract's rule: ``lfsr_seeds(seed, tiles*(rows+cols))``,
+        tile-major, each tile's rows first, then its columns."""
+        n = self.rows + self.cols
+        vals = torch.tensor(lfsr_seeds(seed, self.tiles * n), dtype=torch.int64).view(self.tiles, n)
+        self.row_lfsr.copy_(vals[:, : self.rows])
+        self.col_lfsr.copy_(vals[:, self.rows:])
+
+    def write_reg(self, addr: int, value: int) -> None:
+        name = SPEC.reg_name(addr)
+        value = int(value)
+        if not 0 <= value <= M32:
+            raise TwinError(f"register 0x{addr:03x}: value {value} is not a 32-bit word")
+        tb = SPEC.tables
+        for base, table in ((tb["step_up_base"], self.step_up), (tb["step_dn_base"], self.step_dn)):
+            if base <= addr < base + 4 * MAX_LEVELS and addr % 4 == 0:
+                if value > 0xFFFF:
+                    raise TwinError(f"step table 0x{addr:03x}: value {value} must be in [0, 65535]")
+                table[(addr - base) // 4] = value
+                return
+        if name is None or SPEC.registers[name].access != "rw":
+            raise TwinError(f"register 0x{addr:03x} is not a writable register")
+        lo, hi = RW_LIMITS[name]
+        if not lo <= value <= hi:
+            raise TwinError(f"register {name}: value {value} must be in [{lo}, {hi}]")
+        if name == "CTRL":
+            if value & 1:
+                for n in COUNTERS:
+                    self.regs[n] = 0
+            return
+        self.regs[name] = value
+        if name in ("D2D_Q", "D2D_KEY"):
+            self._factors = None
+        if name == "C0":
+            self._wcache.clear()
+
+    def read_reg(self, addr: int) -> int:
+        tb = SPEC.tables
+        for base, table in ((tb["step_up_base"], self.step_up), (tb["step_dn_base"], self.step_dn)):
+            if base <= addr < base + 4 * MAX_LEVELS and addr % 4 == 0:
+                return int(table[(addr - base) // 4])
+        name = SPEC.reg_name(addr)
+        if name is None:
+            raise TwinError(f"register 0x{addr:03x} does not exist")
+        if name == "ID":
+            return SPEC.magic
+        if name == "VERSION":
+            return SPEC.version
+        if name == "GEOMETRY0":
+            return self.rows | (self.cols << 16)
+        if name == "GEOMETRY1":
+            return self.tiles | (0 << 8) | (self.code_bits << 16)
+        if name == "STATUS":
+            return 0
+        if name == "CTRL":
+            return 0
+        return self.regs[name] & M32
+
+    @property
+    def code_bits(self) -> int:
+        return max(1, self.regs["CMAX"].bit_length())
+
+    # ------------------------------------------------------------------ cells and RNG
+    def _check_tile(self, tile: int) -> None:
+        if not 0 <= tile < self.tiles:
+            raise TwinError(f"tile={tile} is not allowed: must be in [0, {self.tiles - 1}]")
+
+    def _check_range(self, what: str, start: int, count: int, size: int) -> None:
+        if count < 0 or start < 0 or start + count > size:
+            raise TwinError(f"{what}: start={start} count={count} must lie within [0, {size})")
+
+    def write_cells(self, tile: int, start: int, gp, gm) -> None:
+        """Program ``len(gp)`` cells from flat index ``start`` (row-major) exactly."""
+        self._check_tile(tile)
+        gp = torch.as_tensor(gp, dtype=torch.int64).to(self.device).reshape(-1)
+        gm = torch.as_tensor(gm, dtype=torch.int64).to(self.device).reshape(-1)
+        if gp.shape != gm.shape:
+            raise TwinError("write_cells: gp and gm differ in length")
+        self._check_range("write_cells", start, gp.numel(), self.rows * self.cols)
+        cmax = self.regs["CMAX"]
+        for name, t in (("gp", gp), ("gm", gm)):
+            if t.numel() and (int(t.min()) < 0 or int(t.max()) > cmax):
+                raise TwinError(f"write_cells: {name} codes must be in [0, CMAX={cmax}]")
+        self.gp[tile].view(-1)[start: start + gp.numel()] = gp
+        self.gm[tile].view(-1)[start: start + gm.numel()] = gm
+        self._invalidate(tile)
+
+    def read_cells(self, tile: int, start: int, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        self._check_tile(tile)
+        self._check_range("read_cells", start, count, self.rows * self.cols)
+        return (self.gp[tile].view(-1)[start: start + count].clone(),
+                self.gm[tile].view(-1)[start: start + count].clone())
+
+    def _rng_view(self, tile: int) -> torch.Tensor:
+        return torch.cat([self.row_lfsr[tile], self.col_lfsr[tile]])
+
+    def write_rng(self, tile: int, start: int, states) -> None:
+        """Write LFSR states; index space: rows 0..ROWS-1, then columns ROWS..ROWS+COLS-1."""
+        self._check_tile(tile)
+        states = torch.as_tensor(states, dtype=torch.int64).to(self.device).reshape(-1)
+        self._check_range("write_rng", start, states.numel(), self.rows + self.cols)
+        if states.numel() and (int(states.min()) <= 0 or int(states.max()) > M32):
+            raise TwinError("write_rng: LFSR states must be nonzero 32-bit words")
+        allv = self._rng_view(tile)
+        allv[start: start + states.numel()] = states
+        self.row_lfsr[tile] = allv[: self.rows]
+        self.col_lfsr[tile] = allv[self.rows:]
+
+    def read_rng(self, tile: int, start: int, count: int) -> torch.Tensor:
+        self._check_tile(tile)
+        self._check_range("read_rng", start, count, self.rows + self.cols)
+        return self._rng_view(tile)[start: start + count].clone()
+
+    def write_acc(self, tile: int, start: int, values) -> None:
+        self._check_tile(tile)
+        values = torch.as_tensor(values, dtype=torch.int64).to(self.device).reshape(-1)
+        self._check_range("write_acc", start, values.numel(), self.rows * self.cols)
+        if values.numel() and (int(values.min()) < ACC_MIN or int(values.max()) > ACC_MAX):
+            raise TwinError(f"write_acc: values must be in [{ACC_MIN}, {ACC_MAX}]")
+        self.acc[tile].view(-1)[start: start + values.numel()] = values
+
+    def read_acc(self, tile: int, start: int, count: int) -> torch.Tensor:
+        self._check_tile(tile)
+        self._check_range("read_acc", start, count, self.rows * self.cols)
+        return self.acc[tile].view(-1)[start: start + count].clone()
+
+    # ------------------------------------------------------------------ derived tensors
+    def d2d_factors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-device step factors (Q12) of (G+, G-), shape (tiles, rows, cols)."""
+        if self._factors is None:
+            q, key = self.regs["D2D_Q"], self.regs["D2D_KEY"]
+            shape = (self.tiles, self.rows, self.cols)
+            one = 1 << FF
+            if q == 0:
+                f = torch.full(shape, one, dtype=torch.int64, device=self.device)
+                self._factors = (f, f)
+            else:
+                t = torch.arange(self.tiles, device=self.device, dtype=torch.int64)[:, None, None]
+                cell = torch.arange(self.rows * self.cols, device=self.device,
+                                    dtype=torch.int64).view(1, self.rows, self.cols)
+                base = ((t << TILE_SHIFT) | (cell << 1)) & M32
+                out = []
+                for dev_bit in (0, 1):
+                    h = mix32_t((base | dev_bit) ^ key)
+                    g = self._gauss[h & 0xFF]
+                    out.append((one + ((g * q) >> GAUSS_SHIFT)).clamp(0, FACTOR_MAX))
+                self._factors = (out[0], out[1])
+        return self._factors
+
+    def _invalidate(self, tile: int) -> None:
+        self._wcache = {k: v for k, v in self._wcache.items() if k[1] != tile}
+
+    def _weights(self, tile: int, dtype: torch.dtype):
+        key = ("w", tile, dtype)
+        w = self._wcache.get(key)
+        if w is None:
+            w = (self.gp[tile] - self.gm[tile]).to(dtype)
+            self._wcache[key] = w
+        return w
+
+    def _gsum(self, tile: int, dtype: torch.dtype):
+        key = ("s", tile, dtype)
+        w = self._wcache.get(key)
+        if w is None:
+            w = (self.gp[tile] + self.gm[tile] + 2 * self.regs["C0"]).to(dtype)
+            self._wcache[key] = w
+        return w
+
+    def weights(self, tile: int = 0) -> torch.Tensor:
+        """Integer weight matrix ``gp - gm`` of one tile (rows x cols)."""
+        return self.gp[tile] - self.gm[tile]
+
+    # ------------------------------------------------------------------ reads
+    def _as_codes(self, v, n: int, what: str) -> torch.Tensor:
+        v = torch.as_tensor(v)
+        if v.dtype.is_floating_point:
+            raise TwinError(f"{what}: operand codes must be integers, got {v.dtype}")
+        v = v.to(device=self.device, dtype=torch.int64)
+        if v.dim() == 1:
+            v = v[None]
+        if v.dim() != 2 or v.shape[1] != n:
+            raise TwinError(f"{what}: expected codes of shape (B, {n}), got {tuple(v.shape)}")
+        return v.clamp(-CODE_MAX, CODE_MAX)
+
+    def _read(self, tile: int, v: torch.Tensor, transpose: bool) -> torch.Tensor:
+        cmax, c0 = self.regs["CMAX"], self.regs["C0"]
+        n_in = v.shape[1]
+        dt = _exact_dtype(n_in * CODE_MAX * cmax, self.device)
+        w = self._weights(tile, dt)
+        y = (v.to(dt) @ w) if transpose else (v.to(dt) @ w.T)
+        y = y.to(torch.int64)
+        rn = self.regs["RN_Q"]
+        B = v.shape[0]
+        if rn:
+            dt2 = _exact_dtype(n_in * CODE_MAX * (2 * cmax + 2 * c0), self.device)
+            s = self._gsum(tile, dt2)
+            tot = (v.abs().to(dt2) @ s) if transpose else (v.abs().to(dt2) @ s.T)
+            tot = tot.to(torch.int64)
+            states = self.col_lfsr[tile] if transpose else self.row_lfsr[tile]
+            outs, final = lfsr.jump(states, SPEC.lfsr["read_steps"], B, 8)   # (n_out, B)
+            g = self._gauss[outs.T]                                           # (B, n_out)
+            y = y + ((g * ((rn * tot) >> RN_FRAC)) >> GAUSS_SHIFT)
+            if transpose:
+                self.col_lfsr[tile] = final
+            else:
+                self.row_lfsr[tile] = final
+        sh, bits = self.regs["ADC_SHIFT"], self.regs["ADC_BITS"]
+        half = (1 << sh) >> 1
+        lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+        self.regs["CNT_READS"] = (self.regs["CNT_READS"] + B) & M32
+        return ((y + half) >> sh).clamp(lo, hi)
+
+    def forward(self, tile: int, x) -> torch.Tensor:
+        """ADC codes ``(B, rows)`` of ``y = W x`` for input codes ``x`` of shape ``(B, cols)``."""
+        self._check_tile(tile)
+        return self._read(tile, self._as_codes(x, self.cols, "forward"), transpose=False)
+
+    def transpose(self, tile: int, d) -> torch.Tensor:
+        """ADC codes ``(B, cols)`` of ``z = W^T d`` for codes ``d`` of shape ``(B, rows)``."""
+        self._check_tile(tile)
+        return self._read(tile, self._as_codes(d, self.rows, "transpose"), transpose=True)
+
+    # ------------------------------------------------------------------ updates
+    def _increments(self, tile: int, x: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+        """Per-sample accumulator increments summed over the batch (exact integers)."""
+        B = x.shape[0]
+        if self.regs["UPDATE_MODE"] == SPEC.update_mode["ROUNDING"]:
+            dt = _exact_dtype(B * CODE_MAX * CODE_MAX, self.device)
+            return (d.to(dt).T @ x.to(dt)).to(torch.int64)
+        bl = self.regs["BL"]
+        stride = SPEC.lfsr["stream_steps"]
+        rbits, rfin = lfsr.jump(self.row_lfsr[tile], stride, B * bl, SPEC.lfsr["prob_bits"])
+        cbits, cfin = lfsr.jump(self.col_lfsr[tile], stride, B * bl, SPEC.lfsr["prob_bits"])
+        self.row_lfsr[tile] = rfin
+        self.col_lfsr[tile] = cfin
+        dt = torch.float32 if self.device.type == "cpu" else torch.float64
+        # signed stream bits: (n, B*bl), sample-major along the stream axis
+        rmag = d.abs().T.repeat_interleave(bl, dim=1)          # (rows, B*bl)
+        cmag = x.abs().T.repeat_interleave(bl, dim=1)          # (cols, B*bl)
+        rs = ((rbits & PROB_MASK) < rmag).to(dt) * d.sign().T.repeat_interleave(bl, dim=1).to(dt)
+        cs = ((cbits & PROB_MASK) < cmag).to(dt) * x.sign().T.repeat_interleave(bl, dim=1).to(dt)
+        return (rs @ cs.T).to(torch.int64)
+
+    def update(self, tile: int, x, d, apply: bool = True) -> int:
+        """Accumulate the rank-1 updates of ``B`` samples (codes ``x``: (B, cols), ``d``:
+        (B, rows)) and, if ``apply``, apply the accumulated pulses and clear the accumulators.
+        Returns the number of pulses applied."""
+        self._check_tile(tile)
+        x = self._as_codes(x, self.cols, "update x")
+        d = self._as_codes(d, self.rows, "update d")
+        if x.shape[0] != d.shape[0]:
+            raise TwinError(f"update: x has {x.shape[0]} samples but d has {d.shape[0]}")
+        B = x.shape[0]
+        coinc = self.regs["UPDATE_MODE"] == SPEC.update_mode["COINCIDENCE"]
+        per_sample_max = self.regs["BL"] if coinc else CODE_MAX * CODE_MAX
+        acc = self.acc[tile]
+        bound = (int(acc.abs().max()) if B else 0) + B * per_sample_max
+        if bound <= ACC_MAX:
+            acc += self._increments(tile, x, d)
+        else:  # saturation may occur: apply sample by sample, saturating after each
+            for b in range(B):
+                acc.copy_((acc + self._increments(tile, x[b: b + 1], d[b: b + 1]))
+                          .clamp(ACC_MIN, ACC_MAX))
+        self.regs["CNT_UPDATES"] = (self.regs["CNT_UPDATES"] + B) & M32
+        return self.apply(tile) if apply else 0
+
+    def apply(self, tile: int) -> int:
+        """Apply the accumulated pulses of ``tile`` (contract: "Apply")."""
+        self._check_tile(tile)
+        R, C = self.rows, self.cols
+        rw = lfsr.jump(self.row_lfsr[tile], SPEC.lfsr["apply_steps"], 1, 0)[1]
+        cw = lfsr.jump(self.col_lfsr[tile], SPEC.lfsr["apply_steps"], 1, 0)[1]
+        self.row_lfsr[tile] = rw
+        self.col_lfsr[tile] = cw
+        acc = self.acc[tile].view(-1)
+        nz = acc.nonzero().squeeze(1)
+        if nz.numel() == 0:
+            return 0
+        a = acc[nz]
+        acc.zero_()
+        ri, cj = nz // C, nz % C
+        r = rw[ri] ^ cw[cj]
+        m = a.abs()
+        if self.regs["UPDATE_MODE"] == SPEC.update_mode["ROUNDING"]:
+            q = m * self.regs["LR_Q"]
+            n = (q >> LR_FRAC) + (((r >> 16) & 0xFFFF) < (q & 0xFFFF)).to(torch.int64)
+        else:
+            n = m
+        n = n.clamp(max=NMAX)
+        keep = n > 0
+        if not bool(keep.all()):
+            nz, a, r, n = nz[keep], a[keep], r[keep], n[keep]
+        if nz.numel() == 0:
+            return 0
+        gpf, gmf = self.gp[tile].view(-1), self.gm[tile].view(-1)
+        gp, gm = gpf[nz], gmf[nz]
+        cmax = self.regs["CMAX"]
+        low = (gp + gm) < cmax
+        pos = a > 0
+        use_plus = pos == low           # s>0: low -> G+ up, else G- down; s<0: mirror
+        up = low
+        c = torch.where(use_plus, gp, gm)
+        k = c >> self.regs["SUB_BITS"]
+        S = torch.where(up, self.step_up[k], self.step_dn[k])
+        fp, fm = self.d2d_factors()
+        F = torch.where(use_plus, fp[tile].reshape(-1)[nz], fm[tile].reshape(-1)[nz])
+        step1 = (S * F) >> FF
+        total = n * step1
+        c2c = self.regs["C2C_Q"]
+        if c2c:
+            g = self._gauss[r & 0xFF]
+            total = total + ((step1 * g * (c2c * self._root[n])) >> NOISE_SHIFT)
+            total = total.clamp(min=0)
+        delta = (total + ((r >> 8) & 0xFF)) >> SF
+        newc = torch.where(up, c + delta, c - delta).clamp(0, cmax)
+        gpf[nz] = torch.where(use_plus, newc, gp)
+        gmf[nz] = torch.where(use_plus, gm, newc)
+        self._invalidate(tile)
+        pulses = int(n.sum())
+        self.regs["CNT_PULSES"] = (self.regs["CNT_PULSES"] + pulses) & M32
+        return pulses
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict:
+        """The complete state: codes, accumulators, LFSRs, registers, tables and counters."""
+        return {
+            "geometry": (self.rows, self.cols, self.tiles),
+            "gp": self.gp.cpu().clone(), "gm": self.gm.cpu().clone(), "acc": self.acc.cpu().clone(),
+            "row_lfsr": self.row_lfsr.cpu().clone(), "col_lfsr": self.col_lfsr.cpu().clone(),
+            "step_up": self.step_up.cpu().clone(), "step_dn": self.step_dn.cpu().clone(),
+            "regs": dict(self.regs),
+        }
+
+    def load_state_dict(self, sd: dict) -> None:
+        if tuple(sd["geometry"]) != (self.rows, self.cols, self.tiles):
+            raise TwinError(f"state geometry {tuple(sd['geometry'])} does not match "
+                            f"{(self.rows, self.cols, self.tiles)}")
+        for k in ("gp", "gm", "acc", "row_lfsr", "col_lfsr", "step_up", "step_dn"):
+            getattr(self, k).copy_(sd[k].to(self.device))
+        self.regs = dict(sd["regs"])
+        self._wcache.clear()
+        self._factors = None
+
+    def to(self, device) -> "Twin":
+        """A copy of this twin on ``device`` with the same state."""
+        t = Twin(self.rows, self.cols, self.tiles, device=device)
+        t.load_state_dict(self.state_dict())
+        return t
