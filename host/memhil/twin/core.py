@@ -84,13 +84,16 @@ class Twin:
     """Integer-exact model of ``tiles`` crossbar tiles. See the module docstring."""
 
     def __init__(self, rows: int, cols: int, tiles: int = 1, config: DeviceConfig | None = None,
-                 device: str | torch.device = "cpu"):
+                 device: str | torch.device = "cpu", *, g_w: int = 16, lanes: int = 0):
         lim = SPEC.limits
         for name, v, hi in (("rows", rows, lim["max_rows"]), ("cols", cols, lim["max_cols"]),
                             ("tiles", tiles, lim["max_tiles"])):
             if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= hi:
                 raise TwinError(f"{name}={v!r} is not allowed: must be an integer in [1, {hi}]")
+        if not 1 <= g_w <= lim["max_code_bits"]:
+            raise TwinError(f"g_w={g_w!r} is not allowed: must be in [1, {lim['max_code_bits']}]")
         self.rows, self.cols, self.tiles = rows, cols, tiles
+        self.g_w, self.lanes = g_w, lanes
         self.device = torch.device(device)
         dev = self.device
         shape = (tiles, rows, cols)
@@ -135,7 +138,8 @@ class Twin:
         self.row_lfsr.copy_(vals[:, : self.rows])
         self.col_lfsr.copy_(vals[:, self.rows:])
 
-    def write_reg(self, addr: int, value: int) -> None:
+    def _reg_target(self, addr: int, value: int):
+        """Validate a register write; return (table, index) or (None, name). Raises TwinError."""
         name = SPEC.reg_name(addr)
         value = int(value)
         if not 0 <= value <= M32:
@@ -145,13 +149,27 @@ class Twin:
             if base <= addr < base + 4 * MAX_LEVELS and addr % 4 == 0:
                 if value > 0xFFFF:
                     raise TwinError(f"step table 0x{addr:03x}: value {value} must be in [0, 65535]")
-                table[(addr - base) // 4] = value
-                return
+                return table, (addr - base) // 4
         if name is None or SPEC.registers[name].access != "rw":
             raise TwinError(f"register 0x{addr:03x} is not a writable register")
         lo, hi = RW_LIMITS[name]
+        if name == "CMAX":
+            hi = (1 << self.g_w) - 1
         if not lo <= value <= hi:
             raise TwinError(f"register {name}: value {value} must be in [{lo}, {hi}]")
+        return None, name
+
+    def check_write_reg(self, addr: int, value: int) -> None:
+        """Raise TwinError if ``write_reg(addr, value)`` would be refused (BAD_ARG); no effect."""
+        self._reg_target(addr, value)
+
+    def write_reg(self, addr: int, value: int) -> None:
+        table, where = self._reg_target(addr, value)
+        value = int(value)
+        if table is not None:
+            table[where] = value
+            return
+        name = where
         if name == "CTRL":
             if value & 1:
                 for n in COUNTERS:
@@ -178,16 +196,12 @@ class Twin:
         if name == "GEOMETRY0":
             return self.rows | (self.cols << 16)
         if name == "GEOMETRY1":
-            return self.tiles | (0 << 8) | (self.code_bits << 16)
+            return self.tiles | (self.lanes << 8) | (self.g_w << 16)
         if name == "STATUS":
             return 0
         if name == "CTRL":
             return 0
         return self.regs[name] & M32
-
-    @property
-    def code_bits(self) -> int:
-        return max(1, self.regs["CMAX"].bit_length())
 
     # ------------------------------------------------------------------ cells and RNG
     def _check_tile(self, tile: int) -> None:
@@ -454,6 +468,7 @@ class Twin:
         """The complete state: codes, accumulators, LFSRs, registers, tables and counters."""
         return {
             "geometry": (self.rows, self.cols, self.tiles),
+            "g_w": self.g_w, "lanes": self.lanes,
             "gp": self.gp.cpu().clone(), "gm": self.gm.cpu().clone(), "acc": self.acc.cpu().clone(),
             "row_lfsr": self.row_lfsr.cpu().clone(), "col_lfsr": self.col_lfsr.cpu().clone(),
             "step_up": self.step_up.cpu().clone(), "step_dn": self.step_dn.cpu().clone(),
@@ -472,6 +487,6 @@ class Twin:
 
     def to(self, device) -> "Twin":
         """A copy of this twin on ``device`` with the same state."""
-        t = Twin(self.rows, self.cols, self.tiles, device=device)
+        t = Twin(self.rows, self.cols, self.tiles, device=device, g_w=self.g_w, lanes=self.lanes)
         t.load_state_dict(self.state_dict())
         return t
