@@ -1,5 +1,5 @@
-import os
-
 import torch
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# One intra-op thread per test process: the suite runs under pytest-xdist (-n 2) on 2 cores,
+# and two OpenMP pools spinning against each other make small tensor ops 100x slower.
+torch.set_num_threads(1)
