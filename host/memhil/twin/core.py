@@ -138,7 +138,7 @@ def _kernel_for(cells: int):
         return apply_kernel
     if _COMPILED["fn"] is None:
         try:
-            fn = torch.compile(apply_kernel, dynamic=True)
+            fn = torch.compile(apply_kernel, dynamic=False)
             _COMPILED["fn"] = _guarded(fn)
         except Exception as e:  # pragma: no cover - depends on the machine
             _compile_failed(e)
@@ -226,6 +226,7 @@ class Twin:
         self._root = torch.tensor(SPEC.root, dtype=torch.int32, device=dev)
         self._wcache: dict = {}
         self._factors: tuple | None = None
+        self._acc_zero = [True] * tiles          # accumulators known to be all zero
         if config is not None:
             self.configure(config)
 
@@ -372,6 +373,7 @@ class Twin:
         if values.numel() and (int(values.min()) < ACC_MIN or int(values.max()) > ACC_MAX):
             raise TwinError(f"write_acc: values must be in [{ACC_MIN}, {ACC_MAX}]")
         self.acc[tile].view(-1)[start: start + values.numel()] = values
+        self._acc_zero[tile] = False
 
     def read_acc(self, tile: int, start: int, count: int) -> torch.Tensor:
         self._check_tile(tile)
@@ -426,10 +428,12 @@ class Twin:
 
     # ------------------------------------------------------------------ reads
     def _as_codes(self, v, n: int, what: str) -> torch.Tensor:
-        v = torch.as_tensor(v)
-        if v.dtype.is_floating_point:
+        if not isinstance(v, torch.Tensor):
+            v = torch.as_tensor(v)
+        if v.dtype.is_floating_point or v.dtype == torch.bool:
             raise TwinError(f"{what}: operand codes must be integers, got {v.dtype}")
-        v = v.to(device=self.device, dtype=torch.int64)
+        if v.device != self.device or v.dtype != torch.int64:
+            v = v.to(device=self.device, dtype=torch.int64)
         if v.dim() == 1:
             v = v[None]
         if v.dim() != 2 or v.shape[1] != n:
@@ -459,10 +463,10 @@ class Twin:
             else:
                 self.row_lfsr[tile] = final
         sh, bits = self.regs["ADC_SHIFT"], self.regs["ADC_BITS"]
-        half = (1 << sh) >> 1
-        lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
         self.regs["CNT_READS"] = (self.regs["CNT_READS"] + B) & M32
-        return ((y + half) >> sh).clamp(lo, hi)
+        if sh:
+            y = (y + ((1 << sh) >> 1)).bitwise_right_shift_(sh)
+        return y.clamp_(-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
 
     def forward(self, tile: int, x) -> torch.Tensor:
         """ADC codes ``(B, rows)`` of ``y = W x`` for input codes ``x`` of shape ``(B, cols)``."""
@@ -504,13 +508,19 @@ class Twin:
         coinc = self.regs["UPDATE_MODE"] == SPEC.update_mode["COINCIDENCE"]
         per_sample_max = self.regs["BL"] if coinc else CODE_MAX * CODE_MAX
         acc = self.acc[tile]
-        bound = (int(acc.abs().max()) if B else 0) + B * per_sample_max
+        if self._acc_zero[tile]:
+            held = 0
+        else:
+            lo, hi = torch.aminmax(acc)
+            held = max(-int(lo), int(hi))
+        bound = held + B * per_sample_max
         if bound <= ACC_MAX:
             acc += self._increments(tile, x, d).to(torch.int32)
         else:  # saturation may occur: apply sample by sample, saturating after each
             for b in range(B):
                 inc = self._increments(tile, x[b: b + 1], d[b: b + 1])
                 acc.copy_((acc.to(torch.int64) + inc).clamp(ACC_MIN, ACC_MAX))
+        self._acc_zero[tile] = False
         self.regs["CNT_UPDATES"] = (self.regs["CNT_UPDATES"] + B) & M32
         return self.apply(tile) if apply else 0
 
@@ -537,6 +547,7 @@ class Twin:
         self.gp[tile] = gp
         self.gm[tile] = gm
         acc.zero_()
+        self._acc_zero[tile] = True
         self._invalidate(tile)
         pulses = int(pulses)
         self.regs["CNT_PULSES"] = (self.regs["CNT_PULSES"] + pulses) & M32
@@ -565,6 +576,7 @@ class Twin:
         for k in ("gp", "gm", "acc", "row_lfsr", "col_lfsr", "step_up", "step_dn"):
             getattr(self, k).copy_(sd[k].to(self.device))
         self.regs = dict(sd["regs"])
+        self._acc_zero = [False] * self.tiles
         self._wcache.clear()
         self._factors = None
 

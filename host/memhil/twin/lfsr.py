@@ -90,5 +90,7 @@ def jump(states: torch.Tensor, stride: int, count: int, low_bits: int) -> tuple[
     if low_bits == 0:
         outs = flat.new_zeros((flat.shape[0], count))
     else:
-        outs = outs_t[0][b[0]] ^ outs_t[1][b[1]] ^ outs_t[2][b[2]] ^ outs_t[3][b[3]]
+        outs = torch.index_select(outs_t[0], 0, b[0])
+        for q in range(1, 4):
+            outs.bitwise_xor_(torch.index_select(outs_t[q], 0, b[q]))
     return outs.view(*shape, count), final.view(shape)
