@@ -129,11 +129,12 @@ COMPILE_MIN_CELLS = 1 << 16
 _COMPILED = {"fn": None, "failed": False}
 
 
-def _kernel_for(cells: int):
-    """The apply kernel: fused by torch.compile for large tiles (MEMHIL_COMPILE=0 turns it off,
-    =1 forces it), plain eager torch otherwise or when compilation is unavailable."""
+def _kernel_for(cells: int, device: torch.device):
+    """The apply kernel: fused by torch.compile for large CPU tiles (MEMHIL_COMPILE=0 turns it
+    off, =1 forces it), plain eager torch otherwise (and on CUDA, where eager is already fast)
+    or when compilation is unavailable."""
     mode = os.environ.get("MEMHIL_COMPILE", "auto")
-    want = mode == "1" or (mode == "auto" and cells >= COMPILE_MIN_CELLS)
+    want = mode == "1" or (mode == "auto" and cells >= COMPILE_MIN_CELLS and device.type == "cpu")
     if not want or _COMPILED["failed"]:
         return apply_kernel
     if _COMPILED["fn"] is None:
@@ -539,7 +540,7 @@ class Twin:
         uniform = bool((up == up[0]).all() and (dn == dn[0]).all())
         params = torch.tensor([r["CMAX"], r["SUB_BITS"], r["C2C_Q"], r["LR_Q"], int(up[0]), int(dn[0])],
                               dtype=torch.int64, device=self.device)
-        kernel = _kernel_for(acc.numel())
+        kernel = _kernel_for(acc.numel(), self.device)
         gp, gm, pulses = kernel(acc, self.gp[tile], self.gm[tile], rw, cw, fp[tile], fm[tile],
                                 self._steps(), self._gauss, self._root, params,
                                 r["UPDATE_MODE"] == SPEC.update_mode["ROUNDING"], uniform,
