@@ -167,9 +167,11 @@ def _guarded(fn):
 
 def _stream(rand7: torch.Tensor, codes: torch.Tensor, bl: int) -> torch.Tensor:
     """Signed stream bits (n, B*bl) as int8: sign(code) where (rand & 0x7F) < |code|."""
-    mag = codes.abs().T.to(torch.uint8).repeat_interleave(bl, dim=1)
-    sgn = codes.sign().T.to(torch.int8).repeat_interleave(bl, dim=1)
-    return ((rand7 & PROB_MASK) < mag).to(torch.int8) * sgn
+    n, B = codes.shape[1], codes.shape[0]
+    mag = codes.abs().T.to(torch.uint8)[:, :, None]                  # (n, B, 1)
+    sgn = codes.sign().T.to(torch.int8)[:, :, None]
+    fire = (rand7.view(n, B, bl) & PROB_MASK) < mag
+    return (fire.to(torch.int8) * sgn).view(n, B * bl)
 
 
 def _canonical_i8(t: torch.Tensor) -> torch.Tensor:
@@ -179,17 +181,17 @@ def _canonical_i8(t: torch.Tensor) -> torch.Tensor:
 
 
 def _int_matmul(a: torch.Tensor, b: torch.Tensor, bound: int) -> torch.Tensor:
-    """Exact integer a @ b (int64 result) for small integer operands (|a|,|b| <= 127).
+    """Exact integer a @ b for small integer operands (|a|, |b| <= 127) whose sums stay
+    below ``bound``: int32 result when ``bound`` < 2^31, else int64.
 
-    CPU: int8 x int8 -> int32 GEMM (torch._int_mm) when ``bound`` < 2^31, else float64.
-    CUDA: float64 (exact below 2^53; no TF32)."""
+    CPU: int8 x int8 -> int32 GEMM (torch._int_mm). CUDA: float64 (exact below 2^53; no TF32)."""
     if a.device.type == "cpu" and bound < (1 << 31) and hasattr(torch, "_int_mm"):
         try:
-            return torch._int_mm(_canonical_i8(a), _canonical_i8(b)).to(torch.int64)
+            return torch._int_mm(_canonical_i8(a), _canonical_i8(b))
         except RuntimeError:  # pragma: no cover - older builds without the CPU kernel
             pass
     dt = _exact_dtype(bound, a.device)
-    return (a.to(dt) @ b.to(dt)).to(torch.int64)
+    return (a.to(dt) @ b.to(dt)).to(torch.int32 if bound < (1 << 31) else torch.int64)
 
 
 class Twin:
@@ -516,7 +518,7 @@ class Twin:
             held = max(-int(lo), int(hi))
         bound = held + B * per_sample_max
         if bound <= ACC_MAX:
-            acc += self._increments(tile, x, d).to(torch.int32)
+            acc += self._increments(tile, x, d)
         else:  # saturation may occur: apply sample by sample, saturating after each
             for b in range(B):
                 inc = self._increments(tile, x[b: b + 1], d[b: b + 1])
