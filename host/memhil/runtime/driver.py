@@ -65,6 +65,7 @@ class LinkStats:
     retries: int = 0
     timeouts: int = 0
     error_responses: int = 0      # transient error statuses received
+    garbled: int = 0              # tries whose answer arrived corrupted (bad CRC, lost bytes)
     stale: int = 0                # OK responses for an older command (late duplicates), ignored
     bytes_tx: int = 0
     bytes_rx: int = 0
@@ -165,6 +166,7 @@ class Crossbar:
         an error response, or until ``timeout``. Returns (answer or None, error responses)."""
         tr = self.transport
         errors: list[Response] = []
+        self._got_bytes = False
         now = time.monotonic()
         deadline = now + timeout
         while True:
@@ -176,6 +178,7 @@ class Crossbar:
             t1 = time.perf_counter()
             self.stats.t_link += t1 - t0
             if data:
+                self._got_bytes = True
                 self.stats.bytes_rx += len(data)
                 rsps = self._dec.feed(data)
                 self.stats.t_decode += time.perf_counter() - t1
@@ -186,8 +189,10 @@ class Crossbar:
                         self.stats.stale += 1
                     else:
                         errors.append(r)
-                        # the device may still answer our frame: listen until the link is quiet
-                        deadline = min(deadline, time.monotonic() + tr.quiet_s)
+                # A device sends each response in one burst: once bytes have come and the link
+                # has then been quiet for quiet_s without our answer (an error response, or a
+                # response mangled beyond recognition), nothing more is coming for this try.
+                deadline = min(deadline, time.monotonic() + tr.quiet_s)
             elif tr.synchronous:
                 return None, errors
             now = time.monotonic()
@@ -215,7 +220,10 @@ class Crossbar:
             if rsp is not None:
                 return frame, rsp
             self.stats.error_responses += len(errors)
-            if errors:
+            if not errors and self._got_bytes:
+                self.stats.garbled += 1
+                history.append("a garbled answer")
+            elif errors:
                 history.append("/".join(Status(e.status).name if e.status in
                                         Status._value2member_map_ else str(e.status)
                                         for e in errors))
