@@ -15,6 +15,9 @@
 // The process listens on 127.0.0.1 only, prints one line
 //   memhil-sim listening on socket://127.0.0.1:PORT
 // and serves one client at a time; the device state survives reconnects (like a board).
+// The AXI4-Lite build also listens on a second loopback port (printed after "mmio") for the pynq
+// stand-in's MMIO: 7-byte requests 'W' addr16 data32 / 'R' addr16 pad32, 5-byte replies
+// resp8 data32, each one real AXI4-Lite transaction on s_axil_*.
 // It exits on SIGTERM/SIGINT, when its parent dies (--parent-pid), or after --max-idle-s.
 
 #include <arpa/inet.h>
@@ -101,6 +104,22 @@ class Sim {
   }
   ~Sim() { top_->final(); }
 
+#ifndef MEMHIL_UART
+  // AXI4-Lite master for the MMIO side channel: one transaction at a time.
+  // start_write/start_read, then tick() until axil_done(); result in axil_resp/axil_rdata.
+  void start_write(uint16_t addr, uint32_t data) {
+    top_->s_axil_awaddr = addr; top_->s_axil_wdata = data; top_->s_axil_wstrb = 0xF;
+    top_->s_axil_awvalid = 1; top_->s_axil_wvalid = 1;
+    axil_busy_ = true; axil_write_ = true;
+  }
+  void start_read(uint16_t addr) {
+    top_->s_axil_araddr = addr; top_->s_axil_arvalid = 1;
+    axil_busy_ = true; axil_write_ = false;
+  }
+  bool axil_done() const { return !axil_busy_; }
+  uint8_t axil_resp = 0;
+  uint32_t axil_rdata = 0;
+#endif
   // Push a byte (with its TLAST flag) towards the device.
   void push(uint8_t b, bool last) { in_.push_back({b, last}); }
   bool input_empty() const { return in_.empty() && !tx_active_; }
@@ -129,6 +148,13 @@ class Sim {
     bool out_fire = top_->m_axis_rsp_tvalid && top_->m_axis_rsp_tready;
     uint8_t out_b = top_->m_axis_rsp_tdata;
     bool out_l = top_->m_axis_rsp_tlast;
+    bool aw_fire = top_->s_axil_awvalid && top_->s_axil_awready;
+    bool w_fire = top_->s_axil_wvalid && top_->s_axil_wready;
+    bool b_fire = top_->s_axil_bvalid && top_->s_axil_bready;
+    bool ar_fire = top_->s_axil_arvalid && top_->s_axil_arready;
+    bool r_fire = top_->s_axil_rvalid && top_->s_axil_rready;
+    uint8_t bresp = top_->s_axil_bresp, rresp = top_->s_axil_rresp;
+    uint32_t rdata = top_->s_axil_rdata;
 #endif
     top_->clk = 1;
     top_->eval();
@@ -147,6 +173,13 @@ class Sim {
       track(out_b);
     }
     (void)out_l;
+    if (aw_fire) top_->s_axil_awvalid = 0;
+    if (w_fire) top_->s_axil_wvalid = 0;
+    if (ar_fire) top_->s_axil_arvalid = 0;
+    if (b_fire && axil_busy_ && axil_write_) { axil_resp = bresp; axil_busy_ = false; }
+    if (r_fire && axil_busy_ && !axil_write_) {
+      axil_resp = rresp; axil_rdata = rdata; axil_busy_ = false;
+    }
 #endif
     top_->clk = 0;
     top_->eval();
@@ -158,6 +191,7 @@ class Sim {
   std::vector<uint8_t> out_;
   bool out_last_ = false;
   bool tx_active_ = false;
+  bool axil_busy_ = false, axil_write_ = false;
   // response framing (contract section 8): 5A SEQ OP STATUS LEN_LO LEN_HI PAYLOAD CRC_LO CRC_HI.
   // Knowing where a response ends tells the main loop that the device has finished a command.
   size_t rsp_pos_ = 0, rsp_total_ = 0;
@@ -218,6 +252,39 @@ class Sim {
 #endif
 };
 
+static int listen_loopback(int port) {
+  int ls = socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);  // loopback only, never 0.0.0.0
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  if (bind(ls, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(ls, 1) != 0) {
+    std::fprintf(stderr, "memhil-sim: cannot listen on 127.0.0.1:%d: %s\n", port,
+                 std::strerror(errno));
+    return -1;
+  }
+  return ls;
+}
+
+static int port_of(int ls) {
+  sockaddr_in addr{};
+  socklen_t alen = sizeof addr;
+  getsockname(ls, reinterpret_cast<sockaddr*>(&addr), &alen);
+  return ntohs(addr.sin_port);
+}
+
+static bool read_full(int fd, uint8_t* p, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = recv(fd, p + got, n - got, 0);
+    if (r <= 0) return false;
+    got += static_cast<size_t>(r);
+  }
+  return true;
+}
+
 int main(int argc, char** argv) {
   Options opt = parse(argc, argv);
   signal(SIGTERM, on_signal);
@@ -228,23 +295,20 @@ int main(int argc, char** argv) {
   ctx->commandArgs(argc, argv);
   Sim sim(ctx.get());
 
-  int ls = socket(AF_INET, SOCK_STREAM, 0);
-  int one = 1;
-  setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);  // loopback only, never 0.0.0.0
-  addr.sin_port = htons(static_cast<uint16_t>(opt.port));
-  if (bind(ls, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(ls, 1) != 0) {
-    std::fprintf(stderr, "memhil-sim: cannot listen on 127.0.0.1:%d: %s\n", opt.port,
-                 std::strerror(errno));
-    return 1;
-  }
-  socklen_t alen = sizeof addr;
-  getsockname(ls, reinterpret_cast<sockaddr*>(&addr), &alen);
-  std::printf("memhil-sim listening on socket://127.0.0.1:%d\n", ntohs(addr.sin_port));
+  int ls = listen_loopback(opt.port);
+  if (ls < 0) return 1;
+#ifndef MEMHIL_UART
+  int mls = listen_loopback(0);   // MMIO side channel (AXI4-Lite), for the pynq stand-in
+  if (mls < 0) return 1;
+  std::printf("memhil-sim listening on socket://127.0.0.1:%d mmio socket://127.0.0.1:%d\n",
+              port_of(ls), port_of(mls));
+#else
+  int mls = -1;
+  std::printf("memhil-sim listening on socket://127.0.0.1:%d\n", port_of(ls));
+#endif
   std::fflush(stdout);
-
+  int one = 1;
+  int ms = -1;
   int cs = -1;
   bool held = false;
   uint8_t held_b = 0;
@@ -270,15 +334,16 @@ int main(int argc, char** argv) {
         timeout_ms = t >= due ? 0 : static_cast<int>((due - t + 999) / 1000);
       }
     }
-    pollfd pf{cs >= 0 ? cs : ls, POLLIN, 0};
-    if (poll(&pf, 1, timeout_ms) > 0) {
-      if (cs < 0) {
+    pollfd pf[2] = {{cs >= 0 ? cs : ls, POLLIN, 0}, {ms >= 0 ? ms : mls, POLLIN, 0}};
+    int npf = mls >= 0 ? 2 : 1;
+    if (poll(pf, npf, timeout_ms) > 0) {
+      if (pf[0].revents && cs < 0) {
         cs = accept(ls, nullptr, nullptr);
         if (cs >= 0) {
           setsockopt(cs, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
           last_activity = now_us();
         }
-      } else {
+      } else if (pf[0].revents) {
         ssize_t n = recv(cs, buf.data(), buf.size(), 0);
         if (n <= 0) {
           close(cs);
@@ -300,6 +365,33 @@ int main(int argc, char** argv) {
           quiet = 0;
         }
       }
+#ifndef MEMHIL_UART
+      if (npf == 2 && pf[1].revents && ms < 0) {
+        ms = accept(mls, nullptr, nullptr);
+        if (ms >= 0) setsockopt(ms, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      } else if (npf == 2 && pf[1].revents) {
+        // request: 'W' addr16 data32 | 'R' addr16 pad32 (little-endian); reply: resp8 data32
+        uint8_t rq[7];
+        if (!read_full(ms, rq, 7)) {
+          close(ms);
+          ms = -1;
+        } else {
+          uint16_t a = static_cast<uint16_t>(rq[1] | (rq[2] << 8));
+          uint32_t v = rq[3] | (rq[4] << 8) | (rq[5] << 16) | (static_cast<uint32_t>(rq[6]) << 24);
+          if (rq[0] == 'W') sim.start_write(a, v); else sim.start_read(a);
+          int guard = 0;
+          while (!sim.axil_done() && guard++ < 1000000) sim.tick();
+          uint8_t rp[5] = {static_cast<uint8_t>(sim.axil_done() ? sim.axil_resp : 0xFF),
+                           static_cast<uint8_t>(sim.axil_rdata),
+                           static_cast<uint8_t>(sim.axil_rdata >> 8),
+                           static_cast<uint8_t>(sim.axil_rdata >> 16),
+                           static_cast<uint8_t>(sim.axil_rdata >> 24)};
+          send(ms, rp, 5, 0);
+          last_activity = now_us();
+          quiet = 0;
+        }
+      }
+#endif
     }
     if (held && now_us() >= last_rx + static_cast<uint64_t>(opt.idle_us)) {
       sim.push(held_b, true);  // the link went idle: this byte ends the packet
@@ -340,6 +432,8 @@ int main(int argc, char** argv) {
     }
   }
   if (cs >= 0) close(cs);
+  if (ms >= 0) close(ms);
+  if (mls >= 0) close(mls);
   close(ls);
   return 0;
 }

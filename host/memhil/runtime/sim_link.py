@@ -30,14 +30,15 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from memhil.runtime.transport import SerialTransport, TransportError
 
 LOOPBACK = "127.0.0.1"
 BANNER = "memhil-sim listening on "
-_URL_RE = re.compile(r"socket://127\.0\.0\.1:(\d+)")
+_URL_RE = re.compile(r"listening on socket://127\.0\.0\.1:(\d+)")
+_MMIO_RE = re.compile(r"mmio socket://127\.0\.0\.1:(\d+)")
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -259,7 +260,7 @@ class SimServer:
     url: str
     model: str
     params: SimParams
-    log: list = field(default_factory=list)
+    mmio_url: str | None = None    # AXI4-Lite side channel (RTL AXI build only)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -322,6 +323,9 @@ def start_server(model: str = "rtl", params: SimParams = SimParams(), *, port: i
             m = _URL_RE.search(line.decode(errors="replace"))
             if m:
                 srv.url = f"socket://{LOOPBACK}:{m.group(1)}"
+                mm = _MMIO_RE.search(line.decode(errors="replace"))
+                if mm:
+                    srv.mmio_url = f"socket://{LOOPBACK}:{mm.group(1)}"
                 return srv
         if proc.poll() is not None:
             break
