@@ -71,6 +71,7 @@ class LockstepCrossbar(Crossbar):
         self.twin_device = twin
         self.twin = twin.twin
         self.checked = 0
+        self._adopted = self.stats.commands      # commands before the checks began
         self._link_errors_at_sync = self.stats.retries + self.stats.error_responses
 
     # ------------------------------------------------------------------ start
