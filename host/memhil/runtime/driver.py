@@ -197,6 +197,20 @@ class Crossbar:
                 return None, errors
             now = time.monotonic()
 
+    def _salvage(self, seq: int, op: int) -> Response | None:
+        """The decoder may be stuck on a false start byte (a corrupted byte that reads as 0x5A
+        with a long LEN) that swallowed our answer: look for the answer at every later 0x5A of
+        the undecoded bytes. Returns it (and clears the decoder) or None."""
+        buf = bytes(self._dec.buf)
+        i = buf.find(bytes([pr.SOF_RSP]), 1)
+        while i > 0:
+            for r in pr.ResponseDecoder().feed(buf[i:]):
+                if r.seq == seq and r.op == op and (r.ok or r.status not in TRANSIENT):
+                    self._dec.reset()
+                    return r
+            i = buf.find(bytes([pr.SOF_RSP]), i + 1)
+        return None
+
     def _transact(self, op: int, payload: bytes, rsp_len: int = 0) -> tuple[bytes, Response]:
         """Send one command (with retries); return (frame, answer). The answer is OK or a final
         error status of this very command. Raises :class:`LinkError`."""
@@ -239,6 +253,9 @@ class Crossbar:
                     if r.seq == seq and r.op == op and (r.ok or r.status not in TRANSIENT):
                         self._dec.reset()
                         return frame, r
+            r = self._salvage(seq, op)
+            if r is not None:
+                return frame, r
             self._dec.reset()
         name = Op(op).name
         raise LinkError(
