@@ -285,7 +285,7 @@ class Crossbar:
 
     # ------------------------------------------------------------------ device information
     def ping(self) -> dict:
-        info = pr.unpack_ping(self._call(Op.PING, b"", 16))
+        info = pr.unpack_ping(self._call(Op.PING, b"", 12))
         if info["magic"] != SPEC.magic:
             raise LinkError(f"PING answered magic 0x{info['magic']:08x}, expected "
                             f"0x{SPEC.magic:08x}: this is not a memhil device")
