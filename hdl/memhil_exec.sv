@@ -81,6 +81,7 @@ module memhil_exec
   input  wire logic [7:0]        arr_out_data_i,
   input  wire logic              arr_out_last_i,
   input  wire logic              arr_done_i,
+  input  wire logic              arr_busy_i,
   input  wire logic [31:0]       arr_pulses_i,
 
   // counter events
@@ -169,7 +170,7 @@ module memhil_exec
         wptr_d      = '0;
         rptr_d      = desc_var_off_i;
         done_seen_d = 1'b0;
-        if (desc_valid_i) begin
+        if (desc_valid_i && !arr_busy_i) begin   // the array may still be initialising
           if (desc_status_i != ST_OK) begin
             tx_start_o  = 1'b1;
             tx_status_o = desc_status_i;
@@ -280,7 +281,7 @@ module memhil_exec
   assign arr_cmd_start_o = desc_start_i;
   assign arr_cmd_count_o = desc_count_i;
   assign arr_cmd_apply_o = apply;
-  assign reg_lock_o      = (state_q == E_ARR_CMD) || (state_q == E_ARR_RUN);
+  assign reg_lock_o      = (state_q == E_ARR_CMD) || (state_q == E_ARR_RUN) || arr_busy_i;
   assign busy_o          = reg_lock_o;
   assign ev_busy_o       = (state_q != E_IDLE) && (state_q != E_TX);
 

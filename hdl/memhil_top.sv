@@ -221,6 +221,7 @@ module memhil_top
     .arr_out_data_i  (arr_out_data),
     .arr_out_last_i  (arr_out_last),
     .arr_done_i      (arr_done),
+    .arr_busy_i      (arr_busy),
     .arr_pulses_i    (arr_pulses),
     .ev_pulses_o     (ev_pulses),
     .ev_pulses_n_o   (ev_pulses_n),
@@ -359,7 +360,7 @@ module memhil_top
   );
 
   logic unused_top;
-  assign unused_top = ^{tx_busy, arr_busy};
+  assign unused_top = ^{tx_busy};
 
 endmodule
 
