@@ -1,0 +1,220 @@
+"""The whole device's protocol behaviour in software: bytes in, response bytes out.
+
+:class:`TwinDevice` implements docs/hardware-contract.md §8 (parser, framing errors,
+resynchronisation, argument checks, sequence-number replay, counters) on top of
+:class:`memhil.twin.Twin`. It is the reference that the RTL's top-level testbenches compare
+every response frame against, and the "device" behind the in-process loopback transport.
+
+Parser (contract §8): hunt for 0xA5; read SEQ, OP, LEN (a LEN over MAX_PAYLOAD answers BAD_LEN at
+once); read LEN payload bytes and the two CRC bytes. A TLAST before the frame's last byte ends it
+with TRUNCATED. After every frame, good or bad, the parser hunts for the next 0xA5.
+Checks, in order: CRC (BAD_CRC), opcode (BAD_OP), LEN for the opcode (BAD_LEN), arguments
+(BAD_ARG); only then is the command executed, or its stored response replayed.
+"""
+from __future__ import annotations
+
+import struct
+
+import torch
+
+from memhil.contract.spec import SPEC
+from memhil.runtime import protocol as pr
+from memhil.runtime.protocol import Op, Status
+from memhil.twin.core import ACC_MAX, ACC_MIN, Twin, TwinError
+
+M32 = 0xFFFFFFFF
+_HUNT, _HEADER, _BODY = 0, 1, 2
+
+
+class TwinDevice:
+    """A protocol-level model of the emulator: ``feed(bytes, tlast)`` -> response bytes."""
+
+    def __init__(self, rows: int, cols: int, tiles: int = 1, *, g_w: int = 16, lanes: int = 0,
+                 device: str = "cpu", twin: Twin | None = None):
+        self.twin = twin if twin is not None else Twin(rows, cols, tiles, device=device,
+                                                       g_w=g_w, lanes=lanes)
+        self.rows, self.cols, self.tiles = self.twin.rows, self.twin.cols, self.twin.tiles
+        self.lanes = self.twin.lanes
+        self.last: tuple[int, int] | None = None     # (seq, op) of the last executed command
+        self.last_response: bytes = b""
+        self.errors = 0
+        self.last_error = 0
+        self._state = _HUNT
+        self._buf = bytearray()
+
+    # ------------------------------------------------------------------ byte level
+    def feed(self, data: bytes, tlast: bool = True) -> bytes:
+        """Process ``data``; ``tlast`` marks its last byte as the end of a stream packet."""
+        out = bytearray()
+        n = len(data)
+        for k, b in enumerate(data):
+            last = tlast and k == n - 1
+            out += self._byte(b, last)
+        return bytes(out)
+
+    def _byte(self, b: int, last: bool) -> bytes:
+        hb = SPEC.protocol["cmd_header_bytes"]
+        if self._state == _HUNT:
+            if b != pr.SOF_CMD:
+                return b""
+            self._buf = bytearray([b])
+            self._state = _HEADER
+            return self._truncated() if last else b""
+        self._buf.append(b)
+        if self._state == _HEADER:
+            if len(self._buf) == hb:
+                ln = struct.unpack_from("<H", self._buf, 3)[0]
+                if ln > pr.MAX_PAYLOAD:
+                    self._state = _HUNT
+                    return self._error(Status.BAD_LEN)
+                self._state = _BODY
+            if last:
+                return self._truncated()
+            return b""
+        # body: payload and CRC
+        ln = struct.unpack_from("<H", self._buf, 3)[0]
+        if len(self._buf) == hb + ln + 2:
+            self._state = _HUNT
+            return self._frame(bytes(self._buf))
+        if last:
+            return self._truncated()
+        return b""
+
+    def _hdr(self) -> tuple[int, int]:
+        seq = self._buf[1] if len(self._buf) > 1 else 0
+        op = self._buf[2] if len(self._buf) > 2 else 0
+        return seq, op
+
+    def _truncated(self) -> bytes:
+        self._state = _HUNT
+        return self._error(Status.TRUNCATED)
+
+    def _error(self, status: int, seq: int | None = None, op: int | None = None) -> bytes:
+        s, o = self._hdr()
+        self.errors = (self.errors + 1) & M32
+        self.last_error = int(status)
+        return pr.encode_response(s if seq is None else seq, o if op is None else op, status)
+
+    # ------------------------------------------------------------------ frame level
+    def _frame(self, frame: bytes) -> bytes:
+        seq, op, ln = struct.unpack_from("<BBH", frame, 1)
+        body = frame[1: 5 + ln]
+        (crc,) = struct.unpack_from("<H", frame, 5 + ln)
+        if crc != pr.crc16(body):
+            return self._error(Status.BAD_CRC)
+        payload = frame[5: 5 + ln]
+        if op not in Op._value2member_map_:
+            return self._error(Status.BAD_OP)
+        if pr.expected_len(op, payload, self.rows, self.cols) != ln:
+            return self._error(Status.BAD_LEN)
+        if self.last == (seq, op):
+            return self.last_response
+        try:
+            self._check_args(Op(op), payload)
+            rsp_payload = self._execute(Op(op), payload)
+        except TwinError:
+            return self._error(Status.BAD_ARG)
+        rsp = pr.encode_response(seq, op, Status.OK, rsp_payload)
+        self.last = (seq, op)
+        self.last_response = rsp
+        return rsp
+
+    def _check_args(self, op: Op, p: bytes) -> None:
+        """Raise TwinError for every BAD_ARG case, before anything changes."""
+        t = self.twin
+        cells, nrng = self.rows * self.cols, self.rows + self.cols
+        maxc = pr.MAX_PAYLOAD // 4
+
+        def rng(tile, start, count, size, limit=None):
+            if tile >= self.tiles:
+                raise TwinError(f"tile {tile} >= {self.tiles}")
+            if count == 0 or start + count > size or (limit is not None and count > limit):
+                raise TwinError(f"range {start}+{count} outside [0, {size})")
+
+        if op == Op.WRITE_REG:
+            t.check_write_reg(*struct.unpack("<HI", p))
+        elif op == Op.READ_REG:
+            (addr,) = struct.unpack("<H", p)
+            t.read_reg(addr)
+        elif op in (Op.WRITE_CELLS, Op.READ_CELLS, Op.READ_ACC, Op.WRITE_ACC):
+            tile, start, count = struct.unpack_from("<BIH", p)
+            rng(tile, start, count, cells, maxc)
+            if op == Op.WRITE_CELLS:
+                vals = struct.unpack_from(f"<{2 * count}H", p, 7)
+                if max(vals) > t.regs["CMAX"]:
+                    raise TwinError("code above CMAX")
+            if op == Op.WRITE_ACC:
+                vals = struct.unpack_from(f"<{count}i", p, 7)
+                if min(vals) < ACC_MIN or max(vals) > ACC_MAX:
+                    raise TwinError("accumulator value out of range")
+        elif op in (Op.WRITE_RNG, Op.READ_RNG):
+            tile, start, count = struct.unpack_from("<BHH", p)
+            rng(tile, start, count, nrng, maxc)
+            if op == Op.WRITE_RNG and 0 in struct.unpack_from(f"<{count}I", p, 5):
+                raise TwinError("LFSR state 0")
+        elif op in (Op.FORWARD, Op.TRANSPOSE, Op.UPDATE):
+            if p[0] >= self.tiles:
+                raise TwinError(f"tile {p[0]} >= {self.tiles}")
+            if op == Op.UPDATE and p[1] & 0xFE:
+                raise TwinError("UPDATE flags: only bit 0 is defined")
+
+    def _execute(self, op: Op, p: bytes) -> bytes:
+        t = self.twin
+        if op == Op.PING:
+            return pr.ping_payload(self.rows, self.cols, self.tiles, self.lanes)
+        if op == Op.WRITE_REG:
+            addr, value = struct.unpack("<HI", p)
+            t.write_reg(addr, value)
+            if addr == SPEC.reg("CTRL") and value & 1:
+                self.errors = 0
+            return b""
+        if op == Op.READ_REG:
+            (addr,) = struct.unpack("<H", p)
+            return struct.pack("<I", self.read_reg(addr))
+        if op == Op.WRITE_CELLS:
+            tile, start, count = struct.unpack_from("<BIH", p)
+            gp, gm = pr.unpack_cells(p[7:])
+            t.write_cells(tile, start, gp, gm)
+            return b""
+        if op == Op.READ_CELLS:
+            tile, start, count = struct.unpack_from("<BIH", p)
+            gp, gm = t.read_cells(tile, start, count)
+            return pr.pack_cells(gp.tolist(), gm.tolist())
+        if op == Op.WRITE_RNG:
+            tile, start, count = struct.unpack_from("<BHH", p)
+            t.write_rng(tile, start, pr.unpack_u32s(p[5:]))
+            return b""
+        if op == Op.READ_RNG:
+            tile, start, count = struct.unpack_from("<BHH", p)
+            return pr.pack_u32s(t.read_rng(tile, start, count).tolist())
+        if op == Op.READ_ACC:
+            tile, start, count = struct.unpack_from("<BIH", p)
+            return pr.pack_i32s(t.read_acc(tile, start, count).tolist())
+        if op == Op.WRITE_ACC:
+            tile, start, count = struct.unpack_from("<BIH", p)
+            t.write_acc(tile, start, pr.unpack_i32s(p[7:]))
+            return b""
+        if op == Op.FORWARD:
+            y = t.forward(p[0], torch.tensor([pr.unpack_i8s(p[1:])]))
+            return struct.pack(f"<{self.rows}h", *y[0].tolist())
+        if op == Op.TRANSPOSE:
+            z = t.transpose(p[0], torch.tensor([pr.unpack_i8s(p[1:])]))
+            return struct.pack(f"<{self.cols}h", *z[0].tolist())
+        if op == Op.UPDATE:
+            tile, flags = p[0], p[1]
+            x = pr.unpack_i8s(p[2: 2 + self.cols])
+            d = pr.unpack_i8s(p[2 + self.cols:])
+            pulses = t.update(tile, torch.tensor([x]), torch.tensor([d]), apply=bool(flags & 1))
+            return struct.pack("<I", pulses & M32)
+        raise AssertionError(op)  # pragma: no cover
+
+    def read_reg(self, addr: int) -> int:
+        """A register as the device reports it (the protocol model keeps CNT_ERRORS and STATUS)."""
+        name = SPEC.reg_name(addr)
+        if name == "CNT_ERRORS":
+            return self.errors
+        if name == "STATUS":
+            return (self.last_error & 0xFF) << 8
+        if name == "CTRL":
+            return 0
+        return self.twin.read_reg(addr)

@@ -1,0 +1,247 @@
+"""The byte-stream command protocol of docs/hardware-contract.md §8 (host side codec).
+
+Frames, CRC, opcodes and payload layouts come from the contract's single source
+(``memhil.contract.SPEC``). Nothing here knows about transports.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from enum import IntEnum
+
+from memhil.contract.spec import SPEC
+
+P = SPEC.protocol
+SOF_CMD = P["sof_cmd"]
+SOF_RSP = P["sof_rsp"]
+MAX_PAYLOAD = SPEC.limits["max_payload"]
+
+Op = IntEnum("Op", dict(SPEC.opcodes))
+Status = IntEnum("Status", dict(SPEC.status))
+
+
+def _crc_table() -> list[int]:
+    poly = P["crc_poly"]
+    table = []
+    for b in range(256):
+        c = b << 8
+        for _ in range(8):
+            c = ((c << 1) ^ poly) if c & 0x8000 else (c << 1)
+        table.append(c & 0xFFFF)
+    return table
+
+
+_CRC_TABLE = _crc_table()
+
+
+def crc16(data: bytes, crc: int | None = None) -> int:
+    """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF): crc16(b"123456789") == 0x29B1."""
+    c = P["crc_init"] if crc is None else crc
+    for b in data:
+        c = ((c << 8) & 0xFFFF) ^ _CRC_TABLE[((c >> 8) ^ b) & 0xFF]
+    return c
+
+
+class ProtocolError(RuntimeError):
+    """A response that the device sent is malformed or reports an error status."""
+
+
+@dataclass(frozen=True)
+class Command:
+    seq: int
+    op: int
+    payload: bytes = b""
+
+    def encode(self) -> bytes:
+        return encode_command(self.seq, self.op, self.payload)
+
+
+@dataclass(frozen=True)
+class Response:
+    seq: int
+    op: int
+    status: int
+    payload: bytes = b""
+
+    def encode(self) -> bytes:
+        return encode_response(self.seq, self.op, self.status, self.payload)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == Status.OK
+
+
+def encode_command(seq: int, op: int, payload: bytes = b"") -> bytes:
+    if len(payload) > 0xFFFF:
+        raise ValueError(f"payload of {len(payload)} bytes does not fit the 16-bit LEN field")
+    body = struct.pack("<BBH", seq & 0xFF, op & 0xFF, len(payload)) + bytes(payload)
+    return bytes([SOF_CMD]) + body + struct.pack("<H", crc16(body))
+
+
+def encode_response(seq: int, op: int, status: int, payload: bytes = b"") -> bytes:
+    body = struct.pack("<BBBH", seq & 0xFF, op & 0xFF, status & 0xFF, len(payload)) + bytes(payload)
+    return bytes([SOF_RSP]) + body + struct.pack("<H", crc16(body))
+
+
+class ResponseDecoder:
+    """Incremental decoder of response frames from a byte stream (host side).
+
+    ``feed(data)`` returns the complete, CRC-valid responses found so far. Bytes that do not
+    form a valid frame are skipped (counted in ``dropped``): after a bad CRC the decoder
+    rescans from the byte after the bad frame's SOF, so one corrupted byte loses one frame only.
+    """
+
+    def __init__(self):
+        self.buf = bytearray()
+        self.dropped = 0
+
+    def reset(self) -> None:
+        self.dropped += len(self.buf)
+        self.buf.clear()
+
+    def feed(self, data: bytes) -> list[Response]:
+        self.buf += data
+        out: list[Response] = []
+        while True:
+            got = self._next()
+            if got is None:
+                return out
+            out.append(got)
+
+    def _try(self, i: int):
+        """Frame at SOF position i: a Response, 'wait' (incomplete) or None (invalid)."""
+        hb = P["rsp_header_bytes"]
+        if len(self.buf) - i < hb:
+            return "wait"
+        seq, op, status, ln = struct.unpack_from("<BBBH", self.buf, i + 1)
+        if ln > MAX_PAYLOAD:
+            return None
+        if len(self.buf) - i < hb + ln + 2:
+            return "wait"
+        body = bytes(self.buf[i + 1: i + hb + ln])
+        (crc,) = struct.unpack_from("<H", self.buf, i + hb + ln)
+        if crc != crc16(body):
+            return None
+        return Response(seq, op, status, bytes(self.buf[i + hb: i + hb + ln])), i + hb + ln + 2
+
+    def _next(self) -> Response | None:
+        """Take the first complete valid frame. A candidate SOF that is still incomplete does
+        not block a complete valid frame after it (a spurious 0x5A in line noise would
+        otherwise stall the stream until its bogus length arrived)."""
+        sof = bytes([SOF_RSP])
+        i = self.buf.find(sof)
+        first_wait = None
+        while i >= 0:
+            got = self._try(i)
+            if got == "wait":
+                if first_wait is None:
+                    first_wait = i
+            elif got is not None:
+                rsp, end = got
+                self.dropped += i
+                del self.buf[:end]
+                return rsp
+            i = self.buf.find(sof, i + 1)
+        keep = first_wait if first_wait is not None else len(self.buf)
+        self.dropped += keep
+        del self.buf[:keep]
+        return None
+
+
+# ---------------------------------------------------------------- payload layouts
+def pack_write_reg(addr: int, value: int) -> bytes:
+    return struct.pack("<HI", addr, value & 0xFFFFFFFF)
+
+
+def pack_read_reg(addr: int) -> bytes:
+    return struct.pack("<H", addr)
+
+
+def pack_range(tile: int, start: int, count: int, *, start16: bool = False) -> bytes:
+    return struct.pack("<BHH" if start16 else "<BIH", tile, start, count)
+
+
+def pack_cells(gp, gm) -> bytes:
+    out = bytearray()
+    for a, b in zip(gp, gm):
+        out += struct.pack("<HH", int(a), int(b))
+    return bytes(out)
+
+
+def unpack_cells(payload: bytes) -> tuple[list[int], list[int]]:
+    vals = struct.unpack(f"<{len(payload) // 2}H", payload)
+    return list(vals[0::2]), list(vals[1::2])
+
+
+def pack_u32s(vals) -> bytes:
+    return struct.pack(f"<{len(vals)}I", *[int(v) & 0xFFFFFFFF for v in vals])
+
+
+def pack_i32s(vals) -> bytes:
+    return struct.pack(f"<{len(vals)}i", *[int(v) for v in vals])
+
+
+def unpack_u32s(payload: bytes) -> list[int]:
+    return list(struct.unpack(f"<{len(payload) // 4}I", payload))
+
+
+def unpack_i32s(payload: bytes) -> list[int]:
+    return list(struct.unpack(f"<{len(payload) // 4}i", payload))
+
+
+def pack_i8s(vals) -> bytes:
+    return bytes((int(v) & 0xFF) for v in vals)
+
+
+def unpack_i8s(payload: bytes) -> list[int]:
+    return list(struct.unpack(f"<{len(payload)}b", payload))
+
+
+def unpack_i16s(payload: bytes) -> list[int]:
+    return list(struct.unpack(f"<{len(payload) // 2}h", payload))
+
+
+def pack_update(tile: int, apply: bool, x, d) -> bytes:
+    return struct.pack("<BB", tile, 1 if apply else 0) + pack_i8s(x) + pack_i8s(d)
+
+
+def ping_payload(rows: int, cols: int, tiles: int, lanes: int) -> bytes:
+    return struct.pack("<IHHHBB", SPEC.magic, SPEC.version, rows, cols, tiles, lanes)
+
+
+def unpack_ping(payload: bytes) -> dict:
+    magic, version, rows, cols, tiles, lanes = struct.unpack("<IHHHBB", payload)
+    return dict(magic=magic, version=version, rows=rows, cols=cols, tiles=tiles, lanes=lanes)
+
+
+# fixed part of each command payload, and bytes per counted item (None: not counted)
+FIXED_LEN = {
+    Op.PING: (0, None),
+    Op.WRITE_REG: (6, None),
+    Op.READ_REG: (2, None),
+    Op.WRITE_CELLS: (7, 4),
+    Op.READ_CELLS: (7, None),
+    Op.WRITE_RNG: (5, 4),
+    Op.READ_RNG: (5, None),
+    Op.READ_ACC: (7, None),
+    Op.WRITE_ACC: (7, 4),
+}
+
+
+def expected_len(op: int, payload: bytes, rows: int, cols: int) -> int | None:
+    """The LEN that ``op`` requires given its payload's count field; None if ``op`` is unknown."""
+    if op == Op.FORWARD:
+        return 1 + cols
+    if op == Op.TRANSPOSE:
+        return 1 + rows
+    if op == Op.UPDATE:
+        return 2 + cols + rows
+    if op not in FIXED_LEN:
+        return None
+    fixed, per = FIXED_LEN[Op(op)]
+    if per is None:
+        return fixed
+    if len(payload) < fixed:
+        return fixed
+    count = struct.unpack_from("<H", payload, fixed - 2)[0]
+    return fixed + per * count
