@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: MIT
 // memhil_cmd_rx: command frame parser (docs/hardware-contract.md section 8).
 //
-// Hunts for SOF_CMD, reads SEQ, OP and LEN, stores the payload in the command buffer (one byte
-// per cycle, through wr_*), checks the CRC and then validates the whole command (opcode, exact
-// length, tile, index ranges, counts, and the element values checked on the fly while the payload
-// streams in). The result is a descriptor (desc_*) held until the executor pulses desc_done_i;
-// s_axis_tready is low meanwhile, so the buffer is never overwritten under the executor.
-// TLAST before the frame's last byte ends it with TRUNCATED; bytes after the CRC up to TLAST are
-// discarded; LEN > MAX_PAYLOAD is answered with BAD_LEN at once, then the parser hunts again.
+// Hunts for SOF_CMD (other bytes are dropped), reads SEQ, OP and LEN, stores the payload in the
+// command buffer (one byte per cycle, through wr_*), then checks the frame in the contract's
+// order: CRC (BAD_CRC), opcode (BAD_OP), LEN for the opcode (BAD_LEN). The argument checks
+// (tile, index ranges, counts, UPDATE flags and the element values, checked on the fly while the
+// payload streams in) give desc_arg_bad_o: the executor reports BAD_ARG only after the replay
+// check (a replayed command is not checked again). The descriptor (desc_*) is held until the
+// executor pulses desc_done_i; s_axis_tready is low meanwhile, so the buffer is never
+// overwritten under the executor. A TLAST on any byte of a frame but its last CRC byte ends it
+// with TRUNCATED (SEQ/OP echoed if received, else 0); TLAST elsewhere means nothing. LEN >
+// MAX_PAYLOAD is answered with BAD_LEN as soon as LEN is complete. After every frame, good or
+// bad, the parser hunts for the next SOF_CMD.
 
 `resetall
 `default_nettype none
@@ -48,7 +52,8 @@ module memhil_cmd_rx
   output logic [15:0]            desc_addr_o,
   output logic [31:0]            desc_value_o,
   output logic [7:0]             desc_flags_o,
-  output logic [BUF_AW:0]        desc_var_off_o
+  output logic [BUF_AW:0]        desc_var_off_o,
+  output logic                   desc_arg_bad_o
 );
 
   if (ROWS < 1 || ROWS > MAX_ROWS || COLS < 1 || COLS > MAX_COLS || TILES < 1 ||
@@ -65,7 +70,7 @@ module memhil_cmd_rx
   localparam int unsigned FIX_N = 7;                // fixed payload bytes captured at most
 
   typedef enum logic [3:0] {
-    S_HUNT, S_SEQ, S_OP, S_LEN0, S_LEN1, S_PAY, S_CRC0, S_CRC1, S_DESC, S_DRAIN
+    S_HUNT, S_SEQ, S_OP, S_LEN0, S_LEN1, S_PAY, S_CRC0, S_CRC1, S_DESC
   } state_e;
 
   state_e            state_q, state_d;
@@ -82,11 +87,12 @@ module memhil_cmd_rx
   logic              nz_q, nz_d;
   logic              elem_bad_q, elem_bad_d;
   logic [7:0]        status_q, status_d;
-  logic              drain_q, drain_d;
+  logic              arg_bad_q, arg_bad_d;
 
   logic              fire;
   logic [15:0]       crc_next;
   logic [7:0]        val_status;
+  logic              val_arg_bad;
 
   assign fire = s_axis_tvalid && s_axis_tready;
   assign s_axis_tready = (state_q != S_DESC);
@@ -129,14 +135,12 @@ module memhil_cmd_rx
     logic        has_tile;
     logic        has_count;
     logic        known;
-    logic        rd_op;      // response of 4*count bytes
     logic [32:0] lim;        // size of the index space
     logic [32:0] endi;
     need      = 20'd0;
     has_tile  = 1'b0;
     has_count = 1'b0;
     known     = 1'b1;
-    rd_op     = 1'b0;
     lim       = 33'(NCELLS);
     unique case (op_q)
       OP_PING:        need = 20'd0;
@@ -151,7 +155,6 @@ module memhil_cmd_rx
         need = 20'd7;
         has_tile = 1'b1;
         has_count = 1'b1;
-        rd_op = 1'b1;
       end
       OP_WRITE_RNG: begin
         need = 20'd5 + {2'b00, f_count, 2'b00};
@@ -163,7 +166,6 @@ module memhil_cmd_rx
         need = 20'd5;
         has_tile = 1'b1;
         has_count = 1'b1;
-        rd_op = 1'b1;
         lim = 33'(NRNG);
       end
       OP_FORWARD: begin
@@ -185,17 +187,15 @@ module memhil_cmd_rx
       val_status = ST_BAD_OP;
     end else if ({{(20 - LEN_W){1'b0}}, len_q} != need) begin
       val_status = ST_BAD_LEN;
-    end else if (has_tile && (f_tile >= 8'(TILES))) begin
-      val_status = ST_BAD_ARG;
-    end else if (has_count && ((f_count == 16'h0000) || (endi > lim))) begin
-      val_status = ST_BAD_ARG;
-    end else if (rd_op && ({2'b00, f_count, 2'b00} > 20'(MAX_PAYLOAD))) begin
-      val_status = ST_BAD_ARG;       // the response would not fit one frame
-    end else if (elem_bad_q) begin
-      val_status = ST_BAD_ARG;
     end else begin
       val_status = ST_OK;
     end
+    // BAD_ARG cases (meaningful once the LEN is right)
+    val_arg_bad = (has_tile && (f_tile >= 8'(TILES))) ||
+                  (has_count && ((f_count == 16'h0000) || (endi > lim) ||
+                                 ({2'b00, f_count, 2'b00} > 20'(MAX_PAYLOAD)))) ||
+                  ((op_q == OP_UPDATE) && (fix_q[1][7:1] != 7'h00)) ||
+                  elem_bad_q;
   end
 
   // ---------------------------------------------------------------- element checks, on the fly
@@ -238,7 +238,7 @@ module memhil_cmd_rx
     nz_d       = nz_q;
     elem_bad_d = elem_bad_q;
     status_d   = status_q;
-    drain_d    = drain_q;
+    arg_bad_d  = arg_bad_q;
     buf_we_o    = 1'b0;
     buf_waddr_o = cnt_q[BUF_AW-1:0];
     buf_wdata_o = s_axis_tdata;
@@ -251,11 +251,11 @@ module memhil_cmd_rx
           op_d       = 8'h00;
           cnt_d      = '0;
           elem_bad_d = 1'b0;
+          arg_bad_d  = 1'b0;
           nz_d       = 1'b0;
           for (int unsigned k = 0; k < FIX_N; k++) fix_d[k] = 8'h00;
           if (s_axis_tlast) begin
             status_d = ST_TRUNCATED;
-            drain_d  = 1'b0;
             state_d  = S_DESC;
           end else begin
             state_d = S_SEQ;
@@ -272,7 +272,6 @@ module memhil_cmd_rx
           endcase
           if (s_axis_tlast) begin
             status_d = ST_TRUNCATED;
-            drain_d  = 1'b0;
             state_d  = S_DESC;
           end
         end
@@ -280,7 +279,6 @@ module memhil_cmd_rx
       S_LEN1: begin
         if (fire) begin
           crc_d = crc_next;
-          drain_d = 1'b0;
           if ({s_axis_tdata, len_lo_q} > 16'(MAX_PAYLOAD)) begin
             len_d    = '0;
             status_d = ST_BAD_LEN;
@@ -309,7 +307,6 @@ module memhil_cmd_rx
           cnt_d = cnt_q + 1'b1;
           if (s_axis_tlast) begin
             status_d = ST_TRUNCATED;
-            drain_d  = 1'b0;
             state_d  = S_DESC;
           end else if (cnt_q == len_q - 1'b1) begin
             state_d = S_CRC0;
@@ -321,7 +318,6 @@ module memhil_cmd_rx
           crc_lo_d = s_axis_tdata;
           if (s_axis_tlast) begin
             status_d = ST_TRUNCATED;
-            drain_d  = 1'b0;
             state_d  = S_DESC;
           end else begin
             state_d = S_CRC1;
@@ -330,16 +326,13 @@ module memhil_cmd_rx
       end
       S_CRC1: begin
         if (fire) begin
-          status_d = ({s_axis_tdata, crc_lo_q} == crc_q) ? val_status : ST_BAD_CRC;
-          drain_d  = !s_axis_tlast;
-          state_d  = S_DESC;
+          status_d  = ({s_axis_tdata, crc_lo_q} == crc_q) ? val_status : ST_BAD_CRC;
+          arg_bad_d = val_arg_bad;
+          state_d   = S_DESC;
         end
       end
       S_DESC: begin
-        if (desc_done_i) state_d = drain_q ? S_DRAIN : S_HUNT;
-      end
-      S_DRAIN: begin
-        if (fire && s_axis_tlast) state_d = S_HUNT;
+        if (desc_done_i) state_d = S_HUNT;
       end
       default: state_d = S_HUNT;
     endcase
@@ -360,7 +353,7 @@ module memhil_cmd_rx
       nz_q       <= 1'b0;
       elem_bad_q <= 1'b0;
       status_q   <= ST_OK;
-      drain_q    <= 1'b0;
+      arg_bad_q  <= 1'b0;
     end else begin
       state_q    <= state_d;
       seq_q      <= seq_d;
@@ -375,7 +368,7 @@ module memhil_cmd_rx
       nz_q       <= nz_d;
       elem_bad_q <= elem_bad_d;
       status_q   <= status_d;
-      drain_q    <= drain_d;
+      arg_bad_q  <= arg_bad_d;
     end
   end
 
@@ -392,6 +385,7 @@ module memhil_cmd_rx
   assign desc_value_o   = {fix_q[5], fix_q[4], fix_q[3], fix_q[2]};
   assign desc_flags_o   = fix_q[1];
   assign desc_var_off_o = var_off;
+  assign desc_arg_bad_o = arg_bad_q;
 
 endmodule
 

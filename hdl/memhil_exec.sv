@@ -2,7 +2,8 @@
 // memhil_exec: executes one validated command at a time (docs/hardware-contract.md section 8).
 //
 // Error descriptors are answered at once with an empty payload; a command with the SEQ and OP of
-// the last executed one is answered with the stored response (not executed again); PING,
+// the last executed one is answered with the stored response (not executed again, its arguments
+// not checked again); then argument errors give BAD_ARG; PING,
 // WRITE_REG and READ_REG are served here with the register file; every other opcode goes to the
 // array: the fixed fields on cmd_*, the payload's variable part streamed from the command buffer
 // on in_*, the response payload collected from out_* into the response buffer. The response
@@ -37,6 +38,7 @@ module memhil_exec
   input  wire logic [31:0]       desc_value_i,
   input  wire logic [7:0]        desc_flags_i,
   input  wire logic [BUF_AW:0]   desc_var_off_i,
+  input  wire logic              desc_arg_bad_i,
 
   // command buffer read port (registered read)
   output logic [BUF_AW-1:0]      cbuf_raddr_o,
@@ -183,6 +185,14 @@ module memhil_exec
             tx_len_o   = last_len_q;
             ok_d       = 1'b0;         // a replay changes nothing
             state_d    = E_TX;
+          end else if (desc_arg_bad_i) begin
+            tx_start_o  = 1'b1;
+            tx_status_o = ST_BAD_ARG;
+            tx_len_o    = '0;
+            ev_error_o  = 1'b1;
+            ev_error_code_o = ST_BAD_ARG;
+            ok_d        = 1'b0;
+            state_d     = E_TX;
           end else if (desc_op_i == OP_PING) begin
             gen_d   = {8'(LANES), 8'(TILES), 16'(COLS), 16'(ROWS), 16'(CONTRACT_VERSION), MAGIC};
             gen_n_d = 4'd12;

@@ -79,7 +79,7 @@ module memhil_top
   logic [7:0]        rbuf_wdata, rbuf_rdata;
 
   // descriptor
-  logic              desc_valid, desc_done;
+  logic              desc_valid, desc_done, desc_arg_bad;
   logic [7:0]        desc_status, desc_seq, desc_op, desc_tile, desc_flags;
   logic [BUF_AW:0]   desc_len, desc_var_off;
   logic [31:0]       desc_start, desc_value;
@@ -139,7 +139,8 @@ module memhil_top
     .desc_addr_o    (desc_addr),
     .desc_value_o   (desc_value),
     .desc_flags_o   (desc_flags),
-    .desc_var_off_o (desc_var_off)
+    .desc_var_off_o (desc_var_off),
+    .desc_arg_bad_o (desc_arg_bad)
   );
 
   memhil_ram_sdp #(
@@ -187,6 +188,7 @@ module memhil_top
     .desc_value_i    (desc_value),
     .desc_flags_i    (desc_flags),
     .desc_var_off_i  (desc_var_off),
+    .desc_arg_bad_i  (desc_arg_bad),
     .cbuf_raddr_o    (cbuf_raddr),
     .cbuf_rdata_i    (cbuf_rdata),
     .rbuf_we_o       (rbuf_we),

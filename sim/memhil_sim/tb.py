@@ -52,6 +52,15 @@ class TopTB:
         self.sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis_rsp"), dut.clk,
                                   dut.rst_n, reset_active_level=False)
         self.seq = 0
+        self.dev = None
+
+    def attach_model(self):
+        """Compare every response with ``memhil.runtime.device_model.TwinDevice`` (the
+        protocol-level reference), byte for byte."""
+        from memhil.runtime.device_model import TwinDevice
+
+        self.dev = TwinDevice(self.rows, self.cols, self.tiles, g_w=self.gw, lanes=self.lanes)
+        return self.dev
 
     async def _count(self):
         while True:
@@ -87,8 +96,19 @@ class TopTB:
         return bytes(frame.tdata)
 
     async def xfer_raw(self, data: bytes) -> bytes:
+        """Send one packet, return the response bytes; with a model attached, receive as many
+        frames as the model answers and check that they are the model's bytes exactly."""
+        if self.dev is None:
+            await self.send_raw(data)
+            return await self.recv_frame()
+        from memhil.runtime.protocol import ResponseDecoder
+
+        exp = self.dev.feed(bytes(data), tlast=True)
+        n = len(ResponseDecoder().feed(exp))
         await self.send_raw(data)
-        return await self.recv_frame()
+        got = b"".join([await self.recv_frame() for _ in range(n)])
+        assert got == exp, f"sent {bytes(data).hex()}\n rtl   {got.hex()}\n model {exp.hex()}"
+        return got
 
     def next_seq(self) -> int:
         self.seq = (self.seq + 1) & 0xFF

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: MIT
 """memhil_top's command parser, executor and response framer (contract section 8).
 
-Frames go in as raw bytes through an AXI4-Stream source (TLAST where a test puts it) and every
-response frame is decoded and checked (SOF, LEN, CRC, SEQ/OP echo, status, payload). Covers:
+Frames go in as raw bytes through an AXI4-Stream source (TLAST where a test puts it); every
+response is compared byte for byte with ``TwinDevice`` (memhil.runtime.device_model, fed the same
+bytes) and decoded and checked by hand as well (SOF, LEN, CRC, SEQ/OP echo, status). Covers:
 PING; every error status (BAD_CRC, BAD_OP, BAD_LEN for a wrong length and for LEN > MAX_PAYLOAD
 answered at once, BAD_ARG, TRUNCATED); bytes before SOF and after the CRC ignored; resync; error
 commands change no state; sequence-number replay; and a fuzz of >= 1000 random malformed frames
@@ -61,6 +62,7 @@ async def snapshot(tb):
 
 async def setup(dut):
     tb = TopTB(dut)
+    tb.attach_model()
     await tb.reset()
     return tb
 
@@ -150,6 +152,8 @@ async def test_errors(dut, pause):
         (OP["WRITE_ACC"], cells_payload(0, 0, 1) + struct.pack("<i", -(1 << 23) - 1)),
         (OP["FORWARD"], bytes([tb.tiles]) + bytes(tb.cols)),
         (OP["UPDATE"], bytes([0xFF, 1]) + bytes(tb.rows + tb.cols)),
+        (OP["UPDATE"], bytes([0, 2]) + bytes(tb.rows + tb.cols)),
+        (OP["UPDATE"], bytes([0, 0x81]) + bytes(tb.rows + tb.cols)),
         (OP["WRITE_REG"], struct.pack("<HI", REG["ID"], 1)),
         (OP["WRITE_REG"], struct.pack("<HI", REG["BL"], 0)),
         (OP["WRITE_REG"], struct.pack("<HI", REG["CMAX"], 0)),
@@ -167,9 +171,16 @@ async def test_errors(dut, pause):
         seq = 0x66 if cut > 1 else 0
         op = OP["WRITE_CELLS"] if cut > 2 else 0
         await expect(frame[:cut], ST["TRUNCATED"], seq, op)
-    # bytes before the SOF and after the CRC (up to TLAST) are ignored
-    st, pay = proto.decode_response(await tb.xfer_raw(b"\x00\x5a\x13" + good + b"\xa5\x00\x01"))[2:]
+    # bytes before the SOF and after the CRC are dropped while hunting
+    st, pay = proto.decode_response(await tb.xfer_raw(b"\x00\x5a\x13" + good + b"\x00\x01"))[2:]
     assert st == ST["OK"] and pay == struct.pack("<I", SPEC.magic)
+    # after every frame the parser hunts at once: two frames in one packet get two responses,
+    # and a SOF after the CRC starts a frame that TLAST truncates
+    rsp = await tb.xfer_raw(good + proto.encode_command(0x12, OP["PING"]))
+    assert len(rsp) == 2 * 8 + 4 + 12
+    rsp = await tb.xfer_raw(good + b"\xa5\x00\x01")
+    assert proto.decode_response(rsp[-8:]) == (0x00, 0x01, ST["TRUNCATED"], b"")
+    errs += 1
     # nothing above changed any state
     assert await snapshot(tb) == before
     assert (await tb.axil_read(REG["CNT_ERRORS"]))[0] == errs
@@ -236,6 +247,7 @@ def _malformed(rng: random.Random, tb) -> tuple[bytes, tuple | None]:
         return bytes([0xA5, seq, op, ln & 0xFF, ln >> 8]), (seq, op, ST["BAD_LEN"])
     junk = bytes(rng.choice([b for b in range(256) if b != 0xA5]) for _ in range(rng.randrange(1, 6)))
     return junk, None
+
 
 
 @cocotb.test()
