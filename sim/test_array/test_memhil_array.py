@@ -254,6 +254,7 @@ class TB:
         got = struct.unpack("<I", rsp)[0]
         assert got == want, f"UPDATE pulses (response) {got} != {want}"
         assert pulses == want, f"UPDATE pulses_applied {pulses} != {want}"
+        self.last_pulses = want
         return cyc
 
     # ------------------------------------------------------------------ random content
@@ -356,6 +357,7 @@ async def run_random_ops(dut, mode: int, noisy: bool, table: str, gaps: tuple, s
     await tb.randomize_device(mode=mode, noisy=noisy, table=table)
     await tb.check_state()
     rng = tb.rng
+    total_pulses, applies = 0, 0
     for step in range(nops):
         tile = rng.randrange(tb.tiles)
         kind = rng.choice(["fwd", "trn", "upd", "upd", "upd_apply", "upd_apply"])
@@ -367,9 +369,13 @@ async def run_random_ops(dut, mode: int, noisy: bool, table: str, gaps: tuple, s
             await tb.transpose(tile, d)
         else:
             await tb.update(tile, x, d, apply=(kind == "upd_apply"))
+            applies += kind == "upd_apply"
+            total_pulses += tb.last_pulses
         if step % 4 == 3:
             await tb.check_state()
     await tb.check_state()
+    tb.log.info("%d applies, %d pulses, BL %d", applies, total_pulses, tb.twin.regs["BL"])
+    assert applies == 0 or total_pulses > 0, "the applies of this test moved no device"
 
 
 @cocotb.test()
