@@ -119,7 +119,8 @@ class TopTB:
         framing, CRC and the echo of SEQ and OP."""
         if seq is None:
             seq = self.next_seq()
-        raw = await self.xfer_raw(proto.encode_command(seq, op, payload))
+        self.last_raw = proto.encode_command(seq, op, payload)
+        raw = await self.xfer_raw(self.last_raw)
         rseq, rop, status, rpay = proto.decode_response(raw)
         assert (rseq, rop) == (seq, op), f"response echoes {(rseq, rop)}, sent {(seq, op)}"
         return status, rpay
