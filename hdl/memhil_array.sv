@@ -104,7 +104,6 @@ module memhil_array
   localparam int unsigned WB_STAGE   = 3 + LANE_LAT;                   // write-back stage
   localparam int unsigned DRAIN_N    = WB_STAGE + 1;
   localparam int unsigned FIFO_D     = 8;
-  localparam int unsigned OUT_LAT    = 4;
 
   if (ROWS < 1 || ROWS > MAX_ROWS || COLS < 1 || COLS > MAX_COLS) begin : g_bad_geom
     $fatal(1, "memhil_array: ROWS (%0d) and COLS (%0d) must be in [1, %0d]", ROWS, COLS, MAX_ROWS);
@@ -511,7 +510,7 @@ module memhil_array
   logic signed [Y_W-1:0] o1_y;
   logic [T_W-1:0]        o1_t;
   logic [7:0]            o1_s;
-  logic [55:0]           o1_p;
+  logic [39:0]           o1_p;      // (RN_Q * T) >> 16
   always_comb begin
     logic [RAW_W-1:0] raw;
     logic [31:0]      st;
@@ -521,7 +520,7 @@ module memhil_array
     st   = o1_q.col ? kw_rdata[LFSR_W * int'(o1_q.lane) +: LFSR_W]
                     : rw_rdata[LFSR_W * int'(o1_q.lane) +: LFSR_W];
     o1_s = st[7:0];
-    o1_p = 56'(cfg_rn_q) * 56'(o1_t);
+    o1_p = 40'((56'(cfg_rn_q) * 56'(o1_t)) >> RN_FRAC);
     unique case (o_kind)
       K_CELLS: o1_item = {16'(cw_rdata[2 * G_W * int'(o1_q.lane) + G_W +: G_W]),
                           16'(cw_rdata[2 * G_W * int'(o1_q.lane) +: G_W])};
@@ -559,7 +558,7 @@ module memhil_array
     o1_item0_q <= o_item0;
     o2_item_q  <= o1_item;
     o2_y_q     <= o1_y;
-    o2_p_q     <= o1_p[55:16];
+    o2_p_q     <= o1_p;
     o2_g_q     <= gauss_lut(o1_s);
     o3_item_q  <= o2_item_q;
     o3_y_q     <= o2_y_q;

@@ -20,7 +20,7 @@ module memhil_tile_lane
   import memhil_pkg::*;
 #(
   parameter int unsigned G_W    = 8,
-  parameter int unsigned CELL_W = 21
+  parameter int unsigned CELL_W = 20
 ) (
   input  wire logic                  clk,
   // step-table copy: write port shared by all lanes
@@ -99,6 +99,8 @@ module memhil_tile_lane
   );
 
   logic [31:0] mix_out;
+  logic        unused_mix;
+  assign unused_mix = ^mix_out[31:GAUSS_BITS];   // the factor uses the low byte of the hash
   memhil_mix32 u_mix (
     .clk     (clk),
     .in_data (a0_key ^ cfg_d2d_key),
@@ -175,11 +177,9 @@ module memhil_tile_lane
   logic [13:0] a3_f_q;
 
   // ---------------------------------------------------------------- A3: one nominal pulse
-  logic [29:0] a3_sf;
   logic [STEP1_W-1:0] a3_step1;
   always_comb begin
-    a3_sf    = 30'(a3_s_q) * 30'(a3_f_q);
-    a3_step1 = a3_sf[FACTOR_FRAC +: STEP1_W];
+    a3_step1 = STEP1_W'((30'(a3_s_q) * 30'(a3_f_q)) >> FACTOR_FRAC);
   end
 
   logic [STEP1_W-1:0] a4_step1_q;
@@ -214,7 +214,6 @@ module memhil_tile_lane
   // ---------------------------------------------------------------- A6: delta and clamp
   logic signed [31:0] a6_delta, a6_cs, a6_cmax;
   logic [G_W-1:0]     a6_cn;
-  carry_t             o_c;
   logic [G_W-1:0]     o_cp_d, o_cm_d;
   always_comb begin
     a6_delta = (a6_total_q + $signed({24'd0, c6_q.r[15:8]})) >>> 8;
@@ -228,11 +227,10 @@ module memhil_tile_lane
     end else begin
       a6_cn = G_W'(a6_cs);
     end
-    o_c    = c6_q;
-    o_cp_d = o_c.cp;
-    o_cm_d = o_c.cm;
-    if (a6_n_q != 8'd0) begin
-      if (o_c.plus) begin
+    o_cp_d = c6_q.cp;
+    o_cm_d = c6_q.cm;
+    if (c6_q.valid && a6_n_q != 8'd0) begin
+      if (c6_q.plus) begin
         o_cp_d = a6_cn;
       end else begin
         o_cm_d = a6_cn;
