@@ -352,16 +352,18 @@ module memhil_array
   logic [T_W-1:0]        s3_tprod_d [LANES];
   logic signed [Y_W-1:0] s3_ysum_d;
   logic [T_W-1:0]        s3_tsum_d;
+  logic [CNT_W-1:0] s2_cnt [LANES];
+  for (genvar l = 0; l < LANES; l++) begin : g_pop
+    memhil_dp_popcount #(.N(WB), .CNT_W(CNT_W)) u_pop (.in_bits(s2_and_q[l]), .count(s2_cnt[l]));
+  end
+
   always_comb begin
     s3_ysum_d = '0;
     s3_tsum_d = '0;
     for (int l = 0; l < LANES; l++) begin
       logic [CNT_W-1:0] cnt;
       logic signed [25:0] inc, sum;
-      cnt = '0;
-      for (int b = 0; b < WB; b++) begin
-        cnt = cnt + CNT_W'(s2_and_q[l][b]);
-      end
+      cnt = s2_cnt[l];
       if (cfg_mode == MODE_COINCIDENCE) begin
         inc = s2_zero_q[l] ? 26'sd0 : (s2_neg_q[l] ? -$signed(26'(cnt)) : $signed(26'(cnt)));
       end else begin

@@ -481,7 +481,7 @@ async def test_cycles(dut):
 
 # ---------------------------------------------------------------------- pytest runner
 HDL = Path(__file__).resolve().parents[2] / "hdl"
-SOURCES = ["memhil_pkg.sv", "memhil_dp_ram.sv", "memhil_lfsr.sv", "memhil_mix32.sv",
+SOURCES = ["memhil_pkg.sv", "memhil_dp_ram.sv", "memhil_dp_popcount.sv", "memhil_lfsr.sv", "memhil_mix32.sv",
            "memhil_tile_lane.sv", "memhil_array.sv"]
 
 PARAMS = [
