@@ -75,12 +75,7 @@ class DeviceConfig:
         _check_num("levels", self.levels, 2, lim["max_levels"], integer=True)
         _check_num("dynamic_range", self.dynamic_range, 1.0, 1e6, lo_open=True)
         _check_num("sub_bits", self.sub_bits, 0, 8, integer=True)
-        gw = self.code_bits
-        if gw > lim["max_code_bits"]:
-            raise ConfigError(
-                "sub_bits", self.sub_bits,
-                f"ceil(log2(levels={self.levels})) + sub_bits must be <= {lim['max_code_bits']}",
-            )
+        # levels <= 256 (8 bits) and sub_bits <= 8 keep G_W <= 16 = max_code_bits
         if self.step_model not in STEP_MODELS:
             raise ConfigError("step_model", self.step_model, f"one of {STEP_MODELS}")
         if self.step_model == "table":

@@ -102,34 +102,50 @@ class ResponseDecoder:
     def feed(self, data: bytes) -> list[Response]:
         self.buf += data
         out: list[Response] = []
-        hb = P["rsp_header_bytes"]
         while True:
-            i = self.buf.find(bytes([SOF_RSP]))
-            if i < 0:
-                self.dropped += len(self.buf)
-                self.buf.clear()
+            got = self._next()
+            if got is None:
                 return out
-            if i:
+            out.append(got)
+
+    def _try(self, i: int):
+        """Frame at SOF position i: a Response, 'wait' (incomplete) or None (invalid)."""
+        hb = P["rsp_header_bytes"]
+        if len(self.buf) - i < hb:
+            return "wait"
+        seq, op, status, ln = struct.unpack_from("<BBBH", self.buf, i + 1)
+        if ln > MAX_PAYLOAD:
+            return None
+        if len(self.buf) - i < hb + ln + 2:
+            return "wait"
+        body = bytes(self.buf[i + 1: i + hb + ln])
+        (crc,) = struct.unpack_from("<H", self.buf, i + hb + ln)
+        if crc != crc16(body):
+            return None
+        return Response(seq, op, status, bytes(self.buf[i + hb: i + hb + ln])), i + hb + ln + 2
+
+    def _next(self) -> Response | None:
+        """Take the first complete valid frame. A candidate SOF that is still incomplete does
+        not block a complete valid frame after it (a spurious 0x5A in line noise would
+        otherwise stall the stream until its bogus length arrived)."""
+        sof = bytes([SOF_RSP])
+        i = self.buf.find(sof)
+        first_wait = None
+        while i >= 0:
+            got = self._try(i)
+            if got == "wait":
+                if first_wait is None:
+                    first_wait = i
+            elif got is not None:
+                rsp, end = got
                 self.dropped += i
-                del self.buf[:i]
-            if len(self.buf) < hb:
-                return out
-            seq, op, status, ln = struct.unpack_from("<BBBH", self.buf, 1)
-            if ln > MAX_PAYLOAD:
-                self.dropped += 1
-                del self.buf[:1]
-                continue
-            total = hb + ln + 2
-            if len(self.buf) < total:
-                return out
-            body = bytes(self.buf[1: hb + ln])
-            (crc,) = struct.unpack_from("<H", self.buf, hb + ln)
-            if crc != crc16(body):
-                self.dropped += 1
-                del self.buf[:1]
-                continue
-            out.append(Response(seq, op, status, bytes(self.buf[hb: hb + ln])))
-            del self.buf[:total]
+                del self.buf[:end]
+                return rsp
+            i = self.buf.find(sof, i + 1)
+        keep = first_wait if first_wait is not None else len(self.buf)
+        self.dropped += keep
+        del self.buf[:keep]
+        return None
 
 
 # ---------------------------------------------------------------- payload layouts

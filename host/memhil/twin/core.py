@@ -11,6 +11,9 @@ weight matrix is ``W[i, j] = gp[i, j] - gm[i, j]``; forward ``y = W x``, transpo
 """
 from __future__ import annotations
 
+import os
+import warnings
+
 import torch
 
 from memhil.config import DeviceConfig, lfsr_seeds, mix32
@@ -78,6 +81,71 @@ def mix32_t(x: torch.Tensor) -> torch.Tensor:
     x = mul(x, SPEC.hash["m2"])
     x = x ^ (x >> 16)
     return x
+
+
+def apply_kernel(acc, gp, gm, rw, cw, fp, fm, steps, gauss, root, params):
+    """Contract §3 and §6 "Apply" for every cell of one tile at once (dense, integer-exact).
+
+    ``params`` = [CMAX, SUB_BITS, C2C_Q, LR_Q, rounding?] as an int64 tensor, so that one
+    compiled kernel serves every configuration. Returns (new gp, new gm, pulses applied).
+    """
+    cmax, sub, c2c, lr_q, rounding = params[0], params[1], params[2], params[3], params[4]
+    r = rw[:, None] ^ cw[None, :]
+    m = acc.abs()
+    q = m * lr_q
+    n_round = (q >> LR_FRAC) + (((r >> 16) & 0xFFFF) < (q & 0xFFFF)).to(torch.int64)
+    n = torch.where(rounding != 0, n_round, m).clamp(max=NMAX)
+    low = (gp + gm) < cmax
+    use_plus = (acc > 0) == low
+    c = torch.where(use_plus, gp, gm)
+    S = steps[(c >> sub) + torch.where(low, 0, MAX_LEVELS)]
+    step1 = (S * torch.where(use_plus, fp, fm)) >> FF
+    noise = (step1 * gauss[r & 0xFF]) * (c2c * root[n]) >> NOISE_SHIFT
+    total = (n * step1 + noise).clamp(min=0)
+    delta = (total + ((r >> 8) & 0xFF)) >> SF
+    newc = torch.where(low, c + delta, c - delta).clamp(min=0).minimum(cmax)
+    act = n > 0
+    return (torch.where(act & use_plus, newc, gp), torch.where(act & ~use_plus, newc, gm),
+            (n * act).sum())
+
+
+COMPILE_MIN_CELLS = 1 << 16
+_COMPILED = {"fn": None, "failed": False}
+
+
+def _kernel_for(cells: int):
+    """The apply kernel: fused by torch.compile for large tiles (MEMHIL_COMPILE=0 turns it off,
+    =1 forces it), plain eager torch otherwise or when compilation is unavailable."""
+    mode = os.environ.get("MEMHIL_COMPILE", "auto")
+    want = mode == "1" or (mode == "auto" and cells >= COMPILE_MIN_CELLS)
+    if not want or _COMPILED["failed"]:
+        return apply_kernel
+    if _COMPILED["fn"] is None:
+        try:
+            fn = torch.compile(apply_kernel, dynamic=True)
+            _COMPILED["fn"] = _guarded(fn)
+        except Exception as e:  # pragma: no cover - depends on the machine
+            _compile_failed(e)
+            return apply_kernel
+    return _COMPILED["fn"]
+
+
+def _compile_failed(e: Exception) -> None:
+    _COMPILED["failed"] = True
+    warnings.warn(f"memhil: torch.compile unavailable ({type(e).__name__}: {e}); "
+                  "using the eager apply kernel (same results, slower)", RuntimeWarning)
+
+
+def _guarded(fn):
+    def call(*args):
+        if _COMPILED["failed"]:
+            return apply_kernel(*args)
+        try:
+            return fn(*args)
+        except Exception as e:  # pragma: no cover - depends on the machine
+            _compile_failed(e)
+            return apply_kernel(*args)
+    return call
 
 
 class Twin:
@@ -410,58 +478,30 @@ class Twin:
     def apply(self, tile: int) -> int:
         """Apply the accumulated pulses of ``tile`` (contract: "Apply")."""
         self._check_tile(tile)
-        R, C = self.rows, self.cols
         rw = lfsr.jump(self.row_lfsr[tile], SPEC.lfsr["apply_steps"], 1, 0)[1]
         cw = lfsr.jump(self.col_lfsr[tile], SPEC.lfsr["apply_steps"], 1, 0)[1]
         self.row_lfsr[tile] = rw
         self.col_lfsr[tile] = cw
-        acc = self.acc[tile].view(-1)
-        nz = acc.nonzero().squeeze(1)
-        if nz.numel() == 0:
-            return 0
-        a = acc[nz]
-        acc.zero_()
-        ri, cj = nz // C, nz % C
-        r = rw[ri] ^ cw[cj]
-        m = a.abs()
-        if self.regs["UPDATE_MODE"] == SPEC.update_mode["ROUNDING"]:
-            q = m * self.regs["LR_Q"]
-            n = (q >> LR_FRAC) + (((r >> 16) & 0xFFFF) < (q & 0xFFFF)).to(torch.int64)
-        else:
-            n = m
-        n = n.clamp(max=NMAX)
-        keep = n > 0
-        if not bool(keep.all()):
-            nz, a, r, n = nz[keep], a[keep], r[keep], n[keep]
-        if nz.numel() == 0:
-            return 0
-        gpf, gmf = self.gp[tile].view(-1), self.gm[tile].view(-1)
-        gp, gm = gpf[nz], gmf[nz]
-        cmax = self.regs["CMAX"]
-        low = (gp + gm) < cmax
-        pos = a > 0
-        use_plus = pos == low           # s>0: low -> G+ up, else G- down; s<0: mirror
-        up = low
-        c = torch.where(use_plus, gp, gm)
-        k = c >> self.regs["SUB_BITS"]
-        S = torch.where(up, self.step_up[k], self.step_dn[k])
+        acc = self.acc[tile]
         fp, fm = self.d2d_factors()
-        F = torch.where(use_plus, fp[tile].reshape(-1)[nz], fm[tile].reshape(-1)[nz])
-        step1 = (S * F) >> FF
-        total = n * step1
-        c2c = self.regs["C2C_Q"]
-        if c2c:
-            g = self._gauss[r & 0xFF]
-            total = total + ((step1 * g * (c2c * self._root[n])) >> NOISE_SHIFT)
-            total = total.clamp(min=0)
-        delta = (total + ((r >> 8) & 0xFF)) >> SF
-        newc = torch.where(up, c + delta, c - delta).clamp(0, cmax)
-        gpf[nz] = torch.where(use_plus, newc, gp)
-        gmf[nz] = torch.where(use_plus, gm, newc)
+        r = self.regs
+        params = torch.tensor([r["CMAX"], r["SUB_BITS"], r["C2C_Q"], r["LR_Q"],
+                               int(r["UPDATE_MODE"] == SPEC.update_mode["ROUNDING"])],
+                              dtype=torch.int64, device=self.device)
+        kernel = _kernel_for(acc.numel())
+        gp, gm, pulses = kernel(acc, self.gp[tile], self.gm[tile], rw, cw, fp[tile], fm[tile],
+                                self._steps(), self._gauss, self._root, params)
+        self.gp[tile] = gp
+        self.gm[tile] = gm
+        acc.zero_()
         self._invalidate(tile)
-        pulses = int(n.sum())
+        pulses = int(pulses)
         self.regs["CNT_PULSES"] = (self.regs["CNT_PULSES"] + pulses) & M32
         return pulses
+
+    def _steps(self) -> torch.Tensor:
+        """STEP_UP then STEP_DN as one table, indexed by level + (0 if up else MAX_LEVELS)."""
+        return torch.cat([self.step_up, self.step_dn])
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:

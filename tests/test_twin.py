@@ -1,0 +1,243 @@
+"""Properties of the twin that the contract promises (bounds, levels, statistics, state)."""
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from memhil import DeviceConfig
+from memhil.contract import SPEC
+from memhil.twin import Twin, TwinError
+
+REG = SPEC.reg
+requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+G_STD = SPEC.gauss_std
+
+
+@settings(max_examples=20, deadline=None)
+@given(levels=st.sampled_from([2, 7, 32, 100]), sub_bits=st.integers(0, 5),
+       c2c=st.sampled_from([0.0, 0.5, 3.0]), d2d=st.sampled_from([0.0, 1.0]),
+       mode=st.sampled_from(["rounding", "coincidence"]), seed=st.integers(0, 10**6))
+def test_codes_never_leave_their_bounds(levels, sub_bits, c2c, d2d, mode, seed):
+    cfg = DeviceConfig(levels=levels, sub_bits=sub_bits, c2c_sigma=c2c, d2d_sigma=d2d,
+                       update_mode=mode, bl=64, seed=seed, asymmetry=0.5)
+    t = Twin(5, 6, 1, cfg)
+    t.write_reg(REG("LR_Q"), 40 << 16)
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(6):
+        x = torch.randint(-127, 128, (3, 6), generator=g)
+        d = torch.randint(-127, 128, (3, 5), generator=g)
+        t.update(0, x, d)
+        for c in (t.gp, t.gm):
+            assert int(c.min()) >= 0 and int(c.max()) <= cfg.cmax
+
+
+@pytest.mark.parametrize("levels,sub_bits", [(2, 0), (5, 3), (32, 3), (64, 2)])
+def test_noiseless_linear_device_visits_exactly_levels_states(levels, sub_bits):
+    cfg = DeviceConfig(levels=levels, sub_bits=sub_bits, update_mode="rounding")
+    t = Twin(1, 1, 1, cfg)
+    t.write_reg(REG("LR_Q"), 1 << 16)             # one pulse per unit product
+    seen = {int(t.gp[0, 0, 0])}
+    for _ in range(2 * levels):
+        t.update(0, [[1]], [[1]])
+        seen.add(int(t.gp[0, 0, 0]))
+    assert sorted(seen) == [k << sub_bits for k in range(levels)]
+    seen_down = set()
+    for _ in range(4 * levels):                    # and back down through G+ and up G-
+        t.update(0, [[1]], [[-1]])
+        seen_down.add(int(t.gp[0, 0, 0]))
+    assert seen_down <= set(k << sub_bits for k in range(levels))
+
+
+def _mean_update_experiment(mode, c2c, reps=200, seed=3):
+    """Mean code change of each cell of a 16x16 tile over ``reps`` single-sample updates."""
+    rows = cols = 16
+    cfg = DeviceConfig(update_mode=mode, c2c_sigma=c2c, bl=31, seed=seed)
+    t = Twin(rows, cols, 1, cfg)
+    lr_q = 3000                                     # rounding: E[n] = |x d| * 3000 / 2^16
+    t.write_reg(REG("LR_Q"), lr_q)
+    g = torch.Generator().manual_seed(seed)
+    hi = 12 if mode == "rounding" else 60           # at most ~7 pulses: no cell reaches a bound
+    x = torch.randint(-hi, hi + 1, (1, cols), generator=g)
+    d = torch.randint(-hi, hi + 1, (1, rows), generator=g)
+    mid = cfg.cmax // 2
+    prod = (d.T @ x).double()                      # (rows, cols)
+    if mode == "rounding":
+        expected_n = prod * lr_q / 2**16
+    else:
+        expected_n = prod * cfg.bl / 2**14
+    expected = expected_n * (1 << cfg.sub_bits)    # codes (one pulse = one level)
+    deltas = []
+    for _ in range(reps):
+        t.write_cells(0, 0, torch.full((rows * cols,), mid - 4), torch.full((rows * cols,), mid - 4))
+        t.update(0, x, d)
+        deltas.append((t.weights(0)).double())
+    deltas = torch.stack(deltas)
+    return deltas, expected
+
+
+@pytest.mark.parametrize("mode", ["rounding", "coincidence"])
+@pytest.mark.parametrize("c2c", [0.0, 0.5])
+def test_mean_update_equals_the_desired_step(mode, c2c):
+    deltas, expected = _mean_update_experiment(mode, c2c)
+    mean = deltas.mean(0)
+    sem = deltas.std(0) / math.sqrt(deltas.shape[0])
+    # Tolerance: 5 standard errors per cell (sem floored at 0.05 codes for deterministic cells).
+    z = (mean - expected).abs() / sem.clamp(min=0.05)
+    assert float(z.max()) < 5.0, float(z.max())
+    # and the whole matrix follows the outer product: slope of mean vs expected within 3 %
+    slope = float((mean * expected).sum() / (expected * expected).sum())
+    assert abs(slope - 1) < 0.03, slope
+
+
+def test_mean_update_test_can_fail():
+    deltas, expected = _mean_update_experiment("rounding", 0.0, reps=50)
+    slope = float((deltas.mean(0) * expected * 1.1).sum() / ((expected * 1.1) ** 2).sum())
+    assert abs(slope - 1) > 0.05                   # a 10 % wrong expectation is detected
+
+
+def _contract_law(n, step1_q8, c2c_q):
+    """Exact mean and variance of one apply's code change under the contract (§3), with the
+    Gaussian index and the rounding byte uniform and independent."""
+    vals = []
+    for g in SPEC.gauss:
+        total = n * step1_q8
+        if c2c_q:
+            total = max(total + ((step1_q8 * g * (c2c_q * SPEC.root[n])) >> 28), 0)
+        vals += [(total + u) >> 8 for u in range(256)]
+    m = sum(vals) / len(vals)
+    return m, sum((v - m) ** 2 for v in vals) / len(vals)
+
+
+def _spread(sigma, n_pulses=4, rows=64, cols=64):
+    cfg = DeviceConfig(update_mode="rounding", c2c_sigma=sigma, seed=11)
+    t = Twin(rows, cols, 1, cfg)
+    t.write_reg(REG("LR_Q"), n_pulses << 16)       # x = d = 1: exactly n pulses per cell
+    mid = cfg.cmax // 2 - 8
+    t.write_cells(0, 0, torch.full((rows * cols,), mid), torch.full((rows * cols,), mid))
+    t.update(0, torch.ones(1, cols, dtype=torch.long), torch.ones(1, rows, dtype=torch.long))
+    delta = t.weights(0).double().flatten()
+    law = _contract_law(n_pulses, 1 << (cfg.sub_bits + 8), cfg.registers()["C2C_Q"])
+    return delta, law
+
+
+@pytest.mark.parametrize("sigma", [0.0, 0.25, 0.5, 1.0])
+def test_spread_follows_the_contract_law(sigma):
+    delta, (mean, var) = _spread(sigma)
+    n = delta.numel()
+    # Tolerances: 4 standard errors of the mean; 4 standard errors of the variance
+    # (sqrt(2/n) relative for a near-Gaussian law) plus 0.01 codes^2 for the sigma = 0 case.
+    assert abs(float(delta.mean()) - mean) <= 4 * math.sqrt(var / n) + 1e-9
+    assert abs(float(delta.var()) - var) <= 4 * var * math.sqrt(2 / n) + 0.01, (float(delta.var()), var)
+    if sigma:
+        # and the law itself is the c2c model: std ~ step * sigma * sqrt(n) (truncation at
+        # zero trims it a little at sigma = 1)
+        approx = 8 * sigma * 2 * SPEC.gauss_std
+        assert 0.9 * approx <= math.sqrt(var) <= 1.05 * approx
+
+
+def test_spread_grows_with_c2c_sigma():
+    spreads = [float(_spread(s)[0].std()) for s in (0.0, 0.1, 0.25, 0.5, 1.0)]
+    assert spreads == sorted(spreads) and spreads[0] < 0.01 and spreads[-1] > 10
+
+
+def test_d2d_factors_have_the_configured_spread():
+    cfg = DeviceConfig(d2d_sigma=0.2, d2d_seed=5)
+    t = Twin(64, 64, 2, cfg)
+    fp, fm = t.d2d_factors()
+    f = torch.cat([fp.flatten(), fm.flatten()]).double() / 4096
+    assert abs(float(f.mean()) - 1) < 0.01
+    assert abs(float(f.std()) - 0.2 * G_STD) < 0.01
+    assert not torch.equal(fp, fm)
+    assert torch.equal(Twin(64, 64, 2, cfg).d2d_factors()[0], fp)     # fixed by the seed
+    other = Twin(64, 64, 2, cfg.replace(d2d_seed=6)).d2d_factors()[0]
+    assert not torch.equal(other, fp)
+
+
+def test_read_noise_spread_and_noiseless_reads_leave_rng_alone():
+    cfg = DeviceConfig(read_noise_sigma=0.01, adc_bits=16, seed=2)
+    t = Twin(200, 50, 1, cfg)
+    t.write_cells(0, 0, torch.full((10000,), 100), torch.full((10000,), 60))
+    x = torch.full((1, 50), 5)
+    ys = torch.cat([t.forward(0, x) for _ in range(20)]).double()
+    clean = 50 * 5 * 40
+    total = 50 * 5 * (100 + 60 + 2 * cfg.c0)
+    sd = 0.01 * total * G_STD
+    # tolerances: 4 standard errors of the mean and of the standard deviation (n = 4000)
+    assert abs(float(ys.mean()) - clean) < 4 * sd / math.sqrt(ys.numel())
+    assert abs(float(ys.std()) / sd - 1) < 4 / math.sqrt(2 * ys.numel())
+    t.write_reg(REG("RN_Q"), 0)
+    before = t.row_lfsr.clone()
+    assert int(t.forward(0, x)[0, 0]) == clean
+    assert torch.equal(before, t.row_lfsr)
+
+
+def test_save_and_restore_reproduce_a_run_bit_for_bit():
+    cfg = DeviceConfig(c2c_sigma=0.3, d2d_sigma=0.1, read_noise_sigma=0.02, seed=9)
+    t = Twin(12, 20, 2, cfg)
+    g = torch.Generator().manual_seed(0)
+
+    def run(twin, steps):
+        outs = []
+        for _ in range(steps):
+            x = torch.randint(-127, 128, (4, 20), generator=g)
+            d = torch.randint(-127, 128, (4, 12), generator=g)
+            outs.append(twin.forward(1, x))
+            twin.update(1, x, d, apply=False)
+            twin.update(0, x, d)
+        return outs
+
+    run(t, 3)
+    saved = t.state_dict()
+    gstate = g.get_state()
+    a = run(t, 4)
+    end_a = t.state_dict()
+    t2 = Twin(12, 20, 2)
+    t2.load_state_dict(saved)
+    g.set_state(gstate)
+    b = run(t2, 4)
+    assert all(torch.equal(u, v) for u, v in zip(a, b))
+    end_b = t2.state_dict()
+    for k in ("gp", "gm", "acc", "row_lfsr", "col_lfsr"):
+        assert torch.equal(end_a[k], end_b[k]), k
+    assert end_a["regs"] == end_b["regs"]
+    with pytest.raises(TwinError, match="geometry"):
+        Twin(12, 21, 2).load_state_dict(saved)
+
+
+def test_bad_operands_are_refused_with_clear_messages():
+    t = Twin(3, 4, 1, DeviceConfig())
+    with pytest.raises(TwinError, match=r"tile=1 .*\[0, 0\]"):
+        t.forward(1, [[0, 0, 0, 0]])
+    with pytest.raises(TwinError, match=r"shape \(B, 4\)"):
+        t.forward(0, [[0, 0, 0]])
+    with pytest.raises(TwinError, match="CMAX=248"):
+        t.write_cells(0, 0, [249], [0])
+    with pytest.raises(TwinError, match="nonzero"):
+        t.write_rng(0, 0, [0])
+    with pytest.raises(TwinError, match="BL: value 0"):
+        t.write_reg(REG("BL"), 0)
+    with pytest.raises(TwinError, match="not a writable"):
+        t.write_reg(REG("ID"), 1)
+
+
+@requires_cuda
+def test_cpu_and_cuda_agree_bit_for_bit():
+    cfg = DeviceConfig(c2c_sigma=0.4, d2d_sigma=0.1, read_noise_sigma=0.01, seed=4)
+    for mode in ("rounding", "coincidence"):
+        cpu = Twin(40, 70, 2, cfg.replace(update_mode=mode))
+        cpu.write_reg(REG("LR_Q"), 3000)
+        g = torch.Generator().manual_seed(1)
+        cpu.write_cells(0, 0, torch.randint(0, 249, (2800,), generator=g),
+                        torch.randint(0, 249, (2800,), generator=g))
+        gpu = cpu.to("cuda")
+        for _ in range(5):
+            x = torch.randint(-127, 128, (8, 70), generator=g)
+            d = torch.randint(-127, 128, (8, 40), generator=g)
+            assert torch.equal(cpu.forward(0, x), gpu.forward(0, x).cpu())
+            assert torch.equal(cpu.transpose(0, d), gpu.transpose(0, d).cpu())
+            assert cpu.update(0, x, d) == gpu.update(0, x, d)
+        a, b = cpu.state_dict(), gpu.state_dict()
+        for k in ("gp", "gm", "acc", "row_lfsr", "col_lfsr"):
+            assert torch.equal(a[k], b[k]), (mode, k)
