@@ -114,20 +114,20 @@ def test_pynq_transport_on_the_standin():
 def test_standin_dma_semantics():
     dev = TwinDevice(2, 2, g_w=8)
     ol = ps.Overlay("x.bit", backend=ps.TwinBackend(dev))
-    assert set(ol.ip_dict) == {"axi_dma_0", "memhil_0"}
+    assert set(ol.ip_dict) == {"dma", "memhil"}
     buf = ps.allocate((64,), dtype=np.uint8)
     assert buf.physical_address and isinstance(buf, ps.PynqBuffer)
     rx = ps.allocate((64,), dtype=np.uint8)
-    ol.axi_dma_0.recvchannel.transfer(rx)
-    assert not ol.axi_dma_0.recvchannel.idle           # armed, nothing received
+    ol.dma.recvchannel.transfer(rx)
+    assert not ol.dma.recvchannel.idle           # armed, nothing received
     from memhil.runtime import protocol as pr
 
     f = pr.encode_command(1, pr.Op.PING) + pr.encode_command(2, pr.Op.PING)
     buf[: len(f)] = np.frombuffer(f, dtype=np.uint8)
-    ol.axi_dma_0.sendchannel.transfer(buf, nbytes=len(f))
-    ol.axi_dma_0.sendchannel.wait()
-    ol.axi_dma_0.recvchannel.wait()                    # TLAST at the end of the first answer
-    n = ol.axi_dma_0.recvchannel.transferred
+    ol.dma.sendchannel.transfer(buf, nbytes=len(f))
+    ol.dma.sendchannel.wait()
+    ol.dma.recvchannel.wait()                    # TLAST at the end of the first answer
+    n = ol.dma.recvchannel.transferred
     assert pr.ResponseDecoder().feed(bytes(rx[:n]))[0].seq == 1 and n == 6 + 12 + 2
     with pytest.raises(ValueError):
         ps.MMIO(0, 0x10, backend=ps.TwinBackend(dev)).read(0x20)

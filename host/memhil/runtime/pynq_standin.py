@@ -32,7 +32,7 @@ from itertools import count
 import numpy as np
 
 DMA_VLNV = "xilinx.com:ip:axi_dma:7.1"
-MEMHIL_VLNV = "memhil:user:memhil_top:1.0"
+MEMHIL_VLNV = "memhil:user:memhil_ip:1.0"     # bitstreams/build.tcl packages the IP so
 
 
 # ---------------------------------------------------------------------------- backends
@@ -350,12 +350,12 @@ class DMA(DefaultIP):
 
 # ---------------------------------------------------------------------------- Overlay
 def standin_ip_dict() -> dict:
-    """The block design that bitstreams/ builds: one memhil IP and one AXI DMA."""
+    """The block design that bitstreams/build.tcl builds: cells ``memhil`` and ``dma``."""
     return {
-        "axi_dma_0": {"type": DMA_VLNV, "phys_addr": 0x4040_0000, "addr_range": 0x1_0000,
-                      "fullpath": "axi_dma_0"},
-        "memhil_0": {"type": MEMHIL_VLNV, "phys_addr": 0x43C0_0000, "addr_range": 0x1000,
-                     "fullpath": "memhil_0"},
+        "dma": {"type": DMA_VLNV, "phys_addr": 0x4040_0000, "addr_range": 0x1_0000,
+                "fullpath": "dma"},
+        "memhil": {"type": MEMHIL_VLNV, "phys_addr": 0x43C0_0000, "addr_range": 0x1000,
+                   "fullpath": "memhil"},
     }
 
 

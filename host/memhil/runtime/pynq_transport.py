@@ -5,8 +5,8 @@ This is the only module that imports ``pynq``, and only when a transport is made
 ``bitstreams/``. Elsewhere ``pynq_module=memhil.runtime.pynq_standin`` runs the same code against
 the stand-in (tests, CI).
 
-Block design assumed (bitstreams/): ``memhil_0`` (``memhil:user:memhil_top:1.0``, its
-``s_axil`` on the PS's GP port) and ``axi_dma_0`` in simple mode, MM2S -> ``s_axis_cmd``,
+Block design (bitstreams/build.tcl): cell ``memhil`` (``memhil:user:memhil_ip:1.0``, its
+``s_axil`` on the PS's GP0 port) and cell ``dma`` (AXI DMA, simple mode, 8-bit streams), MM2S -> ``s_axis_cmd``,
 ``m_axis_rsp`` -> S2MM. One command frame is one MM2S transfer (the DMA sets TLAST on its last
 byte); each response frame ends with the RTL's TLAST, which ends the armed S2MM transfer.
 """
@@ -21,7 +21,7 @@ from memhil.contract.spec import SPEC
 from memhil.runtime import protocol as pr
 from memhil.runtime.transport import Transport, TransportError
 
-MEMHIL_VLNV = "memhil:user:memhil_top:1.0"
+MEMHIL_VLNV = "memhil:user:memhil_ip:1.0"      # as bitstreams/build.tcl packages it
 MAX_FRAME = pr.MAX_PAYLOAD + 8
 S2MM_LENGTH = 0x58          # AXI DMA register: bytes received by the last S2MM transfer
 
@@ -65,31 +65,27 @@ def driver_classes(pynq) -> tuple[type, type]:
                     "lanes": (g1 >> 8) & 0xFF, "g_w": (g1 >> 16) & 0xFF}
 
     class MemhilOverlay(pynq.Overlay):
-        """The memhil overlay: ``.crossbar`` (MemhilIP) and ``.dma`` (AXI DMA)."""
+        """The memhil overlay: ``.memhil`` (alias ``.crossbar``, a MemhilIP) and ``.dma``."""
 
         def __init__(self, bitfile_name, *a, **kw):
             super().__init__(bitfile_name, *a, **kw)
 
         @property
         def crossbar(self):
-            return getattr(self, "memhil_0")
-
-        @property
-        def dma(self):
-            return getattr(self, "axi_dma_0")
+            return getattr(self, "memhil")
 
     _classes[key] = (MemhilIP, MemhilOverlay)
     return _classes[key]
 
 
 class PynqTransport(Transport):
-    """Command frames through ``axi_dma_0``; registers through ``memhil_0``'s MMIO."""
+    """Command frames through the ``dma`` cell; registers through ``memhil``'s MMIO."""
 
     name = "pynq"
     quiet_s = 0.001
 
-    def __init__(self, overlay, *, pynq_module=None, dma: str = "axi_dma_0",
-                 ip: str = "memhil_0", dma_timeout: float = 2.0):
+    def __init__(self, overlay, *, pynq_module=None, dma: str = "dma",
+                 ip: str = "memhil", dma_timeout: float = 2.0):
         pynq = _pynq(pynq_module)
         driver_classes(pynq)                    # registers MemhilIP's bindto
         self.overlay = overlay
