@@ -132,3 +132,26 @@ def test_cycle_counter_is_not_compared():
     dev, xb = _prepared()
     dev.twin.regs["CNT_BUSY"] = 1234         # the RTL's own: the twin keeps 0
     assert xb.read_reg(SPEC.reg("CNT_BUSY")) == 1234
+
+
+def test_verify_exits_nonzero_on_divergence(monkeypatch, capsys):
+    """`memhil verify` stops at the first mismatch, prints the report and exits 1."""
+    from memhil.cli import main
+    from memhil.commands import verify
+
+    class Faulty(TwinDevice):
+        def feed(self, data, tlast=True):             # after its 5th UPDATE a cell drifts
+            out = super().feed(data, tlast)
+            if len(data) > 2 and data[2] == 0x30:
+                self.n = getattr(self, "n", 0) + 1
+                if self.n == 5:
+                    self.twin.gp[0, 1, 1] ^= 8
+                    self.twin._invalidate(0)
+            return out
+
+    monkeypatch.setattr(verify, "open_backend",
+                        lambda args: LoopbackTransport(Faulty(4, 4, 1, g_w=8)))
+    assert main(["verify", "--backend", "loopback", "--steps", "200", "--rows", "4",
+                 "--cols", "4"]) == 1
+    err = capsys.readouterr().err
+    assert "DIVERGENCE" in err and "expected (twin)" in err

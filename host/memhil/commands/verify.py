@@ -25,8 +25,10 @@ def add_arguments(p) -> None:
                                   "socket://127.0.0.1:5555 from `memhil sim-server`)")
     p.add_argument("--baud", type=int, default=115200)
     p.add_argument("--bitfile", help="pynq: the overlay's .bit (with its .hwh alongside)")
-    p.add_argument("--timeout", type=float, default=2.0, help="seconds per answer")
-    p.add_argument("--retries", type=int, default=8)
+    p.add_argument("--timeout", type=float, default=None,
+                   help="seconds per answer (default 2; 0.1 with --fault-rate on a sim link)")
+    p.add_argument("--retries", type=int, default=None,
+                   help="tries per command after the first (default 8; 100 with --fault-rate)")
     p.add_argument("--fault-rate", type=float, default=0.0,
                    help="inject byte faults at this rate per byte (tests the retry path)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -82,7 +84,10 @@ def run(args) -> int:
         tr = FaultyTransport(tr, args.fault_rate, seed=args.seed)
     t_start = time.monotonic()
     try:
-        xb = LockstepCrossbar(tr, timeout=args.timeout, retries=args.retries)
+        timeout = args.timeout if args.timeout is not None else (
+            0.1 if args.fault_rate and args.backend != "serial" else 2.0)
+        retries = args.retries if args.retries is not None else (100 if args.fault_rate else 8)
+        xb = LockstepCrossbar(tr, timeout=timeout, retries=retries)
         for mode in modes:
             t0 = time.monotonic()
             with tqdm(total=args.steps, desc=f"verify {mode}", unit="op", file=sys.stderr,
