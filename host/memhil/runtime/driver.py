@@ -434,6 +434,44 @@ class Crossbar:
         return {"gp": torch.stack(gp), "gm": torch.stack(gm), "acc": torch.stack(acc),
                 "row_lfsr": torch.stack(rl), "col_lfsr": torch.stack(cl)}
 
+    def state_dict(self) -> dict:
+        """The device's complete state in ``Twin.state_dict()``'s format (codes, accumulators,
+        LFSRs, step tables, registers and counters), read over the link: checkpoints taken on
+        the twin load here and vice versa."""
+        snap = self.snapshot()
+        tb = SPEC.tables
+        n = SPEC.limits["max_levels"]
+        up = [self.read_reg(tb["step_up_base"] + 4 * k) for k in range(n)]
+        dn = [self.read_reg(tb["step_dn_base"] + 4 * k) for k in range(n)]
+        regs = {name: self.read_reg(r.addr) for name, r in SPEC.registers.items()
+                if (r.access == "rw" and name != "CTRL") or name in COUNTER_NAMES}
+        return {"geometry": (self.rows, self.cols, self.tiles), "g_w": self.g_w,
+                "lanes": self.lanes, **snap,
+                "step_up": torch.tensor(up, dtype=torch.int64),
+                "step_dn": torch.tensor(dn, dtype=torch.int64), "regs": regs}
+
+    def load_state_dict(self, sd: dict) -> None:
+        """Write a ``state_dict()`` (of a Crossbar or a Twin) to the device: registers, step
+        tables, codes, accumulators and LFSRs. Counters are read-only on the device and are not
+        restored (they keep counting from their current values)."""
+        if tuple(sd["geometry"]) != (self.rows, self.cols, self.tiles):
+            raise TwinError(f"state geometry {tuple(sd['geometry'])} does not match the device's "
+                            f"{(self.rows, self.cols, self.tiles)}")
+        tb = SPEC.tables
+        cmax_first = sorted(sd["regs"].items(), key=lambda kv: kv[0] != "CMAX")
+        for name, value in cmax_first:
+            r = SPEC.registers.get(name)
+            if r is not None and r.access == "rw" and name != "CTRL":
+                self.write_reg(r.addr, int(value))
+        for k, (u, d) in enumerate(zip(sd["step_up"].tolist(), sd["step_dn"].tolist())):
+            self.write_reg(tb["step_up_base"] + 4 * k, u)
+            self.write_reg(tb["step_dn_base"] + 4 * k, d)
+        for t in range(self.tiles):
+            self.write_cells(t, 0, sd["gp"][t].reshape(-1), sd["gm"][t].reshape(-1))
+            self.write_acc(t, 0, sd["acc"][t].reshape(-1))
+            self.write_rng(t, 0, torch.cat([sd["row_lfsr"][t].reshape(-1),
+                                            sd["col_lfsr"][t].reshape(-1)]))
+
     # ------------------------------------------------------------------ reads and updates
     def _read(self, op: int, tile: int, v: np.ndarray, n_out: int) -> torch.Tensor:
         out = np.empty((v.shape[0], n_out), dtype=np.int64)
