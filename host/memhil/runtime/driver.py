@@ -220,7 +220,7 @@ class Crossbar:
         frame = pr.encode_command(seq, op, payload)
         self.stats.t_encode += time.perf_counter() - t0
         self.stats.commands += 1
-        byte_s = getattr(self.transport, "byte_s", 0.0)
+        byte_s = self.transport.byte_s
         timeout = self.timeout + (len(frame) + rsp_len + 8) * byte_s
         history = []
         for attempt in range(self.retries + 1):

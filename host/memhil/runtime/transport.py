@@ -35,6 +35,8 @@ class Transport:
 
     name = "transport"
     quiet_s = 0.005
+    #: seconds per byte on the wire (UARTs: 10 bits per byte); the driver adds it to timeouts
+    byte_s = 0.0
     #: True when ``read`` cannot receive anything that was not already produced by ``write``
     #: (in-process devices): the driver then never waits for a timeout.
     synchronous = False
@@ -124,10 +126,12 @@ class SerialTransport(Transport):
                         f"cannot open {url!r}: {e}. Is the device connected, or is "
                         f"`memhil sim-server` running and printing this URL?") from last
                 time.sleep(0.05)
+        is_socket = url.startswith("socket://")
+        self.byte_s = 0.0 if is_socket else 10.0 / baudrate
         if idle_s is None:
             # socket links: the simulation bridge's idle gap is well under 5 ms;
             # UARTs: 32 byte times (10 bits each) plus scheduling slack
-            idle_s = 0.005 if url.startswith("socket://") else 320.0 / baudrate + 0.01
+            idle_s = 0.005 if is_socket else 320.0 / baudrate + 0.01
         self.quiet_s = idle_s + 0.002
 
     def write(self, data: bytes) -> None:
@@ -193,6 +197,7 @@ class FaultyTransport(Transport):
         self.stats = FaultStats()
         self.name = f"faulty({inner.name})"
         self.quiet_s = inner.quiet_s
+        self.byte_s = inner.byte_s
         self.synchronous = inner.synchronous
 
     def enabled(self, on: bool = True) -> None:
