@@ -141,15 +141,24 @@ class SerialTransport(Transport):
         except Exception as e:  # serial.SerialException, OSError, SerialTimeoutException
             raise TransportError(f"write to {self.url!r} failed: {e}") from e
 
+    def _set_timeout(self, t: float) -> None:
+        if self.port.timeout != t:          # a real UART reconfigures termios on every change
+            self.port.timeout = t
+
     def read(self, timeout: float) -> bytes:
         try:
-            self.port.timeout = max(0.0, timeout)
+            n = self.port.in_waiting
+            if n:
+                return self.port.read(n)
+            self._set_timeout(max(0.0, timeout))
             first = self.port.read(1)
             if not first:
                 return b""
-            self.port.timeout = 0
             n = self.port.in_waiting
-            return first + (self.port.read(n) if n else b"")
+            if not n:
+                return first
+            self._set_timeout(0)
+            return first + self.port.read(n)
         except Exception as e:
             raise TransportError(f"read from {self.url!r} failed: {e}") from e
 
