@@ -9,7 +9,7 @@
 
 module memhil_ip #(
   parameter ROWS  = 256,
-  parameter COLS  = 392,
+  parameter COLS  = 384,
   parameter TILES = 1,
   parameter LANES = 8,
   parameter G_W   = 8
