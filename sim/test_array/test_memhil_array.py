@@ -54,7 +54,7 @@ class TB:
         self.lanes = int(dut.LANES.value)
         self.gw = int(dut.G_W.value)
         self.rng = random.Random(seed)
-        self.twin = Twin(self.rows, self.cols, self.tiles)
+        self.twin = Twin(self.rows, self.cols, self.tiles, g_w=self.gw, lanes=self.lanes)
         self.cycles = 0
         self.log = dut._log
         Clock(dut.clk, 10, unit="ns").start()
