@@ -4,12 +4,11 @@
 // s_axil_* (AXI4-Lite slave), s_axis_cmd_* (AXI4-Stream slave, from the DMA's MM2S),
 // m_axis_rsp_* (AXI4-Stream master, to the DMA's S2MM), aclk and aresetn.
 
-`timescale 1ns / 1ps
 `default_nettype none
 
 module memhil_ip #(
   parameter ROWS  = 256,
-  parameter COLS  = 392,
+  parameter COLS  = 384,
   parameter TILES = 1,
   parameter LANES = 8,
   parameter G_W   = 8

@@ -584,6 +584,25 @@ module memhil_array
   end
 
   // ------------------------------------------------------------------ control
+  // values the state machine derives from registers (kept outside it: no block-local variables)
+  logic [IX_W:0]      div_rem2;
+  logic [LOG_L-1:0]   w_ln, ld_ln;
+  logic               ld_last;
+  logic [8:0]         g_rem;
+  logic [SB-1:0]      g_fire [LANES];
+  always_comb begin
+    div_rem2 = {div_rem_q, div_num_q[CELL_W-1]};
+    w_ln     = (op_q == OP_WRITE_RNG) ? rng_idx_q[LOG_L-1:0] : cur_j_q[LOG_L-1:0];
+    ld_ln    = ld_cnt_q[LOG_L-1:0];
+    ld_last  = ld_d_q ? (ld_cnt_q == IX_W'(ROWS - 1)) : (ld_cnt_q == IX_W'(COLS - 1));
+    g_rem    = 9'(cfg_bl) - g_t_q;
+    for (int l = 0; l < LANES; l++) begin
+      for (int b = 0; b < SB; b++) begin
+        g_fire[l][b] = (9'(b) < g_rem) && (g_leap[l][b][6:0] < g_mag_q[l]);
+      end
+    end
+  end
+
   always_comb begin
     state_d   = state_q;
     gph_d     = gph_q;
@@ -739,14 +758,12 @@ module memhil_array
 
       ST_DIV: begin
         // restoring division: i = start / COLS, j = start % COLS, one quotient bit per cycle
-        logic [IX_W:0] rem2;
-        rem2 = {div_rem_q, div_num_q[CELL_W-1]};
         div_num_d = {div_num_q[CELL_W-2:0], 1'b0};
-        if (rem2 >= (IX_W + 1)'(COLS)) begin
-          div_rem_d = IX_W'(rem2 - (IX_W + 1)'(COLS));
+        if (div_rem2 >= (IX_W + 1)'(COLS)) begin
+          div_rem_d = IX_W'(div_rem2 - (IX_W + 1)'(COLS));
           div_num_d[0] = 1'b1;
         end else begin
-          div_rem_d = IX_W'(rem2);
+          div_rem_d = IX_W'(div_rem2);
         end
         div_cnt_d = div_cnt_q - 5'd1;
         if (div_cnt_q == 5'd0) begin
@@ -777,20 +794,18 @@ module memhil_array
       end
 
       ST_WWRITE: begin
-        logic [LOG_L-1:0] ln;
-        ln = (op_q == OP_WRITE_RNG) ? rng_idx_q[LOG_L-1:0] : cur_j_q[LOG_L-1:0];
         cw_waddr = cur_ra_q + CA_W'(cur_j_q >> LOG_L);
         aw_waddr = cw_waddr;
         rw_waddr = base_r_q + RRA_W'(rng_idx_q >> LOG_L);
         kw_waddr = base_k_q + RCA_W'(rng_idx_q >> LOG_L);
         cw_wdata = cw_rdata;
-        cw_wdata[2 * G_W * int'(ln) +: 2 * G_W] = {G_W'(witem_q[31:16]), G_W'(witem_q[15:0])};
+        cw_wdata[2 * G_W * int'(w_ln) +: 2 * G_W] = {G_W'(witem_q[31:16]), G_W'(witem_q[15:0])};
         aw_wdata = aw_rdata;
-        aw_wdata[ACC_BITS * int'(ln) +: ACC_BITS] = witem_q[ACC_BITS-1:0];
+        aw_wdata[ACC_BITS * int'(w_ln) +: ACC_BITS] = witem_q[ACC_BITS-1:0];
         rw_wdata = rw_rdata;
-        rw_wdata[LFSR_W * int'(ln) +: LFSR_W] = witem_q;
+        rw_wdata[LFSR_W * int'(w_ln) +: LFSR_W] = witem_q;
         kw_wdata = kw_rdata;
-        kw_wdata[LFSR_W * int'(ln) +: LFSR_W] = witem_q;
+        kw_wdata[LFSR_W * int'(w_ln) +: LFSR_W] = witem_q;
         cw_we = (op_q == OP_WRITE_CELLS);
         aw_we = (op_q == OP_WRITE_ACC);
         rw_we = (op_q == OP_WRITE_RNG) && !rng_col_q;
@@ -814,26 +829,20 @@ module memhil_array
       end
 
       ST_LOAD: begin
-        logic [7:0]       b;
-        logic [LOG_L-1:0] ln;
-        logic             last;
         in_ready = 1'b1;
-        b    = clamp_code(in_data);
-        ln   = ld_cnt_q[LOG_L-1:0];
-        last = ld_d_q ? (ld_cnt_q == IX_W'(ROWS - 1)) : (ld_cnt_q == IX_W'(COLS - 1));
         xw_wdata = ld_word_q;
-        xw_wdata[8 * int'(ln) +: 8] = b;
+        xw_wdata[8 * int'(ld_ln) +: 8] = clamp_code(in_data);
         dw_wdata = xw_wdata;
         xw_waddr = WCA_W'(ld_cnt_q >> LOG_L);
         dw_waddr = WRA_W'(ld_cnt_q >> LOG_L);
         if (in_valid) begin
           ld_word_d = xw_wdata;
           ld_cnt_d  = ld_cnt_q + 1'b1;
-          if (ln == LOG_L'(LANES - 1) || last) begin
+          if (ld_ln == LOG_L'(LANES - 1) || ld_last) begin
             xw_we = !ld_d_q;
             dw_we = ld_d_q;
           end
-          if (last) begin
+          if (ld_last) begin
             ld_cnt_d = '0;
             if (is_upd && !ld_d_q) begin
               ld_d_d = 1'b1;
@@ -876,23 +885,17 @@ module memhil_array
           end
           G_STREAM: begin
             // SB stream bits per cycle; the last group may be shorter (BL not a multiple of SB)
-            logic [8:0] rem;
-            rem = 9'(cfg_bl) - g_t_q;
             for (int l = 0; l < LANES; l++) begin
-              logic [SB-1:0] fire;
-              for (int b = 0; b < SB; b++) begin
-                fire[b] = (9'(b) < rem) && (g_leap[l][b][6:0] < g_mag_q[l]);
-              end
-              g_bits_d[l] = {fire, g_bits_q[l][WB-1:SB]};
+              g_bits_d[l] = {g_fire[l], g_bits_q[l][WB-1:SB]};
               g_st_d[l]   = g_leap[l][SB-1];
               for (int b = 0; b < SB; b++) begin
-                if (9'(b + 1) == rem) begin
+                if (9'(b + 1) == g_rem) begin
                   g_st_d[l] = g_leap[l][b];
                 end
               end
             end
             g_t_d = g_t_q + 9'(SB);
-            if (rem <= 9'(SB)) begin
+            if (g_rem <= 9'(SB)) begin
               gph_d = g_extra_q ? G_EXTRA : G_WRITE;
             end
           end

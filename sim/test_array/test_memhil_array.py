@@ -54,7 +54,7 @@ class TB:
         self.lanes = int(dut.LANES.value)
         self.gw = int(dut.G_W.value)
         self.rng = random.Random(seed)
-        self.twin = Twin(self.rows, self.cols, self.tiles)
+        self.twin = Twin(self.rows, self.cols, self.tiles, g_w=self.gw, lanes=self.lanes)
         self.cycles = 0
         self.log = dut._log
         Clock(dut.clk, 10, unit="ns").start()
@@ -284,19 +284,21 @@ class TB:
     async def randomize_device(self, *, mode: int, noisy: bool, table: str):
         """Random device config, step tables, cells and LFSRs on both sides."""
         rng = self.rng
-        sub = rng.randint(0, 3)
+        sub = rng.randint(0, min(8, self.gw - 1))
         levels_max = min(MAX_LEVELS, ((1 << self.gw) - 1 >> sub) + 1)
         levels = rng.randint(2, levels_max)
         cmax = (levels - 1) << sub
         self.set_config(
-            CMAX=cmax, SUB_BITS=sub, C0=rng.randint(0, 40), UPDATE_MODE=mode,
+            CMAX=cmax, SUB_BITS=sub, C0=rng.choice([rng.randint(0, 40), rng.randint(0, 65535)]),
+            UPDATE_MODE=mode,
             BL=rng.choice([1, 7, 8, 9, 31, 255]) if mode else 31,
             LR_Q=rng.choice([0x4000, 0x10000, 0x23456, 0x1234567]),
             C2C_Q=rng.randint(1, (1 << 14) - 1) if noisy else 0,
             D2D_Q=rng.randint(1, (1 << 14) - 1) if noisy else 0,
             D2D_KEY=rng.getrandbits(32),
             RN_Q=rng.randint(1, (1 << 16) - 1) if noisy else 0,
-            ADC_SHIFT=rng.randint(0, 8), ADC_BITS=rng.randint(2, 16))
+            ADC_SHIFT=rng.randint(0, 8 + max(0, self.gw - 8)),
+            ADC_BITS=rng.choice([16, rng.randint(2, 16)]))
         up, dn = self.tables(table, levels, sub)
         await self.write_table(0, up)
         await self.write_table(1, dn)
@@ -347,6 +349,10 @@ async def test_cell_access(dut):
         await tb.write_rng(tile, a, [tb.rng.randrange(1, 1 << 32) for _ in range(c)])
         a = tb.rng.randrange(n)
         await tb.check_cells(tile, a, tb.rng.randint(1, n - a))
+        a = tb.rng.randrange(n)
+        await tb.check_acc(tile, a, tb.rng.randint(1, n - a))
+        a = tb.rng.randrange(nr)
+        await tb.check_rng(tile, a, tb.rng.randint(1, nr - a))
     await tb.check_state()
 
 
@@ -487,7 +493,7 @@ SOURCES = ["memhil_pkg.sv", "memhil_dp_ram.sv", "memhil_dp_popcount.sv", "memhil
 PARAMS = [
     dict(ROWS=5, COLS=7, TILES=1, LANES=4, G_W=8),      # non-power-of-two, partial words
     dict(ROWS=6, COLS=8, TILES=2, LANES=2, G_W=10),     # two tiles, wider codes
-    dict(ROWS=12, COLS=16, TILES=1, LANES=8, G_W=8),    # LANES 8
+    dict(ROWS=12, COLS=16, TILES=1, LANES=8, G_W=16),   # LANES 8, 16-bit codes (CMAX up to 65280)
 ]
 
 

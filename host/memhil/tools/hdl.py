@@ -33,9 +33,13 @@ ROOT = Path(__file__).resolve().parents[3]
 HDL = ROOT / "hdl"
 WAIVERS = HDL / "memhil.vlt"
 TOPS = ("memhil_top", "memhil_uart_top")
+# the Verilog-2001 wrapper that Vivado's IP packager sees (bitstreams/), linted as a third top
+WRAPPER = ROOT / "bitstreams" / "memhil_ip.v"
 
 # the default PYNQ-Z2 build (docs/rtl.md explains the choice)
-DEFAULTS = dict(ROWS=256, COLS=392, TILES=1, LANES=8, G_W=8)
+DEFAULTS = dict(ROWS=256, COLS=384, TILES=1, LANES=8, G_W=8)
+# the per-cell memories of memhil_array that must be block RAM
+CELL_MEMORIES = ("u_codes", "u_acc")
 
 # xc7z020 (PYNQ-Z2)
 XC7Z020 = dict(LUT=53_200, FF=106_400, BRAM36=140, DSP48=220)
@@ -70,6 +74,9 @@ def lint(tops: list[str] | None = None, verbose: bool = False) -> int:
     exe = ensure_env()
     todo = list(tops) if tops else list(TOPS) + [m for m in modules() if m not in TOPS]
     srcs = [str(p) for p in hdl_sources()]
+    if WRAPPER.exists() and not tops:
+        todo.insert(len(TOPS), "memhil_ip")
+        srcs.append(str(WRAPPER))
     failed = []
     t0 = time.time()
     for top in todo:
@@ -167,6 +174,8 @@ def synth(params: dict, top: str = "memhil_top", keep: Path | None = None,
         print(f"synth: Yosys failed (log: {work / 'yosys.log'})")
         return 1
     cells = _parse_stat((work / "stat.txt").read_text())
+    mapping = dict(re.findall(r"^mapping memory (\S+) via (\S+)", (work / "yosys.log").read_text(),
+                              flags=re.M))
     fig = _figures(cells)
     rows, cols, tiles = params["ROWS"], params["COLS"], params["TILES"]
     gw = params["G_W"]
@@ -177,7 +186,10 @@ def synth(params: dict, top: str = "memhil_top", keep: Path | None = None,
            "array_bits": array_bits, "array_bram36_min": round(need_bram, 1)}
     fits = all(v["used"] <= v["available"] for k, v in rep["resources"].items()
                if isinstance(v, dict))
-    in_bram = fig.bram36 >= need_bram and fig.lutram_luts * 64 < array_bits / 4
+    cell_mems = {m: how for m, how in mapping.items() if any(f".{c}." in m for c in CELL_MEMORIES)}
+    in_bram = bool(cell_mems) and all("BLOCKRAM" in how for how in cell_mems.values()) and \
+        len(cell_mems) >= len(CELL_MEMORIES)
+    rep["memories"] = mapping
     rep["fits"] = fits
     rep["array_in_bram"] = in_bram
     if json_out:
@@ -190,6 +202,8 @@ def synth(params: dict, top: str = "memhil_top", keep: Path | None = None,
         print(f"  LUTs used as distributed RAM/SRL: {fig.lutram_luts}")
         print(f"  cell array (codes + accumulators): {array_bits} bits = "
               f"{need_bram:.1f} BRAM36 at least; in block RAM: {'yes' if in_bram else 'NO'}")
+        for m, how in sorted(mapping.items()):
+            print(f"    {m:60s} {how}")
         print(f"  fits xc7z020: {'yes' if fits else 'NO'}")
     if keep is None:
         shutil.rmtree(work, ignore_errors=True)
