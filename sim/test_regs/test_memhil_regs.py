@@ -1,0 +1,158 @@
+# SPDX-License-Identifier: MIT
+"""memhil_top's register file (contract section 7) through AxiLiteMaster and through the
+WRITE_REG / READ_REG commands, against the twin's ``write_reg`` / ``read_reg``.
+
+Random writes (good and out-of-range values, read-only, unknown and unaligned addresses, step
+table entries) go to the RTL and to ``memhil.twin.Twin``; a write is refused by the RTL (SLVERR on
+AXI4-Lite, BAD_ARG on the command link) exactly when the twin raises ``TwinError``, and afterwards
+every register and every step-table entry reads back equal. Fields the contract leaves to the
+RTL are compared with the RTL's own values: GEOMETRY1 (LANES and G_W are build parameters),
+STATUS, CNT_BUSY and CNT_ERRORS (RTL only). The RTL also refuses CMAX > 2^G_W - 1 (a code must
+fit the G_W-bit cell register, contract section 2), which the twin accepts (docs/rtl.md).
+"""
+from __future__ import annotations
+
+import random
+import struct
+from pathlib import Path
+
+import cocotb
+import pytest
+
+from memhil.contract.spec import SPEC
+from memhil.twin import Twin
+from memhil.twin.core import TwinError
+from memhil_sim.tb import PAUSES, TopTB
+
+OP = SPEC.opcodes
+ST = SPEC.status
+REG = {n: r.addr for n, r in SPEC.registers.items()}
+RTL_ONLY = ("STATUS", "CNT_BUSY", "CNT_ERRORS", "GEOMETRY1")
+UP, DN = SPEC.tables["step_up_base"], SPEC.tables["step_dn_base"]
+
+
+def all_addrs():
+    return [a for n, a in REG.items() if n not in RTL_ONLY] + \
+        [UP + 4 * k for k in range(256)] + [DN + 4 * k for k in range(256)]
+
+
+async def rd(tb, via, addr):
+    if via == "axil":
+        v, resp = await tb.axil_read(addr)
+        return v, resp == 0
+    st, pay = await tb.command(OP["READ_REG"], struct.pack("<H", addr))
+    return (struct.unpack("<I", pay)[0] if st == ST["OK"] else None), st == ST["OK"]
+
+
+async def wr(tb, via, addr, value):
+    if via == "axil":
+        return (await tb.axil_write(addr, value)) == 0
+    st, pay = await tb.command(OP["WRITE_REG"], struct.pack("<HI", addr, value))
+    assert pay == b""
+    assert st in (ST["OK"], ST["BAD_ARG"])
+    return st == ST["OK"]
+
+
+async def compare_all(tb, twin, via):
+    for a in all_addrs():
+        v, ok = await rd(tb, via, a)
+        assert ok, f"read 0x{a:03x} refused"
+        assert v == twin.read_reg(a), f"0x{a:03x}: rtl {v:#x} twin {twin.read_reg(a):#x}"
+    g1, _ = await rd(tb, via, REG["GEOMETRY1"])
+    assert g1 == tb.tiles | (tb.lanes << 8) | (tb.gw << 16)
+
+
+@cocotb.test()
+async def test_reset_values(dut):
+    tb = TopTB(dut)
+    await tb.reset()
+    twin = Twin(tb.rows, tb.cols, tb.tiles)
+    await compare_all(tb, twin, "axil")
+    for name in ("STATUS", "CNT_BUSY", "CNT_ERRORS"):
+        assert (await tb.axil_read(REG[name])) == (0, 0)
+
+
+def random_write(rng: random.Random, gw: int):
+    names = [n for n, r in SPEC.registers.items()]
+    k = rng.randrange(10)
+    if k < 5:
+        name = rng.choice(names)
+        addr = REG[name]
+        value = rng.choice([0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 255, 256, (1 << gw) - 1,
+                            1 << gw, (1 << 14) - 1, 1 << 14, 0xFFFF, 0x10000, 0xFFFFFFFF,
+                            rng.randrange(1 << 32)])
+        if name == "CTRL":
+            value = rng.choice([0, 1, 2])
+    elif k < 8:
+        addr = rng.choice([UP, DN]) + 4 * rng.randrange(256)
+        value = rng.choice([0, rng.randrange(1 << 16), 0xFFFF, 0x10000, rng.randrange(1 << 32)])
+    else:
+        addr = rng.choice([0x018, 0x050, 0x074, 0x3FC, 0xC00, 0xFFC, 0x021, 0x402])
+        value = rng.randrange(1 << 32)
+    return addr, value
+
+
+@cocotb.test()
+@cocotb.parametrize(via=["axil", "cmd"])
+async def test_random_access(dut, via):
+    tb = TopTB(dut)
+    tb.set_pauses(PAUSES["alt"], PAUSES["burst"])
+    await tb.reset()
+    twin = Twin(tb.rows, tb.cols, tb.tiles)
+    rng = random.Random(11 if via == "axil" else 12)
+    for i in range(300):
+        addr, value = random_write(rng, tb.gw)
+        if via == "axil" and addr % 4:
+            continue                      # AXI4-Lite ignores address bits [1:0]
+        try:
+            if addr == REG["CMAX"] and value > (1 << tb.gw) - 1:
+                raise TwinError("the RTL keeps CMAX within its G_W-bit cells")
+            twin.write_reg(addr, value)
+            exp = True
+        except TwinError:
+            exp = False
+        ok = await wr(tb, via, addr, value)
+        assert ok == exp, f"write {i}: 0x{addr:03x} <- {value:#x}: rtl ok={ok}, twin ok={exp}"
+        if i % 50 == 49:
+            await compare_all(tb, twin, via)
+    await compare_all(tb, twin, via)
+    # reads of unknown or unaligned addresses are refused too
+    for a in (0x018, 0x074, 0xC00, 0x1000, 0xFFFF, 0x402):
+        if via == "axil" and (a % 4 or a > 0xFFF):
+            continue
+        assert not (await rd(tb, via, a))[1]
+
+
+@cocotb.test()
+async def test_counters_and_status(dut):
+    tb = TopTB(dut)
+    await tb.reset()
+    st, _ = await tb.command(OP["READ_REG"], b"\x00")           # BAD_LEN
+    assert st == ST["BAD_LEN"]
+    st, _ = await tb.command(OP["WRITE_REG"], struct.pack("<HI", REG["ID"], 0))
+    assert st == ST["BAD_ARG"]
+    assert (await tb.axil_read(REG["CNT_ERRORS"]))[0] == 2
+    assert (await tb.axil_read(REG["STATUS"]))[0] == ST["BAD_ARG"] << 8
+    assert (await tb.axil_read(REG["CNT_BUSY"]))[0] > 0
+    x = bytes(tb.cols)
+    st, _ = await tb.command(OP["FORWARD"], bytes([0]) + x)
+    assert st == ST["OK"]
+    assert (await tb.axil_read(REG["CNT_READS"]))[0] == 1
+    assert await tb.axil_write(REG["CTRL"], 1) == 0
+    for name in ("CNT_PULSES", "CNT_UPDATES", "CNT_READS", "CNT_ERRORS"):
+        assert (await tb.axil_read(REG[name]))[0] == 0, name
+    # STATUS keeps the last error status; CTRL reads as 0
+    assert (await tb.axil_read(REG["STATUS"]))[0] == ST["BAD_ARG"] << 8
+    assert (await tb.axil_read(REG["CTRL"]))[0] == 0
+
+
+PARAMS = [dict(ROWS=4, COLS=5, TILES=2, LANES=2, G_W=8)]
+
+
+@pytest.mark.sim
+@pytest.mark.xdist_group("memhil_top_small")
+@pytest.mark.parametrize("params", PARAMS, ids=lambda p: "r{ROWS}c{COLS}t{TILES}l{LANES}".format(**p))
+def test_memhil_regs(params):
+    from memhil_sim import run_cocotb
+
+    run_cocotb("memhil_top", "test_memhil_regs", Path(__file__).resolve().parent, params)
