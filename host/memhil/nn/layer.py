@@ -23,7 +23,7 @@ Mapping between floats and the crossbar's integers (the host's business, contrac
     balanced (``max|x_code| = max|d_code|``, aihwkit's update management) and clipped at the DAC
     range (stream-bit probability 127/128);
   - rounding: ``x`` uses the full DAC range, and ``LR_Q * a_x * a_d = lr * 2^16 / (w_unit *
-    2^SUB_BITS)`` with ``d`` at full range unless ``LR_Q`` would fall below 256.
+    2^SUB_BITS)`` with ``LR_Q`` the smallest integer (>= 1) that keeps ``d`` within the DAC range.
 
   Small gradients mostly round to zero pulses; only their expectation is kept.
 """
@@ -39,7 +39,7 @@ from memhil.nn.backend import (MAX_COLS, MAX_ROWS, BackendUnavailable, open_back
                                plan_tiles, reg_cache)
 
 MAX_SHIFT = 31
-LR_Q_MIN = 256
+LR_Q_MIN = 1
 LR_Q_MAX = (1 << 32) - 1
 
 
@@ -247,7 +247,9 @@ class CrossbarLinear(nn.Module):
         else:
             ax = self.dac_max / mx
             p = lr * (1 << 16) / (self.w_unit * self.sub * ax)
-            lr_q = min(LR_Q_MAX, max(LR_Q_MIN, int(round(p * md / self.dac_max))))
+            # d at full DAC range unless that needs LR_Q < 1; LR_Q is rounded up so that the
+            # product a_d * LR_Q stays exact (a_d = p / LR_Q <= dac_max / md)
+            lr_q = min(LR_Q_MAX, max(LR_Q_MIN, math.ceil(p * md / self.dac_max - 1e-9)))
             ad = p / lr_q
         xc = torch.round(x * ax).clamp(-self.dac_max, self.dac_max).to(torch.int64)
         dc = torch.round(-g * ad).clamp(-self.dac_max, self.dac_max).to(torch.int64)
@@ -315,6 +317,8 @@ class CrossbarSGD:
         for m in self.layers:
             n += m.pulse_update(self.lr)
         if self.float_opt is not None:
+            for g in self.float_opt.param_groups:
+                g["lr"] = self.lr
             self.float_opt.step()
         self.last_pulses = n
         return n

@@ -31,6 +31,8 @@ class RunSpec:
     lr: float = 0.1
     seed: int = 0
     w_range: float = 4.0
+    lr_schedule: str = "linear"         # "linear": lr falls linearly to lr_end * lr; or "constant"
+    lr_end: float = 0.1
     train_subset: int | None = None
     test_subset: int | None = None
     config: dict = field(default_factory=lambda: DeviceConfig().to_dict())
@@ -44,6 +46,12 @@ class RunSpec:
     @classmethod
     def from_dict(cls, d: dict) -> "RunSpec":
         return cls(**d)
+
+    def lr_at(self, epoch: int) -> float:
+        """Learning rate of (0-based) ``epoch``."""
+        if self.lr_schedule == "constant" or self.epochs <= 1:
+            return self.lr
+        return self.lr * (1.0 - (1.0 - self.lr_end) * epoch / (self.epochs - 1))
 
     def sizes(self, features: int, classes: int) -> list[int]:
         return [features, *self.hidden, classes]
@@ -177,6 +185,12 @@ class Trainer:
         spec = self.spec
         n = len(self.y)
         self.order = torch.randperm(n, generator=self.gen)
+        lr = spec.lr_at(self.epoch)
+        if isinstance(self.opt, CrossbarSGD):
+            self.opt.lr = lr
+        else:
+            for g in self.opt.param_groups:
+                g["lr"] = lr
         self.model.train()
         loss_fn = nn.CrossEntropyLoss()
         tot_loss, correct, pulses = 0.0, 0, 0
@@ -202,7 +216,7 @@ class Trainer:
         train_s = time.perf_counter() - t0
         test_acc = accuracy(self.model, self.data.x_test, self.data.y_test)
         self.epoch += 1
-        rec = {"epoch": self.epoch, "train_loss": tot_loss / n, "train_accuracy": correct / n,
+        rec = {"epoch": self.epoch, "lr": lr, "train_loss": tot_loss / n, "train_accuracy": correct / n,
                "test_accuracy": test_acc, "pulses": pulses, "epoch_time_s": train_s}
         self.history.append(rec)
         return rec
