@@ -143,6 +143,25 @@ class CrossbarLinear(nn.Module):
             tm[: r1 - r0, : c1 - c0] = gm[r0:r1, c0:c1]
             self.backend.write_cells(t, 0, tp.reshape(-1), tm.reshape(-1))
 
+    def load_codes(self, gp: torch.Tensor, gm: torch.Tensor) -> None:
+        """Program exact codes of the whole (out, in [+1]) matrix (e.g. copied from another
+        backend's layer); padding cells get equal codes (weight 0)."""
+        pad = ((self.config.levels - 1) // 2) * self.sub
+        for t, r0, r1, c0, c1 in self.blocks:
+            tp = torch.full((self.rows, self.cols), pad, dtype=torch.int64)
+            tm = tp.clone()
+            tp[: r1 - r0, : c1 - c0] = gp[r0:r1, c0:c1]
+            tm[: r1 - r0, : c1 - c0] = gm[r0:r1, c0:c1]
+            self.backend.write_cells(t, 0, tp.reshape(-1), tm.reshape(-1))
+
+    def copy_from(self, other: "CrossbarLinear") -> None:
+        """Take over another layer's conductances and host-side scales (cross-backend use)."""
+        if (other.in_features, other.out_features, other.has_bias) != \
+                (self.in_features, self.out_features, self.has_bias):
+            raise ValueError("copy_from: layers differ in shape")
+        self.w_unit = other.w_unit
+        self.load_codes(*other.codes())
+
     def codes(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Conductance codes (c+, c-) of the whole (out, in [+1]) matrix, read from the tiles."""
         gp = torch.zeros(self.out_features, self.n_in, dtype=torch.int64)
