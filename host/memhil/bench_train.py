@@ -14,9 +14,9 @@ import statistics
 import sys
 import time
 
-SUBSET = 2048
+SUBSET = int(os.environ.get("MEMHIL_BENCH_SUBSET", 2048))
 BATCH = 32
-REPEATS = 3
+REPEATS = int(os.environ.get("MEMHIL_BENCH_REPEATS", 3))
 
 
 def _data():

@@ -88,8 +88,13 @@ def accuracy(model: nn.Module, x, y, batch: int = 512) -> float:
 
 
 def network_state(model: nn.Module) -> dict:
-    return {"model": model.state_dict(),
-            "backends": [b.state_dict() for b in backends_of(model)]}
+    """The model's host state and every backend's complete state (``None`` for a backend
+    without ``state_dict``; such a checkpoint can be evaluated but not resumed)."""
+    bks = []
+    for b in backends_of(model):
+        sd = getattr(b, "state_dict", None)
+        bks.append(sd() if callable(sd) else None)
+    return {"model": model.state_dict(), "backends": bks}
 
 
 def load_network_state(model: nn.Module, st: dict) -> None:
@@ -98,6 +103,9 @@ def load_network_state(model: nn.Module, st: dict) -> None:
         raise CheckpointError(f"checkpoint has {len(st['backends'])} crossbar backends, "
                               f"the network {len(bks)}")
     for b, s in zip(bks, st["backends"]):
+        if s is None or not callable(getattr(b, "load_state_dict", None)):
+            raise CheckpointError("this checkpoint holds no complete crossbar state (its backend "
+                                  "had no state_dict), so it cannot be loaded")
         b.load_state_dict(s)
         rc = getattr(b, "_memhil_regcache", None)
         if rc is not None:
