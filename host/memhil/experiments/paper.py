@@ -269,11 +269,13 @@ def tables_markdown(summary: dict, scale: Scale) -> str:
     for name, sw in summary["sweeps"].items():
         L.append(f"\n**(b) Accuracy vs {names[name]}** (test accuracy %, mean ± std over "
                  f"{len(scale.seeds)} seeds)\n")
-        vals = [p["value"] for p in next(iter(sw.values()))]
+        vals = sorted({p["value"] for pts in sw.values() for p in pts})
         L.append("| update mode | " + " | ".join(f"{v:g}" for v in vals) + " |")
         L.append("|---|" + "---|" * len(vals))
         for mode, pts in sw.items():
-            L.append(f"| {mode} | " + " | ".join(_pct(p["mean"], p["std"]) for p in pts) + " |")
+            at = {p["value"]: p for p in pts}
+            L.append(f"| {mode} | " + " | ".join(
+                _pct(at[v]["mean"], at[v]["std"]) if v in at else "—" for v in vals) + " |")
     if summary["noisy"]:
         L.append("\n**(c) Noisy inference**: accuracy on corrupted test data / clean accuracy "
                  "(mean over seeds; coincidence mode for the memristive networks)\n")
