@@ -16,6 +16,7 @@ def add_arguments(p) -> None:
     p.add_argument("--seeds", type=positive_int, default=None, help="number of seeds (3)")
     p.add_argument("--epochs", type=positive_int, default=None, help="override the scale's epochs")
     p.add_argument("--batch", type=positive_int, default=None, help="override the minibatch size")
+    p.add_argument("--lr", type=float, default=None, help="override the learning rate")
     p.add_argument("--train-subset", type=positive_int, default=None,
                    help="first N training samples only")
     p.add_argument("--test-subset", type=positive_int, default=None,
@@ -44,6 +45,10 @@ def run(args) -> int:
         ch["epochs"] = args.epochs
     if args.batch:
         ch["batch"] = args.batch
+    if args.lr is not None:
+        if not args.lr > 0:
+            return usage_exit("paper", f"argument --lr: must be a positive number, got {args.lr}")
+        ch["lr"] = args.lr
     if args.train_subset:
         ch["train_subset"] = args.train_subset
     if args.test_subset:
