@@ -152,3 +152,17 @@ def test_unavailable_backend_is_clear():
         pass
     with pytest.raises(BackendUnavailable, match="memhil.runtime"):
         open_backend("sim", 4, 4, 1, DeviceConfig())
+
+
+def test_inference_is_history_free_and_side_effect_free():
+    lay = _layer(n_in=30, n_out=6)
+    torch.manual_seed(5)
+    x = torch.rand(10, 30)
+    lay.eval()
+    with torch.no_grad():
+        y1 = lay(x)
+        shifts = {k: list(v) for k, v in lay.shift.items()}
+        lay(x * 50)                      # a very different read in between
+        y2 = lay(x)
+    assert torch.equal(y1, y2)
+    assert lay.shift == shifts          # evaluation leaves the training state alone

@@ -9,8 +9,9 @@ Mapping between floats and the crossbar's integers (the host's business, contrac
   ``c+ = mid + ceil(k/2)``, ``c- = mid - floor(k/2)`` levels with ``mid = (levels-1)//2``.
   A bias is one more crossbar column driven by a constant input of 1.
 * **Forward read.** Each sample's input is scaled so that its largest magnitude uses the DAC
-  range (``x_code = round(x * dac_max / max|x|)``); the ADC gain ``ADC_SHIFT`` adapts so that
-  outputs use about half the ADC range (a read that saturates is repeated with a larger shift);
+  range (``x_code = round(x * dac_max / max|x|)``); the ADC gain ``ADC_SHIFT`` auto-ranges so
+  that outputs use about half the ADC range (a read that saturates is repeated with a larger
+  shift; in ``eval()`` mode a coarse read picks the shift, see :meth:`CrossbarLinear._read`);
   ``y = code * 2^ADC_SHIFT * w_unit * max|x| / dac_max``.
 * **Backward.** ``dL/dx = W^T dL/dy`` comes from the transpose read, scaled the same way.
   ``dL/dW`` is never formed: ``x`` and ``dL/dy`` of the minibatch are kept for the update.
@@ -193,19 +194,43 @@ class CrossbarLinear(nn.Module):
                 f"levels={self.config.levels}, update_mode={self.config.update_mode}")
 
     # ------------------------------------------------------------------ reads
-    def _read(self, direction: str, k: int, tile: int, v: torch.Tensor) -> torch.Tensor:
-        """One read with the adaptive ADC gain; returns float64 values in code-product units."""
-        op = self.backend.forward if direction == "fwd" else self.backend.transpose
-        s = self.shift[direction][k]
-        for _ in range(8):
+    def _ranged(self, op, tile: int, v: torch.Tensor, s: int):
+        """Read at shift ``s``; a read that saturates is repeated with the shift raised by 2."""
+        for _ in range(16):
             self.regs.set("ADC_SHIFT", s)
             o = torch.as_tensor(op(tile, v)).cpu().to(torch.int64)
             if s >= MAX_SHIFT or not bool((o.abs() >= self.adc_hi).any()):
                 break
             s = min(MAX_SHIFT, s + 2)
+        return o, s
+
+    def _target_shift(self, o: torch.Tensor, s: int) -> int:
+        """The shift at which the largest output of this read would use half the ADC range."""
         m = int(o.abs().max()) << s if o.numel() else 0
-        self.shift[direction][k] = (max(0, math.ceil(math.log2(m / (self.adc_hi / 2))))
-                                    if m > 0 else s)
+        return max(0, math.ceil(math.log2(m / (self.adc_hi / 2)))) if m > 0 else s
+
+    def safe_shift(self, direction: str) -> int:
+        """A shift at which no read can saturate (all inputs and weights at their maximum)."""
+        n = self.cols if direction == "fwd" else self.rows
+        return max(0, math.ceil(math.log2(n * self.dac_max * self.cmax / self.adc_hi)))
+
+    def _read(self, direction: str, k: int, tile: int, v: torch.Tensor) -> torch.Tensor:
+        """One read with the auto-ranging ADC gain; float64 values in code-product units.
+
+        Training: the shift of the previous read of this tile is used and then adapted (one
+        read per minibatch). Inference (``eval()``): a coarse read at :meth:`safe_shift` picks
+        the shift of a second read, so the result depends only on the inputs and the
+        conductances, and evaluating never changes the training's state.
+        """
+        op = self.backend.forward if direction == "fwd" else self.backend.transpose
+        if self.training:
+            o, s = self._ranged(op, tile, v, self.shift[direction][k])
+            self.shift[direction][k] = self._target_shift(o, s)
+        else:
+            o, s = self._ranged(op, tile, v, self.safe_shift(direction))
+            s1 = self._target_shift(o, s)
+            if s1 < s:
+                o, s = self._ranged(op, tile, v, s1)
         return o.to(torch.float64) * float(1 << s)
 
     def _quantize_rows(self, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
