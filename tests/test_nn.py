@@ -166,3 +166,38 @@ def test_inference_is_history_free_and_side_effect_free():
         y2 = lay(x)
     assert torch.equal(y1, y2)
     assert lay.shift == shifts          # evaluation leaves the training state alone
+
+
+def test_sim_board_path_maps_layers_onto_one_device(monkeypatch):
+    """--backend sim|board: one device from memhil.runtime.open_crossbar, layers on its tiles
+    (checked with a stand-in runtime that returns a twin)."""
+    import sys
+    import types
+
+    from memhil.twin import Twin
+    opened = []
+
+    def open_crossbar(kind, rows, cols, tiles, config, **kw):
+        t = Twin(rows, cols, tiles, config)
+        opened.append((kind, rows, cols, tiles))
+        return t
+
+    fake = types.ModuleType("memhil.runtime")
+    fake.open_crossbar = open_crossbar
+    monkeypatch.setitem(sys.modules, "memhil.runtime", fake)
+    cfg = DeviceConfig()
+    shared = crossbar_mlp([20, 12, 4], 1, cfg, backend="sim")
+    own = crossbar_mlp([20, 12, 4], 1, cfg, backend="twin")
+    assert opened == [("sim", 12, 21, 2)]
+    ls = [m for m in shared if isinstance(m, CrossbarLinear)]
+    assert ls[0].backend is ls[1].backend and [b[0] for b in ls[1].blocks] == [1]
+    x = torch.rand(6, 20)
+    shared.eval()
+    own.eval()
+    with torch.no_grad():
+        a, b = shared(x), own(x)
+    assert torch.allclose(a, b, rtol=0.02, atol=0.02 * float(b.abs().max()))
+    shared.train()
+    opt = CrossbarSGD(shared, 0.1)
+    nn.CrossEntropyLoss()(shared(x), torch.arange(6) % 4).backward()
+    assert opt.step() > 0
