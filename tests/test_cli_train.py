@@ -145,3 +145,20 @@ def test_paper_tiny(tmp_path, capsys):
     before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "runs").iterdir()}
     assert main(argv) == 0
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "runs").iterdir()} == before
+
+
+def test_corrupt_data_file_is_clear(tmp_path, capsys):
+    import numpy as np
+
+    from memhil.data import write_idx
+    folder = tmp_path / "set"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 20), ("t10k", 10)):
+        write_idx(folder / f"{split}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 4, 4), dtype=np.uint8))
+        write_idx(folder / f"{split}-labels-idx1-ubyte.gz", rng.integers(0, 10, n).astype(np.uint8))
+    p = folder / "train-images-idx3-ubyte.gz"
+    p.write_bytes(p.read_bytes()[:-20])
+    assert main(["train", "--dataset", str(folder), "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "--dataset" in err and "train-images" in err and "Traceback" not in err
