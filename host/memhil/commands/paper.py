@@ -1,0 +1,69 @@
+"""memhil paper: the experiments of Babu & Rajendran 2017 (tables and figures of docs/results.md)."""
+from __future__ import annotations
+
+HELP = "run the paper's experiments (headline, device sweeps, noisy inference) into --out"
+
+
+def add_arguments(p) -> None:
+    from memhil.experiments.cli_common import positive_int
+    p.add_argument("--out", default="runs/paper", help="output folder (runs/paper)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--quick", dest="scale", action="store_const", const="quick",
+                   help="digits, 64-32-10 (default)")
+    g.add_argument("--full", dest="scale", action="store_const", const="full",
+                   help="Fashion-MNIST, 784-256-128-10 (hours on 2 CPU cores)")
+    p.set_defaults(scale="quick")
+    p.add_argument("--seeds", type=positive_int, default=None, help="number of seeds (3)")
+    p.add_argument("--epochs", type=positive_int, default=None, help="override the scale's epochs")
+    p.add_argument("--batch", type=positive_int, default=None, help="override the minibatch size")
+    p.add_argument("--lr", type=float, default=None, help="override the learning rate")
+    p.add_argument("--train-subset", type=positive_int, default=None,
+                   help="first N training samples only")
+    p.add_argument("--test-subset", type=positive_int, default=None,
+                   help="first N test samples only")
+    p.add_argument("--headline-only", action="store_true",
+                   help="only (a) and (c): no sweeps")
+    p.add_argument("--jobs", type=positive_int, default=2, help="worker processes (2)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def run(args) -> int:
+    import sys
+    from dataclasses import replace
+    from pathlib import Path
+
+    from memhil.data import DataError, load_dataset
+    from memhil.experiments.cli_common import progress_enabled, set_threads, usage_exit
+    from memhil.experiments.paper import SCALES, run_paper, tables_markdown
+
+    set_threads()
+    sc = SCALES[args.scale]
+    ch = {}
+    if args.seeds:
+        ch["seeds"] = list(range(args.seeds))
+    if args.epochs:
+        ch["epochs"] = args.epochs
+    if args.batch:
+        ch["batch"] = args.batch
+    if args.lr is not None:
+        if not args.lr > 0:
+            return usage_exit("paper", f"argument --lr: must be a positive number, got {args.lr}")
+        ch["lr"] = args.lr
+    if args.train_subset:
+        ch["train_subset"] = args.train_subset
+    if args.test_subset:
+        ch["test_subset"] = args.test_subset
+    if args.headline_only:
+        ch["sweeps"] = False
+    sc = replace(sc, **ch)
+    try:
+        load_dataset(sc.dataset)
+    except DataError as e:
+        return usage_exit("paper", f"argument --{sc.name}: {e}")
+    log = (lambda *a: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
+    out = Path(args.out)
+    doc = run_paper(sc, out, args.jobs, log, progress_enabled(args))
+    print(tables_markdown(doc["summary"], sc))
+    print(f"-> {out}/results.json, tables.md, runs.csv, {', '.join(doc['figures'])} "
+          f"({doc['elapsed_s']:.0f} s)")
+    return 0

@@ -1,0 +1,2 @@
+"""memhil.experiments: result writing, shared CLI arguments, runs, noisy evaluation and the
+paper's experiments (``memhil paper``)."""

@@ -1,0 +1,363 @@
+"""The paper's experiments (Babu & Rajendran 2017), as run by ``memhil paper``.
+
+(a) headline: float baseline vs memristive (dynamic range 15, 32 levels) with both update modes;
+(b) sweeps of cycle-to-cycle variability, levels and dynamic range, both update modes;
+(c) noisy inference: accuracy relative to clean accuracy, float vs low / high variability.
+
+Every run is one :class:`memhil.nn.RunSpec`; its result is cached in ``OUT/runs/<key>.json``
+(atomically), so an interrupted ``memhil paper`` continues where it stopped. Runs go to a pool
+of ``jobs`` worker processes (spawned, one torch thread each).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from memhil.config import DeviceConfig
+
+C2C_VALUES = [0.0, 0.25, 0.5, 1.0, 2.0, 3.0]
+LEVEL_VALUES = [4, 8, 16, 32, 64, 128]
+DR_VALUES = [2.0, 5.0, 15.0, 100.0, 1000.0]
+DR_READ_NOISE = 0.005      # dynamic range acts through read noise only (see docs/results.md)
+NOISY_LOW_C2C, NOISY_HIGH_C2C = 0.25, 2.0
+MODES = ("coincidence", "rounding")
+
+
+@dataclass
+class Scale:
+    name: str
+    dataset: str
+    hidden: list[int]
+    epochs: int
+    batch: int
+    lr: float
+    seeds: list[int]
+    train_subset: int | None = None
+    test_subset: int | None = None
+    sweeps: bool = True
+    noise_levels: dict = field(default_factory=lambda: {
+        "gaussian": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5],
+        "salt-pepper": [0.0, 0.05, 0.1, 0.2, 0.3, 0.4]})
+
+
+SCALES = {
+    "quick": Scale("quick", "digits", [32], 10, 8, 0.1, [0, 1, 2]),
+    "full": Scale("full", "fashion-mnist", [256, 128], 5, 32, 0.05, [0, 1, 2]),
+}
+
+
+def spec_key(spec) -> str:
+    return hashlib.sha256(json.dumps(spec.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def plan(scale: Scale) -> list[dict]:
+    """The list of runs: ``{"spec": RunSpec, "noisy": bool, "tags": [...]}``, deduplicated."""
+    from memhil.nn.trainer import RunSpec
+    base_cfg = DeviceConfig()
+    runs: dict[str, dict] = {}
+
+    def add(tag, device, noisy=False, **cfg):
+        for seed in scale.seeds:
+            c = base_cfg.replace(seed=seed, d2d_seed=seed + 1, **cfg)
+            s = RunSpec(dataset=scale.dataset, hidden=list(scale.hidden), device=device,
+                        epochs=scale.epochs, batch=scale.batch, lr=scale.lr, seed=seed,
+                        train_subset=scale.train_subset, test_subset=scale.test_subset,
+                        config=c.to_dict())
+            k = spec_key(s)
+            r = runs.setdefault(k, {"spec": s, "noisy": False, "tags": []})
+            r["noisy"] = r["noisy"] or noisy
+            r["tags"].append(tag)
+
+    add("float", "float", noisy=True)
+    for mode in MODES:
+        add(f"headline/{mode}", "memristive", noisy=True, update_mode=mode)
+    if scale.sweeps:
+        for mode in MODES:
+            for v in C2C_VALUES:
+                add(f"c2c/{mode}/{v}", "memristive",
+                    noisy=v in (NOISY_LOW_C2C, NOISY_HIGH_C2C), update_mode=mode, c2c_sigma=v)
+            for v in LEVEL_VALUES:
+                add(f"levels/{mode}/{v}", "memristive", update_mode=mode, levels=v)
+            for v in DR_VALUES:
+                add(f"dr/{mode}/{v}", "memristive", update_mode=mode, dynamic_range=v,
+                    read_noise_sigma=DR_READ_NOISE)
+    else:
+        for v in (NOISY_LOW_C2C, NOISY_HIGH_C2C):
+            add(f"c2c/coincidence/{v}", "memristive", noisy=True, c2c_sigma=v)
+    return list(runs.values())
+
+
+def _worker_init():
+    import torch
+    torch.set_num_threads(1)
+
+
+def run_one(task: dict) -> dict:
+    """Train one spec (and its noisy evaluation); returns a JSON-able record."""
+    from memhil.experiments.cli_common import load_data
+    from memhil.experiments.noisy import noisy_accuracy
+    from memhil.nn.trainer import RunSpec, Trainer
+    spec = RunSpec.from_dict(task["spec"])
+    data = load_data(spec)
+    t0 = time.perf_counter()
+    tr = Trainer(spec, data)
+    tr.fit()
+    rec = {"key": task["key"], "spec": spec.to_dict(), "tags": task["tags"],
+           "test_accuracy": tr.history[-1]["test_accuracy"], "history": tr.history,
+           "train_s": time.perf_counter() - t0,
+           "pulses": sum(h["pulses"] for h in tr.history)}
+    if task["noisy"]:
+        kinds = list(task["noise_levels"])
+        rec["noisy"] = noisy_accuracy(tr.model, data.x_test, data.y_test, kinds,
+                                      task["noise_levels"], seed=0)
+    return rec
+
+
+def execute(scale: Scale, out: Path, jobs: int = 1, log=print, progress: bool = False) -> list[dict]:
+    """Run (or load from OUT/runs) every planned run."""
+    from memhil.experiments.report import write_json
+    runs_dir = out / "runs"
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    tasks, done = [], []
+    for r in plan(scale):
+        key = spec_key(r["spec"])
+        f = runs_dir / f"{key}.json"
+        if f.is_file():
+            try:
+                rec = json.loads(f.read_text())
+                if rec.get("spec") == r["spec"].to_dict() and (rec.get("noisy") or not r["noisy"]):
+                    rec["tags"] = r["tags"]
+                    done.append(rec)
+                    continue
+            except (OSError, ValueError):
+                log(f"note: {f} is unreadable; running it again")
+        tasks.append({"key": key, "spec": r["spec"].to_dict(), "noisy": r["noisy"],
+                      "tags": r["tags"], "noise_levels": scale.noise_levels})
+    log(f"{len(done) + len(tasks)} runs: {len(done)} cached in {runs_dir}, {len(tasks)} to do "
+        f"on {jobs} process(es)")
+    total = len(done) + len(tasks)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(tasks), desc="paper runs", file=sys.stderr)
+
+    def finish(rec):
+        write_json(runs_dir / f"{rec['key']}.json", rec)
+        done.append(rec)
+        if bar is not None:
+            bar.update(1)
+        else:
+            log(f"  [{len(done)}/{total}] {rec['tags'][0]} "
+                f"seed {rec['spec']['seed']}: {100 * rec['test_accuracy']:.2f} % "
+                f"({rec['train_s']:.0f} s)")
+
+    if jobs <= 1 or len(tasks) <= 1:
+        _worker_init()
+        for t in tasks:
+            finish(run_one(t))
+    else:
+        import multiprocessing as mp
+        ctx = mp.get_context("spawn")
+        with ctx.Pool(jobs, initializer=_worker_init) as pool:
+            for rec in pool.imap_unordered(run_one, tasks):
+                finish(rec)
+    if bar is not None:
+        bar.close()
+    return done
+
+
+# ---------------------------------------------------------------------------- summaries
+def _stats(vals):
+    vals = [v for v in vals if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if not vals:
+        return float("nan"), float("nan"), 0
+    m = statistics.fmean(vals)
+    s = statistics.stdev(vals) if len(vals) > 1 else 0.0
+    return m, s, len(vals)
+
+
+def summarize(records: list[dict], scale: Scale) -> dict:
+    by_tag: dict[str, list[dict]] = {}
+    for r in records:
+        for t in r["tags"]:
+            by_tag.setdefault(t, []).append(r)
+    fl = _stats([r["test_accuracy"] for r in by_tag.get("float", [])])
+    summary = {"float": {"mean": fl[0], "std": fl[1], "n": fl[2],
+                         "per_seed": {r["spec"]["seed"]: r["test_accuracy"]
+                                      for r in by_tag.get("float", [])}}}
+    head = {}
+    for mode in MODES:
+        rs = by_tag.get(f"headline/{mode}", [])
+        m = _stats([r["test_accuracy"] for r in rs])
+        fseed = summary["float"]["per_seed"]
+        gaps = [100 * (fseed[r["spec"]["seed"]] - r["test_accuracy"]) for r in rs
+                if r["spec"]["seed"] in fseed]
+        g = _stats(gaps)
+        head[mode] = {"mean": m[0], "std": m[1], "n": m[2], "gap_points_mean": g[0],
+                      "gap_points_std": g[1], "gap_points_max": max(gaps) if gaps else None,
+                      "within_3_points": bool(gaps) and g[0] < 3.0,
+                      "per_seed": {r["spec"]["seed"]: r["test_accuracy"] for r in rs}}
+    summary["headline"] = head
+    sweeps = {}
+    for name, values in (("c2c", C2C_VALUES), ("levels", LEVEL_VALUES), ("dr", DR_VALUES)):
+        sw = {}
+        for mode in MODES:
+            pts = []
+            for v in values:
+                rs = by_tag.get(f"{name}/{mode}/{v}", [])
+                if not rs:
+                    continue
+                m = _stats([r["test_accuracy"] for r in rs])
+                pts.append({"value": v, "mean": m[0], "std": m[1], "n": m[2],
+                            "min": min(r["test_accuracy"] for r in rs),
+                            "max": max(r["test_accuracy"] for r in rs)})
+            if pts:
+                sw[mode] = pts
+        if sw:
+            sweeps[name] = sw
+    summary["sweeps"] = sweeps
+    noisy = {}
+    groups = {"float": by_tag.get("float", []),
+              f"memristive c2c {NOISY_LOW_C2C:g}": by_tag.get(f"c2c/coincidence/{NOISY_LOW_C2C}", []),
+              f"memristive c2c {NOISY_HIGH_C2C:g}": by_tag.get(f"c2c/coincidence/{NOISY_HIGH_C2C}", [])}
+    for gname, rs in groups.items():
+        rs = [r for r in rs if "noisy" in r]
+        if not rs:
+            continue
+        g = {}
+        for kind, lv in scale.noise_levels.items():
+            rel = []
+            acc = []
+            for i in range(len(lv)):
+                rel.append(_stats([r["noisy"]["noise"][kind]["relative"][i] for r in rs]))
+                acc.append(_stats([r["noisy"]["noise"][kind]["accuracy"][i] for r in rs]))
+            g[kind] = {"levels": lv, "relative_mean": [x[0] for x in rel],
+                       "relative_std": [x[1] for x in rel], "accuracy_mean": [x[0] for x in acc],
+                       "accuracy_std": [x[1] for x in acc], "n": len(rs)}
+        noisy[gname] = g
+    summary["noisy"] = noisy
+    return summary
+
+
+def _pct(m, s=None):
+    if m is None or (isinstance(m, float) and math.isnan(m)):
+        return "—"
+    return f"{100 * m:.2f}" + (f" ± {100 * s:.2f}" if s is not None else "")
+
+
+def tables_markdown(summary: dict, scale: Scale) -> str:
+    L = []
+    f = summary["float"]
+    L.append(f"**(a) Headline** ({scale.dataset}, {'-'.join(['in', *map(str, scale.hidden), '10'])}, "
+             f"{scale.epochs} epochs, batch {scale.batch}, lr {scale.lr}, seeds {scale.seeds}; "
+             "mean ± std over seeds)\n")
+    L.append("| network | test accuracy (%) | gap to float (points) | max gap | within 3 points |")
+    L.append("|---|---|---|---|---|")
+    L.append(f"| float baseline | {_pct(f['mean'], f['std'])} | — | — | — |")
+    for mode, h in summary["headline"].items():
+        L.append(f"| memristive DR 15, 32 levels, {mode} | {_pct(h['mean'], h['std'])} | "
+                 f"{h['gap_points_mean']:.2f} ± {h['gap_points_std']:.2f} | "
+                 f"{h['gap_points_max']:.2f} | {'yes' if h['within_3_points'] else 'no'} |")
+    names = {"c2c": "cycle-to-cycle variability σ", "levels": "levels",
+             "dr": f"dynamic range (read noise σ = {DR_READ_NOISE})"}
+    for name, sw in summary["sweeps"].items():
+        L.append(f"\n**(b) Accuracy vs {names[name]}** (test accuracy %, mean ± std over "
+                 f"{len(scale.seeds)} seeds)\n")
+        vals = sorted({p["value"] for pts in sw.values() for p in pts})
+        L.append("| update mode | " + " | ".join(f"{v:g}" for v in vals) + " |")
+        L.append("|---|" + "---|" * len(vals))
+        for mode, pts in sw.items():
+            at = {p["value"]: p for p in pts}
+            L.append(f"| {mode} | " + " | ".join(
+                _pct(at[v]["mean"], at[v]["std"]) if v in at else "—" for v in vals) + " |")
+    if summary["noisy"]:
+        L.append("\n**(c) Noisy inference**: accuracy on corrupted test data / clean accuracy "
+                 "(mean over seeds; coincidence mode for the memristive networks)\n")
+        for kind in scale.noise_levels:
+            lv = scale.noise_levels[kind]
+            L.append(f"\n{kind} ({'σ' if kind == 'gaussian' else 'fraction'}):\n")
+            L.append("| network | clean acc. (%) | " + " | ".join(f"{v:g}" for v in lv[1:]) + " |")
+            L.append("|---|---|" + "---|" * (len(lv) - 1))
+            for g, d in summary["noisy"].items():
+                k = d[kind]
+                L.append(f"| {g} | {_pct(k['accuracy_mean'][0])} | "
+                         + " | ".join(f"{r:.3f}" for r in k["relative_mean"][1:]) + " |")
+    return "\n".join(L) + "\n"
+
+
+def figures(summary: dict, out: Path, records: list[dict]) -> list[str]:
+    from memhil.experiments.report import plot_histories, plot_lines
+    made = []
+    f = summary["float"]["mean"]
+    labels = {"c2c": ("cycle-to-cycle variability σ", False),
+              "levels": ("conductance levels", True),
+              "dr": (f"dynamic range Gmax/Gmin (read noise {DR_READ_NOISE})", True)}
+    for name, sw in summary["sweeps"].items():
+        series = {mode: ([p["value"] for p in pts], [100 * p["mean"] for p in pts],
+                         [100 * p["std"] for p in pts]) for mode, pts in sw.items()}
+        p = out / f"sweep_{name}.png"
+        plot_lines(p, series, labels[name][0], "test accuracy (%)", logx=labels[name][1],
+                   hline=100 * f, hline_label="float baseline")
+        made.append(p.name)
+    for kind in next(iter(summary["noisy"].values()), {}):
+        series = {g: (d[kind]["levels"], d[kind]["relative_mean"], d[kind]["relative_std"])
+                  for g, d in summary["noisy"].items()}
+        p = out / f"noisy_{kind}.png"
+        plot_lines(p, series, "noise level", "accuracy / clean accuracy", f"{kind} test noise")
+        made.append(p.name)
+    hist = {}
+    for r in records:
+        if r["spec"]["seed"] != 0:
+            continue
+        if "float" in r["tags"]:
+            hist["float"] = r["history"]
+        for mode in MODES:
+            if f"headline/{mode}" in r["tags"]:
+                hist[f"memristive {mode}"] = r["history"]
+    if hist:
+        plot_histories(out / "headline_curves.png", hist, "headline runs, seed 0")
+        made.append("headline_curves.png")
+    return made
+
+
+def csv_rows(records: list[dict]) -> list[dict]:
+    rows = []
+    for r in sorted(records, key=lambda r: (r["tags"][0], r["spec"]["seed"])):
+        c = r["spec"]["config"]
+        rows.append({"tags": ";".join(r["tags"]), "device": r["spec"]["device"],
+                     "seed": r["spec"]["seed"], "update_mode": c["update_mode"],
+                     "levels": c["levels"], "dynamic_range": c["dynamic_range"],
+                     "c2c_sigma": c["c2c_sigma"], "read_noise_sigma": c["read_noise_sigma"],
+                     "test_accuracy": r["test_accuracy"], "pulses": r["pulses"],
+                     "train_s": r["train_s"]})
+    return rows
+
+
+def run_paper(scale: Scale, out: Path, jobs: int = 1, log=print, progress=False,
+              argv=None) -> dict:
+    from memhil.experiments.report import write_csv, write_json
+    t0 = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    records = execute(scale, out, jobs, log, progress)
+    summary = summarize(records, scale)
+    md = tables_markdown(summary, scale)
+    (out / "tables.md").write_text(md)
+    figs = figures(summary, out, records)
+    write_csv(out / "runs.csv", csv_rows(records))
+    head = summary["headline"]
+    doc = {"test_accuracy": {m: h["mean"] for m, h in head.items()},
+           "float_accuracy": summary["float"]["mean"], "summary": summary,
+           "scale": scale.__dict__, "figures": figs, "runs": len(records),
+           "elapsed_s": time.perf_counter() - t0, "command": argv or sys.argv,
+           "config": DeviceConfig().to_dict()}
+    write_json(out / "results.json", doc)
+    return doc
+
+
+__all__ = ["SCALES", "Scale", "plan", "run_paper", "summarize", "replace"]

@@ -1,0 +1,377 @@
+"""``CrossbarLinear``: a drop-in ``torch.nn.Linear`` whose weights live on a crossbar.
+
+Mapping between floats and the crossbar's integers (the host's business, contract §9):
+
+* **Weights.** ``W = (c+ - c-) * w_unit``: one conductance code is worth ``w_unit``. The layer's
+  representable range ``[-w_max, w_max]`` (``w_max = CMAX * w_unit``) is ``w_range`` times the
+  bound of the float initialisation (``1/sqrt(in_features)``, torch's default for ``Linear``).
+  The initial weights are programmed onto nominal levels: a weight of ``k`` levels becomes
+  ``c+ = mid + ceil(k/2)``, ``c- = mid - floor(k/2)`` levels with ``mid = (levels-1)//2``.
+  A bias is one more crossbar column driven by a constant input of 1.
+* **Forward read.** Each sample's input is scaled so that its largest magnitude uses the DAC
+  range (``x_code = round(x * dac_max / max|x|)``); the ADC gain ``ADC_SHIFT`` auto-ranges so
+  that outputs use about half the ADC range (a read that saturates is repeated with a larger
+  shift; in ``eval()`` mode a coarse read picks the shift, see :meth:`CrossbarLinear._read`);
+  ``y = code * 2^ADC_SHIFT * w_unit * max|x| / dac_max``.
+* **Backward.** ``dL/dx = W^T dL/dy`` comes from the transpose read, scaled the same way.
+  ``dL/dW`` is never formed: ``x`` and ``dL/dy`` of the minibatch are kept for the update.
+* **Update** (:meth:`CrossbarLinear.pulse_update`, called by :class:`CrossbarSGD`): the whole
+  minibatch is sent as ``UPDATE`` samples (the last with APPLY), with ``d = -dL/dy`` so that the
+  expected code change equals ``-lr/w_unit * sum_b dL/dy_b x_b^T`` (contract §6):
+
+  - coincidence: ``E[pulses] = BL * sum d x / 2^14`` and one pulse is ``2^SUB_BITS`` codes, so the
+    code scales must satisfy ``a_x * a_d = lr * 2^14 / (w_unit * 2^SUB_BITS * BL)``; they are
+    balanced (``max|x_code| = max|d_code|``, aihwkit's update management) and clipped at the DAC
+    range (stream-bit probability 127/128);
+  - rounding: ``x`` uses the full DAC range, and ``LR_Q * a_x * a_d = lr * 2^16 / (w_unit *
+    2^SUB_BITS)`` with ``LR_Q`` the smallest integer (>= 1) that keeps ``d`` within the DAC range.
+
+  Small gradients mostly round to zero pulses; only their expectation is kept.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from memhil.config import DeviceConfig
+from memhil.nn.backend import (MAX_COLS, MAX_ROWS, BackendUnavailable, open_backend,  # noqa: F401
+                               plan_tiles, reg_cache)
+
+MAX_SHIFT = 31
+LR_Q_MIN = 1
+LR_Q_MAX = (1 << 32) - 1
+
+
+class _CrossbarFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, anchor, layer):
+        ctx.layer = layer
+        ctx.save_for_backward(x)
+        return layer.read_forward(x)
+
+    @staticmethod
+    def backward(ctx, gy):
+        (x,) = ctx.saved_tensors
+        layer = ctx.layer
+        layer._pending.append((x.detach(), gy.detach()))
+        gx = layer.read_transpose(gy) if ctx.needs_input_grad[0] else None
+        return gx, torch.zeros_like(layer._anchor), None
+
+
+class CrossbarLinear(nn.Module):
+    """``y = x W^T + b`` with ``W`` (and ``b``) on crossbar tiles.
+
+    Parameters
+    ----------
+    in_features, out_features, bias: as for ``torch.nn.Linear``.
+    config: the device (:class:`memhil.config.DeviceConfig`).
+    backend: ``"twin"`` (the layer opens its own twin with just enough tiles), or an open backend
+        object (see :mod:`memhil.nn.backend`) together with ``tiles``, the tile indices to use
+        (one per block of :func:`plan_tiles` with the backend's geometry).
+    weight, bias_init: initial float weights (default: ``torch.nn.Linear``'s initialisation
+        from the current torch RNG).
+    w_range: ``w_max`` over the initialisation bound ``1/sqrt(in_features)``.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 config: DeviceConfig | None = None, backend="twin", tiles=None,
+                 weight: torch.Tensor | None = None, bias_init: torch.Tensor | None = None,
+                 w_range: float = 4.0, device: str = "cpu"):
+        super().__init__()
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.has_bias = bool(bias)
+        self.config = config or DeviceConfig()
+        self.n_in = self.in_features + (1 if self.has_bias else 0)
+        self._anchor = nn.Parameter(torch.zeros(0), requires_grad=True)
+        self._pending: list = []
+        if isinstance(backend, str):
+            rows = min(self.out_features, MAX_ROWS)
+            cols = min(self.n_in, MAX_COLS)
+            blocks = plan_tiles(self.out_features, self.n_in, rows, cols)
+            self.backend = open_backend(backend, rows, cols, len(blocks), self.config, device=device)
+            self.backend_kind = backend
+            tiles = list(range(len(blocks)))
+        else:
+            self.backend = backend
+            self.backend_kind = getattr(backend, "kind", type(backend).__name__)
+            rows, cols = backend.rows, backend.cols
+            blocks = plan_tiles(self.out_features, self.n_in, rows, cols)
+            if tiles is None or len(tiles) != len(blocks):
+                raise ValueError(f"CrossbarLinear({in_features}, {out_features}) needs "
+                                 f"{len(blocks)} tiles of {rows}x{cols}, got tiles={tiles!r}")
+        self.rows, self.cols = rows, cols
+        self.blocks = [(int(t), *b) for t, b in zip(tiles, blocks)]
+        self.regs = reg_cache(self.backend)
+        cfg = self.config
+        self.cmax = cfg.cmax
+        self.sub = 1 << cfg.sub_bits
+        self.dac_max = cfg.dac_max
+        self.adc_hi = (1 << (cfg.adc_bits - 1)) - 1
+        self.bound = 1.0 / math.sqrt(self.in_features)
+        self.w_range = float(w_range)
+        self.w_unit = self.w_range * self.bound / self.cmax
+        # ADC gain: first guess for |y| ~ sqrt(n) * 127 * (typical weight code), then adaptive
+        guess = math.sqrt(max(1, cols)) * self.dac_max * (self.cmax / 8)
+        s0 = max(0, math.ceil(math.log2(max(1.0, guess / (self.adc_hi / 2)))))
+        self.shift = {"fwd": [s0] * len(self.blocks), "bwd": [s0] * len(self.blocks)}
+        self.pulses = 0
+        if weight is None:
+            ref = nn.Linear(self.in_features, self.out_features, bias=self.has_bias)
+            weight = ref.weight.detach()
+            bias_init = ref.bias.detach() if self.has_bias else None
+        self.program(weight, bias_init)
+
+    # ------------------------------------------------------------------ programming
+    def program(self, weight: torch.Tensor, bias: torch.Tensor | None = None) -> None:
+        """Program float weights (and bias) onto nominal conductance levels."""
+        w = torch.as_tensor(weight, dtype=torch.float64).reshape(self.out_features, self.in_features)
+        if self.has_bias:
+            b = torch.zeros(self.out_features, dtype=torch.float64) if bias is None else \
+                torch.as_tensor(bias, dtype=torch.float64).reshape(self.out_features)
+            w = torch.cat([w, b[:, None]], dim=1)
+        L = self.config.levels
+        lvl = torch.round(w / (self.w_unit * self.sub)).clamp(-(L - 1), L - 1).to(torch.int64)
+        mid = (L - 1) // 2
+        gp = (mid + torch.div(lvl + 1, 2, rounding_mode="floor")).clamp(0, L - 1) * self.sub
+        gm = (mid - torch.div(lvl, 2, rounding_mode="floor")).clamp(0, L - 1) * self.sub
+        pad = mid * self.sub
+        for t, r0, r1, c0, c1 in self.blocks:
+            tp = torch.full((self.rows, self.cols), pad, dtype=torch.int64)
+            tm = tp.clone()
+            tp[: r1 - r0, : c1 - c0] = gp[r0:r1, c0:c1]
+            tm[: r1 - r0, : c1 - c0] = gm[r0:r1, c0:c1]
+            self.backend.write_cells(t, 0, tp.reshape(-1), tm.reshape(-1))
+
+    def load_codes(self, gp: torch.Tensor, gm: torch.Tensor) -> None:
+        """Program exact codes of the whole (out, in [+1]) matrix (e.g. copied from another
+        backend's layer); padding cells get equal codes (weight 0)."""
+        pad = ((self.config.levels - 1) // 2) * self.sub
+        for t, r0, r1, c0, c1 in self.blocks:
+            tp = torch.full((self.rows, self.cols), pad, dtype=torch.int64)
+            tm = tp.clone()
+            tp[: r1 - r0, : c1 - c0] = gp[r0:r1, c0:c1]
+            tm[: r1 - r0, : c1 - c0] = gm[r0:r1, c0:c1]
+            self.backend.write_cells(t, 0, tp.reshape(-1), tm.reshape(-1))
+
+    def copy_from(self, other: "CrossbarLinear") -> None:
+        """Take over another layer's conductances and host-side scales (cross-backend use)."""
+        if (other.in_features, other.out_features, other.has_bias) != \
+                (self.in_features, self.out_features, self.has_bias):
+            raise ValueError("copy_from: layers differ in shape")
+        self.w_unit = other.w_unit
+        self.load_codes(*other.codes())
+
+    def codes(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Conductance codes (c+, c-) of the whole (out, in [+1]) matrix, read from the tiles."""
+        gp = torch.zeros(self.out_features, self.n_in, dtype=torch.int64)
+        gm = torch.zeros_like(gp)
+        for t, r0, r1, c0, c1 in self.blocks:
+            p, m = self.backend.read_cells(t, 0, self.rows * self.cols)
+            p = torch.as_tensor(p).cpu().view(self.rows, self.cols)
+            m = torch.as_tensor(m).cpu().view(self.rows, self.cols)
+            gp[r0:r1, c0:c1] = p[: r1 - r0, : c1 - c0]
+            gm[r0:r1, c0:c1] = m[: r1 - r0, : c1 - c0]
+        return gp, gm
+
+    def effective_weight(self) -> torch.Tensor:
+        """The float matrix ``(c+ - c-) * w_unit`` including the bias column, float64."""
+        gp, gm = self.codes()
+        return (gp - gm).to(torch.float64) * self.w_unit
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.effective_weight()[:, : self.in_features].float()
+
+    @property
+    def bias(self) -> torch.Tensor | None:
+        return self.effective_weight()[:, -1].float() if self.has_bias else None
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.has_bias}, backend={self.backend_kind}, tiles={len(self.blocks)}, "
+                f"levels={self.config.levels}, update_mode={self.config.update_mode}")
+
+    # ------------------------------------------------------------------ reads
+    def _ranged(self, op, tile: int, v: torch.Tensor, s: int):
+        """Read at shift ``s``; a read that saturates is repeated with the shift raised by 2."""
+        for _ in range(16):
+            self.regs.set("ADC_SHIFT", s)
+            o = torch.as_tensor(op(tile, v)).cpu().to(torch.int64)
+            if s >= MAX_SHIFT or not bool((o.abs() >= self.adc_hi).any()):
+                break
+            s = min(MAX_SHIFT, s + 2)
+        return o, s
+
+    def _target_shift(self, o: torch.Tensor, s: int) -> int:
+        """The shift at which the largest output of this read would use half the ADC range."""
+        m = int(o.abs().max()) << s if o.numel() else 0
+        return max(0, math.ceil(math.log2(m / (self.adc_hi / 2)))) if m > 0 else s
+
+    def safe_shift(self, direction: str) -> int:
+        """A shift at which no read can saturate (all inputs and weights at their maximum)."""
+        n = self.cols if direction == "fwd" else self.rows
+        return max(0, math.ceil(math.log2(n * self.dac_max * self.cmax / self.adc_hi)))
+
+    def _read(self, direction: str, k: int, tile: int, v: torch.Tensor) -> torch.Tensor:
+        """One read with the auto-ranging ADC gain; float64 values in code-product units.
+
+        Training: the shift of the previous read of this tile is used and then adapted (one
+        read per minibatch). Inference (``eval()``): a coarse read at :meth:`safe_shift` picks
+        the shift of a second read, so the result depends only on the inputs and the
+        conductances, and evaluating never changes the training's state.
+        """
+        op = self.backend.forward if direction == "fwd" else self.backend.transpose
+        if self.training:
+            o, s = self._ranged(op, tile, v, self.shift[direction][k])
+            self.shift[direction][k] = self._target_shift(o, s)
+        else:
+            o, s = self._ranged(op, tile, v, self.safe_shift(direction))
+            s1 = self._target_shift(o, s)
+            if s1 < s:
+                o, s = self._ranged(op, tile, v, s1)
+        return o.to(torch.float64) * float(1 << s)
+
+    def _quantize_rows(self, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-sample DAC codes of ``v`` (B, n) and the per-sample scale (float per code)."""
+        v = v.detach().to(torch.float64)
+        m = v.abs().amax(dim=1)
+        scale = torch.where(m > 0, m / self.dac_max, torch.ones_like(m))
+        codes = torch.round(v / scale[:, None]).clamp(-self.dac_max, self.dac_max).to(torch.int64)
+        return codes, scale
+
+    def read_forward(self, x_aug: torch.Tensor) -> torch.Tensor:
+        B = x_aug.shape[0]
+        xc, sx = self._quantize_rows(x_aug)
+        y = torch.zeros(B, self.out_features, dtype=torch.float64)
+        for k, (t, r0, r1, c0, c1) in enumerate(self.blocks):
+            v = torch.zeros(B, self.cols, dtype=torch.int64)
+            v[:, : c1 - c0] = xc[:, c0:c1]
+            y[:, r0:r1] += self._read("fwd", k, t, v)[:, : r1 - r0]
+        y = y * (sx[:, None] * self.w_unit)
+        return y.to(x_aug.dtype)
+
+    def read_transpose(self, gy: torch.Tensor) -> torch.Tensor:
+        B = gy.shape[0]
+        dc, sd = self._quantize_rows(gy)
+        z = torch.zeros(B, self.n_in, dtype=torch.float64)
+        for k, (t, r0, r1, c0, c1) in enumerate(self.blocks):
+            v = torch.zeros(B, self.rows, dtype=torch.int64)
+            v[:, : r1 - r0] = dc[:, r0:r1]
+            z[:, c0:c1] += self._read("bwd", k, t, v)[:, : c1 - c0]
+        z = z * (sd[:, None] * self.w_unit)
+        return z.to(gy.dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] != self.in_features:
+            raise ValueError(f"CrossbarLinear expects {self.in_features} input features, "
+                             f"got shape {tuple(x.shape)}")
+        lead = x.shape[:-1]
+        x2 = x.reshape(-1, self.in_features)
+        if self.has_bias:
+            x2 = torch.cat([x2, torch.ones(x2.shape[0], 1, dtype=x2.dtype)], dim=1)
+        y = _CrossbarFn.apply(x2, self._anchor, self)
+        return y.reshape(*lead, self.out_features)
+
+    # ------------------------------------------------------------------ updates
+    def update_codes(self, x: torch.Tensor, gy: torch.Tensor, lr: float):
+        """The integer ``(x_codes, d_codes, LR_Q or None)`` that make the expected weight change
+        ``-lr * gy^T x`` (see the module docstring). ``None`` when nothing is to be sent."""
+        x = x.detach().to(torch.float64)
+        g = gy.detach().to(torch.float64)
+        mx, md = float(x.abs().max()), float(g.abs().max())
+        if mx == 0.0 or md == 0.0 or lr == 0.0:
+            return None
+        cfg = self.config
+        lr_q = None
+        if cfg.update_mode == "coincidence":
+            k = lr * (1 << 14) / (self.w_unit * self.sub * cfg.bl)
+            ax, ad = math.sqrt(k * md / mx), math.sqrt(k * mx / md)
+        else:
+            ax = self.dac_max / mx
+            p = lr * (1 << 16) / (self.w_unit * self.sub * ax)
+            # d at full DAC range unless that needs LR_Q < 1; LR_Q is rounded up so that the
+            # product a_d * LR_Q stays exact (a_d = p / LR_Q <= dac_max / md)
+            lr_q = min(LR_Q_MAX, max(LR_Q_MIN, math.ceil(p * md / self.dac_max - 1e-9)))
+            ad = p / lr_q
+        xc = torch.round(x * ax).clamp(-self.dac_max, self.dac_max).to(torch.int64)
+        dc = torch.round(-g * ad).clamp(-self.dac_max, self.dac_max).to(torch.int64)
+        return xc, dc, lr_q
+
+    def pulse_update(self, lr: float) -> int:
+        """Send the kept minibatch(es) to the crossbar as stochastic pulse updates; returns the
+        number of pulses fired."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return 0
+        x = torch.cat([p[0] for p in pending])
+        gy = torch.cat([p[1] for p in pending])
+        got = self.update_codes(x, gy, lr)
+        if got is None:
+            return 0
+        xc, dc, lr_q = got
+        if lr_q is not None:
+            self.regs.set("LR_Q", lr_q)
+        B = xc.shape[0]
+        fired = 0
+        for t, r0, r1, c0, c1 in self.blocks:
+            xv = torch.zeros(B, self.cols, dtype=torch.int64)
+            dv = torch.zeros(B, self.rows, dtype=torch.int64)
+            xv[:, : c1 - c0] = xc[:, c0:c1]
+            dv[:, : r1 - r0] = dc[:, r0:r1]
+            fired += int(self.backend.update(t, xv, dv, apply=True))
+        self.pulses += fired
+        return fired
+
+    # ------------------------------------------------------------------ state
+    def get_extra_state(self):
+        return {"shift": {k: list(v) for k, v in self.shift.items()}, "pulses": self.pulses,
+                "w_unit": self.w_unit}
+
+    def set_extra_state(self, state):
+        self.shift = {k: [int(s) for s in v] for k, v in state["shift"].items()}
+        self.pulses = int(state["pulses"])
+        self.w_unit = float(state["w_unit"])
+        self._pending = []
+
+
+class CrossbarSGD:
+    """The trainer's step: crossbar layers get pulse updates, any other parameters plain SGD.
+
+    ``zero_grad()``, ``step()``, ``state_dict()``, ``load_state_dict()`` like a torch optimizer.
+    """
+
+    def __init__(self, model: nn.Module, lr: float):
+        self.lr = float(lr)
+        self.layers = [m for m in model.modules() if isinstance(m, CrossbarLinear)]
+        anchors = {id(m._anchor) for m in self.layers}
+        others = [p for p in model.parameters() if id(p) not in anchors and p.requires_grad]
+        self.float_opt = torch.optim.SGD(others, lr=self.lr) if others else None
+        self.last_pulses = 0
+
+    def zero_grad(self) -> None:
+        for m in self.layers:
+            m._pending = []
+        if self.float_opt is not None:
+            self.float_opt.zero_grad()
+
+    def step(self) -> int:
+        n = 0
+        for m in self.layers:
+            n += m.pulse_update(self.lr)
+        if self.float_opt is not None:
+            for g in self.float_opt.param_groups:
+                g["lr"] = self.lr
+            self.float_opt.step()
+        self.last_pulses = n
+        return n
+
+    def state_dict(self) -> dict:
+        return {"lr": self.lr,
+                "float": self.float_opt.state_dict() if self.float_opt is not None else None}
+
+    def load_state_dict(self, sd: dict) -> None:
+        self.lr = float(sd["lr"])
+        if self.float_opt is not None and sd.get("float") is not None:
+            self.float_opt.load_state_dict(sd["float"])

@@ -1,0 +1,85 @@
+"""Multilayer perceptrons: the float baseline and the same network on crossbars."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from memhil.config import DeviceConfig, splitmix64
+from memhil.nn.backend import MAX_COLS, MAX_ROWS, open_backend, plan_tiles
+from memhil.nn.layer import CrossbarLinear
+
+
+def layer_seed(seed: int, index: int) -> int:
+    """A distinct, reproducible 63-bit seed for layer ``index`` (decorrelates the LFSRs and
+    device-to-device patterns of the per-layer twins)."""
+    s = seed & 0xFFFFFFFFFFFFFFFF
+    for _ in range(index + 1):
+        s, z = splitmix64(s)
+    return z & 0x7FFFFFFFFFFFFFFF
+
+
+def float_mlp(sizes: list[int], seed: int) -> nn.Sequential:
+    """``Linear-ReLU-...-Linear`` with torch's default initialisation under ``seed``."""
+    g = torch.random.fork_rng()
+    with g:
+        torch.manual_seed(seed)
+        layers: list[nn.Module] = []
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers.append(nn.Linear(a, b))
+            if i < len(sizes) - 2:
+                layers.append(nn.ReLU())
+        return nn.Sequential(*layers)
+
+
+def crossbar_mlp(sizes: list[int], seed: int, config: DeviceConfig, backend: str = "twin",
+                 w_range: float = 4.0, device: str = "cpu", backend_options: dict | None = None
+                 ) -> nn.Sequential:
+    """The same network as :func:`float_mlp` (same initial weights, quantized to levels) with
+    every ``Linear`` a :class:`CrossbarLinear`.
+
+    With ``backend="twin"`` each layer gets its own twin (sized to the layer, with a per-layer
+    LFSR and d2d seed derived from ``config.seed`` / ``config.d2d_seed``). With ``sim`` or
+    ``board`` one device is opened whose tiles hold all layers' blocks.
+    """
+    ref = float_mlp(sizes, seed)
+    linears = [m for m in ref if isinstance(m, nn.Linear)]
+    shared = None
+    tiles_of = []
+    if backend != "twin":
+        rows = min(MAX_ROWS, max(l.out_features for l in linears))
+        cols = min(MAX_COLS, max(l.in_features + 1 for l in linears))
+        t = 0
+        for l in linears:
+            n = len(plan_tiles(l.out_features, l.in_features + 1, rows, cols))
+            tiles_of.append(list(range(t, t + n)))
+            t += n
+        shared = open_backend(backend, rows, cols, t, config, device=device,
+                              **(backend_options or {}))
+    layers: list[nn.Module] = []
+    li = 0
+    for m in ref:
+        if isinstance(m, nn.Linear):
+            if shared is None:
+                cfg = config.replace(seed=layer_seed(config.seed, li),
+                                     d2d_seed=layer_seed(config.d2d_seed, li))
+                layers.append(CrossbarLinear(m.in_features, m.out_features, True, cfg, "twin",
+                                             weight=m.weight.detach(), bias_init=m.bias.detach(),
+                                             w_range=w_range, device=device))
+            else:
+                layers.append(CrossbarLinear(m.in_features, m.out_features, True, config, shared,
+                                             tiles=tiles_of[li], weight=m.weight.detach(),
+                                             bias_init=m.bias.detach(), w_range=w_range))
+            li += 1
+        else:
+            layers.append(m)
+    return nn.Sequential(*layers)
+
+
+def backends_of(model: nn.Module) -> list:
+    """The distinct crossbar backends used by ``model``, in layer order."""
+    out, seen = [], set()
+    for m in model.modules():
+        if isinstance(m, CrossbarLinear) and id(m.backend) not in seen:
+            seen.add(id(m.backend))
+            out.append(m.backend)
+    return out

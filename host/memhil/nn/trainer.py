@@ -1,0 +1,263 @@
+"""Training and evaluation of the float baseline and the crossbar network, with per-epoch
+checkpoints from which ``resume`` continues bit for bit."""
+from __future__ import annotations
+
+import copy
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from memhil.config import DeviceConfig
+from memhil.nn.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from memhil.nn.layer import CrossbarLinear, CrossbarSGD
+from memhil.nn.models import backends_of, crossbar_mlp, float_mlp
+
+
+@dataclass
+class RunSpec:
+    """Everything that defines one training run (stored in checkpoints and results.json)."""
+
+    dataset: str = "digits"
+    hidden: list[int] = field(default_factory=lambda: [32])
+    device: str = "memristive"          # or "float" (the baseline)
+    backend: str = "twin"
+    epochs: int = 10
+    batch: int = 8
+    lr: float = 0.1
+    seed: int = 0
+    w_range: float = 4.0
+    lr_schedule: str = "linear"         # "linear": lr falls linearly to lr_end * lr; or "constant"
+    lr_end: float = 0.1
+    train_subset: int | None = None
+    test_subset: int | None = None
+    config: dict = field(default_factory=lambda: DeviceConfig().to_dict())
+
+    def device_config(self) -> DeviceConfig:
+        return DeviceConfig.from_dict(self.config)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunSpec":
+        return cls(**d)
+
+    def lr_at(self, epoch: int) -> float:
+        """Learning rate of (0-based) ``epoch``."""
+        if self.lr_schedule == "constant" or self.epochs <= 1:
+            return self.lr
+        return self.lr * (1.0 - (1.0 - self.lr_end) * epoch / (self.epochs - 1))
+
+    def sizes(self, features: int, classes: int) -> list[int]:
+        return [features, *self.hidden, classes]
+
+
+def build_model(spec: RunSpec, features: int, classes: int) -> nn.Module:
+    sizes = spec.sizes(features, classes)
+    if spec.device == "float":
+        return float_mlp(sizes, spec.seed)
+    cfg = spec.device_config()
+    return crossbar_mlp(sizes, spec.seed, cfg, spec.backend, spec.w_range)
+
+
+def is_crossbar(model: nn.Module) -> bool:
+    return any(isinstance(m, CrossbarLinear) for m in model.modules())
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x, batch: int = 512) -> torch.Tensor:
+    """Predicted classes of ``x`` (numpy or tensor), in batches."""
+    model.eval()
+    x = torch.as_tensor(np.asarray(x, dtype=np.float32))
+    out = []
+    for i in range(0, len(x), batch):
+        out.append(model(x[i: i + batch]).argmax(1))
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.int64)
+
+
+def accuracy(model: nn.Module, x, y, batch: int = 512) -> float:
+    y = torch.as_tensor(np.asarray(y))
+    if len(y) == 0:
+        return float("nan")
+    return float((predict(model, x, batch) == y).double().mean())
+
+
+def network_state(model: nn.Module) -> dict:
+    """The model's host state and every backend's complete state (``None`` for a backend
+    without ``state_dict``; such a checkpoint can be evaluated but not resumed)."""
+    bks = []
+    for b in backends_of(model):
+        sd = getattr(b, "state_dict", None)
+        bks.append(sd() if callable(sd) else None)
+    return {"model": model.state_dict(), "backends": bks}
+
+
+def load_network_state(model: nn.Module, st: dict) -> None:
+    bks = backends_of(model)
+    if len(bks) != len(st["backends"]):
+        raise CheckpointError(f"checkpoint has {len(st['backends'])} crossbar backends, "
+                              f"the network {len(bks)}")
+    for b, s in zip(bks, st["backends"]):
+        if s is None or not callable(getattr(b, "load_state_dict", None)):
+            raise CheckpointError("this checkpoint holds no complete crossbar state (its backend "
+                                  "had no state_dict), so it cannot be loaded")
+        b.load_state_dict(s)
+        rc = getattr(b, "_memhil_regcache", None)
+        if rc is not None:
+            rc.forget()
+    model.load_state_dict(st["model"])
+
+
+def _progress(total, desc, enabled):
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover
+        return None
+    return tqdm(total=total, desc=desc, file=sys.stderr, leave=False, dynamic_ncols=True)
+
+
+class Trainer:
+    """Trains ``spec`` on ``data``; with ``out_dir`` writes ``checkpoint.pt`` after every epoch.
+
+    ``fit()`` returns the result dict (``test_accuracy``, ``history``, ...). ``resume()`` loads
+    the checkpoint in ``out_dir`` and continues; the final state equals an uninterrupted run's.
+    """
+
+    def __init__(self, spec: RunSpec, data, out_dir: str | Path | None = None,
+                 progress: bool = False, log=None, stop_after: int | None = None):
+        self.spec = spec
+        self.data = data
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.progress = progress
+        self.log = log or (lambda *a: None)
+        self.stop_after = stop_after   # for tests: stop (as if killed) after this many epochs
+        self.model = build_model(spec, data.features, data.classes)
+        if is_crossbar(self.model):
+            self.opt = CrossbarSGD(self.model, spec.lr)
+        else:
+            self.opt = torch.optim.SGD(self.model.parameters(), lr=spec.lr)
+        self.gen = torch.Generator().manual_seed(int(spec.seed))
+        self.epoch = 0
+        self.history: list[dict] = []
+        self.order: torch.Tensor | None = None
+        self.x = torch.as_tensor(data.x_train)
+        self.y = torch.as_tensor(data.y_train)
+
+    # ------------------------------------------------------------------ checkpoints
+    @property
+    def ckpt_path(self) -> Path | None:
+        return self.out_dir / "checkpoint.pt" if self.out_dir is not None else None
+
+    def state(self) -> dict:
+        return {"spec": self.spec.to_dict(), "epoch": self.epoch, "history": self.history,
+                "net": network_state(self.model), "optimizer": self.opt.state_dict(),
+                "data_rng": self.gen.get_state(), "torch_rng": torch.get_rng_state(),
+                "order": self.order, "data": self.data.describe()}
+
+    def save(self) -> None:
+        if self.ckpt_path is not None:
+            save_checkpoint(self.ckpt_path, self.state())
+
+    def load(self, st: dict) -> None:
+        if st.get("spec") != self.spec.to_dict():
+            raise CheckpointError("checkpoint belongs to a different run configuration")
+        if st.get("data") != self.data.describe():
+            raise CheckpointError(f"checkpoint was trained on {st.get('data')}, "
+                                  f"not on {self.data.describe()}")
+        load_network_state(self.model, st["net"])
+        self.opt.load_state_dict(st["optimizer"])
+        self.gen.set_state(st["data_rng"])
+        torch.set_rng_state(st["torch_rng"])
+        self.epoch = int(st["epoch"])
+        self.history = list(st["history"])
+        self.order = st["order"]
+
+    @classmethod
+    def from_checkpoint(cls, out_dir, data_loader, **kw) -> "Trainer":
+        """Rebuild a trainer from ``out_dir/checkpoint.pt``; ``data_loader(spec)`` gives the data."""
+        st = load_checkpoint(out_dir)
+        spec = RunSpec.from_dict(st["spec"])
+        tr = cls(spec, data_loader(spec), out_dir=out_dir, **kw)
+        tr.load(st)
+        return tr
+
+    # ------------------------------------------------------------------ training
+    def train_epoch(self) -> dict:
+        spec = self.spec
+        n = len(self.y)
+        self.order = torch.randperm(n, generator=self.gen)
+        lr = spec.lr_at(self.epoch)
+        if isinstance(self.opt, CrossbarSGD):
+            self.opt.lr = lr
+        else:
+            for g in self.opt.param_groups:
+                g["lr"] = lr
+        self.model.train()
+        loss_fn = nn.CrossEntropyLoss()
+        tot_loss, correct, pulses = 0.0, 0, 0
+        bar = _progress((n + spec.batch - 1) // spec.batch,
+                        f"{spec.device} epoch {self.epoch + 1}/{spec.epochs}", self.progress)
+        t0 = time.perf_counter()
+        for i in range(0, n, spec.batch):
+            idx = self.order[i: i + spec.batch]
+            xb, yb = self.x[idx], self.y[idx]
+            self.opt.zero_grad()
+            out = self.model(xb)
+            loss = loss_fn(out, yb)
+            loss.backward()
+            r = self.opt.step()
+            if isinstance(r, int):
+                pulses += r
+            tot_loss += float(loss.detach()) * len(idx)
+            correct += int((out.argmax(1) == yb).sum())
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        train_s = time.perf_counter() - t0
+        test_acc = accuracy(self.model, self.data.x_test, self.data.y_test)
+        self.epoch += 1
+        rec = {"epoch": self.epoch, "lr": lr, "train_loss": tot_loss / n, "train_accuracy": correct / n,
+               "test_accuracy": test_acc, "pulses": pulses, "epoch_time_s": train_s}
+        self.history.append(rec)
+        return rec
+
+    def fit(self) -> dict:
+        t0 = time.perf_counter()
+        while self.epoch < self.spec.epochs:
+            rec = self.train_epoch()
+            self.log(f"[{self.spec.device}] epoch {rec['epoch']}/{self.spec.epochs}: "
+                     f"loss {rec['train_loss']:.4f}  train {rec['train_accuracy']:.4f}  "
+                     f"test {rec['test_accuracy']:.4f}  ({rec['epoch_time_s']:.1f} s)")
+            self.save()
+            if self.stop_after is not None and self.epoch >= self.stop_after:
+                break
+        return self.result(time.perf_counter() - t0)
+
+    def result(self, elapsed: float | None = None) -> dict:
+        last = self.history[-1] if self.history else {}
+        return {"test_accuracy": last.get("test_accuracy"), "epochs_done": self.epoch,
+                "spec": self.spec.to_dict(), "data": self.data.describe(),
+                "history": copy.deepcopy(self.history), "elapsed_s": elapsed}
+
+
+def final_state_equal(a: dict, b: dict) -> bool:
+    """True when two network states (``network_state``) are identical, bit for bit."""
+    def eq(x, y):
+        if isinstance(x, torch.Tensor):
+            return isinstance(y, torch.Tensor) and x.dtype == y.dtype and x.shape == y.shape \
+                and bool(torch.equal(x, y))
+        if isinstance(x, dict):
+            return isinstance(y, dict) and x.keys() == y.keys() and all(eq(x[k], y[k]) for k in x)
+        if isinstance(x, (list, tuple)):
+            return isinstance(y, (list, tuple)) and len(x) == len(y) and \
+                all(eq(p, q) for p, q in zip(x, y))
+        return x == y
+    return eq(a, b)

@@ -1,0 +1,203 @@
+"""memhil.nn: CrossbarLinear against the twin, gradients, updates, splitting over tiles."""
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from memhil.config import DeviceConfig
+from memhil.contract import SPEC
+from memhil.nn import CrossbarLinear, CrossbarSGD, crossbar_mlp, float_mlp
+from memhil.nn.backend import BackendUnavailable, open_backend, plan_tiles
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """The layers' matrices are tiny: one thread avoids spinning on a shared machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _layer(n_in=12, n_out=5, **cfg):
+    torch.manual_seed(0)
+    return CrossbarLinear(n_in, n_out, config=DeviceConfig(**cfg))
+
+
+def test_forward_equals_dequantized_twin_read():
+    lay = _layer()
+    x = torch.rand(4, 12)
+    y = lay(x)
+    # the same read done by hand on the twin
+    xa = torch.cat([x, torch.ones(4, 1)], 1).double()
+    m = xa.abs().amax(1)
+    codes = torch.round(xa / (m / 127)[:, None]).to(torch.int64)
+    t, *_ = lay.blocks[0]
+    sh = lay.shift["fwd"][0]
+    # the layer adapted the shift after the read; re-read at the shift it used
+    got = None
+    for s in range(0, 32):
+        lay.backend.write_reg(SPEC.reg("ADC_SHIFT"), s)
+        o = lay.backend.forward(t, codes)
+        cand = (o.double() * 2**s * (m / 127)[:, None] * lay.w_unit).float()
+        if torch.equal(cand, y.detach()):
+            got = s
+            break
+    assert got is not None and abs(got - sh) <= 2
+    # and it approximates the float product with the effective weights
+    w = lay.effective_weight()
+    ref = xa @ w.T
+    assert torch.allclose(y.double(), ref, rtol=0.02, atol=0.02 * float(ref.abs().max()))
+
+
+def test_weight_and_bias_properties_match_codes():
+    lay = _layer(levels=16)
+    gp, gm = lay.codes()
+    assert int(gp.min()) >= 0 and int(gp.max()) <= lay.cmax
+    assert torch.all(gp % lay.sub == 0) and torch.all(gm % lay.sub == 0)   # nominal levels
+    w = (gp - gm).double() * lay.w_unit
+    assert torch.allclose(lay.weight.double(), w[:, :12].float().double())
+    assert torch.allclose(lay.bias.double(), w[:, 12].float().double())
+
+
+def test_gradient_through_transpose_read():
+    lay = _layer(n_in=20, n_out=7)
+    x = torch.rand(3, 20, requires_grad=True)
+    gy = torch.randn(3, 7)
+    lay(x).backward(gy)
+    w = lay.effective_weight()[:, :20]
+    ref = gy.double() @ w
+    assert torch.allclose(x.grad.double(), ref, rtol=0.03, atol=0.03 * float(ref.abs().max()))
+    assert len(lay._pending) == 1
+
+
+def test_pulse_update_expectation_follows_gradient():
+    """Many small updates: the code change correlates with -lr * gy^T x."""
+    for mode in ("coincidence", "rounding"):
+        lay = _layer(n_in=16, n_out=8, update_mode=mode, levels=64)
+        w0 = lay.effective_weight()
+        torch.manual_seed(1)
+        x = torch.rand(8, 16)
+        gy = torch.randn(8, 8) * 0.05
+        lr = 0.05
+        steps = 20
+        for _ in range(steps):
+            lay._pending = [(torch.cat([x, torch.ones(8, 1)], 1), gy)]
+            lay.pulse_update(lr)
+        dw = lay.effective_weight() - w0
+        want = -lr * steps * (gy.double().T @ torch.cat([x, torch.ones(8, 1)], 1).double())
+        c = torch.corrcoef(torch.stack([dw.flatten(), want.flatten()]))[0, 1]
+        assert c > 0.8, (mode, float(c))
+        ratio = float((dw * want).sum() / (want * want).sum())
+        assert 0.5 < ratio < 1.5, (mode, ratio)
+
+
+def test_training_steps_reduce_loss():
+    torch.manual_seed(0)
+    x = torch.rand(64, 10)
+    y = (x[:, :5].sum(1) > x[:, 5:].sum(1)).long()
+    net = crossbar_mlp([10, 16, 2], 0, DeviceConfig())
+    opt = CrossbarSGD(net, 0.2)
+    lossf = nn.CrossEntropyLoss()
+    with torch.no_grad():
+        l0 = float(lossf(net(x), y))
+    for _ in range(15):
+        for i in range(0, 64, 8):
+            opt.zero_grad()
+            lossf(net(x[i:i + 8]), y[i:i + 8]).backward()
+            opt.step()
+    with torch.no_grad():
+        assert float(lossf(net(x), y)) < 0.8 * l0
+
+
+def test_same_initial_weights_as_float_baseline():
+    fl = float_mlp([10, 6, 3], 5)
+    cb = crossbar_mlp([10, 6, 3], 5, DeviceConfig(levels=256, sub_bits=0), w_range=2.0)
+    for a, b in zip([m for m in fl if isinstance(m, nn.Linear)],
+                    [m for m in cb if isinstance(m, CrossbarLinear)]):
+        step = b.w_unit * b.sub
+        assert float((a.weight.detach() - b.weight).abs().max()) <= step * 0.51 + 1e-7
+
+
+def test_layer_split_over_tiles_matches_single_tile():
+    """A layer larger than a tile: blocks on several tiles, partial sums added digitally."""
+    cfg = DeviceConfig()
+    torch.manual_seed(3)
+    ref = nn.Linear(9, 6)
+    big = CrossbarLinear(9, 6, config=cfg, weight=ref.weight.detach(), bias_init=ref.bias.detach())
+    bk = open_backend("twin", 4, 4, len(plan_tiles(6, 10, 4, 4)), cfg)
+    small = CrossbarLinear(9, 6, config=cfg, backend=bk, tiles=list(range(6)),
+                           weight=ref.weight.detach(), bias_init=ref.bias.detach())
+    assert len(small.blocks) == 6
+    assert torch.equal(big.effective_weight(), small.effective_weight())
+    x = torch.rand(5, 9, requires_grad=True)
+    yb, ys = big(x), small(x)
+    w = big.effective_weight()
+    ref_y = torch.cat([x.detach(), torch.ones(5, 1)], 1).double() @ w.T
+    for y in (yb, ys):
+        assert torch.allclose(y.double(), ref_y, rtol=0.02, atol=0.02 * float(ref_y.abs().max()))
+    gy = torch.randn(5, 6)
+    ys.backward(gy)
+    ref_g = gy.double() @ w[:, :9]
+    assert torch.allclose(x.grad.double(), ref_g, rtol=0.03, atol=0.03 * float(ref_g.abs().max()))
+    small.pulse_update(0.1)
+
+
+def test_unavailable_backend_is_clear():
+    try:
+        import memhil.runtime  # noqa: F401
+        pytest.skip("memhil.runtime is installed")
+    except ImportError:
+        pass
+    with pytest.raises(BackendUnavailable, match="memhil.runtime"):
+        open_backend("sim", 4, 4, 1, DeviceConfig())
+
+
+def test_inference_is_history_free_and_side_effect_free():
+    lay = _layer(n_in=30, n_out=6)
+    torch.manual_seed(5)
+    x = torch.rand(10, 30)
+    lay.eval()
+    with torch.no_grad():
+        y1 = lay(x)
+        shifts = {k: list(v) for k, v in lay.shift.items()}
+        lay(x * 50)                      # a very different read in between
+        y2 = lay(x)
+    assert torch.equal(y1, y2)
+    assert lay.shift == shifts          # evaluation leaves the training state alone
+
+
+def test_sim_board_path_maps_layers_onto_one_device(monkeypatch):
+    """--backend sim|board: one device from memhil.runtime.open_crossbar, layers on its tiles
+    (checked with a stand-in runtime that returns a twin)."""
+    import sys
+    import types
+
+    from memhil.twin import Twin
+    opened = []
+
+    def open_crossbar(kind, rows, cols, tiles, config, **kw):
+        t = Twin(rows, cols, tiles, config)
+        opened.append((kind, rows, cols, tiles))
+        return t
+
+    fake = types.ModuleType("memhil.runtime")
+    fake.open_crossbar = open_crossbar
+    monkeypatch.setitem(sys.modules, "memhil.runtime", fake)
+    cfg = DeviceConfig()
+    shared = crossbar_mlp([20, 12, 4], 1, cfg, backend="sim")
+    own = crossbar_mlp([20, 12, 4], 1, cfg, backend="twin")
+    assert opened == [("sim", 12, 21, 2)]
+    ls = [m for m in shared if isinstance(m, CrossbarLinear)]
+    assert ls[0].backend is ls[1].backend and [b[0] for b in ls[1].blocks] == [1]
+    x = torch.rand(6, 20)
+    shared.eval()
+    own.eval()
+    with torch.no_grad():
+        a, b = shared(x), own(x)
+    assert torch.allclose(a, b, rtol=0.02, atol=0.02 * float(b.abs().max()))
+    shared.train()
+    opt = CrossbarSGD(shared, 0.1)
+    nn.CrossEntropyLoss()(shared(x), torch.arange(6) % 4).backward()
+    assert opt.step() > 0
