@@ -144,14 +144,14 @@ def test_layer_split_over_tiles_matches_single_tile():
     small.pulse_update(0.1)
 
 
-def test_unavailable_backend_is_clear():
-    try:
-        import memhil.runtime  # noqa: F401
-        pytest.skip("memhil.runtime is installed")
-    except ImportError:
-        pass
-    with pytest.raises(BackendUnavailable, match="memhil.runtime"):
+def test_unavailable_backend_is_clear(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "memhil.runtime", None)     # as if it were not installed
+    with pytest.raises(BackendUnavailable, match="memhil.runtime.*use --backend twin"):
         open_backend("sim", 4, 4, 1, DeviceConfig())
+    with pytest.raises(BackendUnavailable, match="backend='analog' is not allowed"):
+        open_backend("analog", 4, 4, 1, DeviceConfig())
 
 
 def test_inference_is_history_free_and_side_effect_free():
@@ -168,28 +168,15 @@ def test_inference_is_history_free_and_side_effect_free():
     assert lay.shift == shifts          # evaluation leaves the training state alone
 
 
-def test_sim_board_path_maps_layers_onto_one_device(monkeypatch):
-    """--backend sim|board: one device from memhil.runtime.open_crossbar, layers on its tiles
-    (checked with a stand-in runtime that returns a twin)."""
-    import sys
-    import types
-
-    from memhil.twin import Twin
-    opened = []
-
-    def open_crossbar(kind, rows, cols, tiles, config, **kw):
-        t = Twin(rows, cols, tiles, config)
-        opened.append((kind, rows, cols, tiles))
-        return t
-
-    fake = types.ModuleType("memhil.runtime")
-    fake.open_crossbar = open_crossbar
-    monkeypatch.setitem(sys.modules, "memhil.runtime", fake)
+def test_sim_path_maps_layers_onto_one_device():
+    """--backend sim: one device from memhil.runtime.open_crossbar (here the twin served over the
+    loopback socket, so the real driver and protocol run), the layers on its tiles."""
     cfg = DeviceConfig()
-    shared = crossbar_mlp([20, 12, 4], 1, cfg, backend="sim")
+    shared = crossbar_mlp([20, 12, 4], 1, cfg, backend="sim", backend_options={"model": "twin"})
     own = crossbar_mlp([20, 12, 4], 1, cfg, backend="twin")
-    assert opened == [("sim", 12, 21, 2)]
     ls = [m for m in shared if isinstance(m, CrossbarLinear)]
+    assert type(ls[0].backend).__name__ == "Crossbar"
+    assert (ls[0].backend.rows, ls[0].backend.cols, ls[0].backend.tiles) == (12, 21, 2)
     assert ls[0].backend is ls[1].backend and [b[0] for b in ls[1].blocks] == [1]
     x = torch.rand(6, 20)
     shared.eval()
