@@ -7,7 +7,6 @@ when it is available, else the twin behind the same socket (named in the output)
 """
 from __future__ import annotations
 
-import json
 import time
 
 import torch
@@ -74,9 +73,7 @@ def run(json_out: bool = False, *, n: int = N_COMMANDS, model: str | None = None
             tr.close()
     finally:
         srv.close()
-    if json_out:
-        print(json.dumps(out, indent=2))
-    else:
+    if not json_out:   # with json_out the caller (memhil bench) prints the JSON
         print(f"memhil bench host: {out['link']}, {params.rows}x{params.cols}")
         print(f"{'case':22s} {'cmd/s':>8s} {'us/cmd':>8s} {'host':>6s} {'enc':>6s} {'dec':>6s} "
               f"{'twin':>6s} {'link':>6s}")
@@ -90,4 +87,6 @@ def run(json_out: bool = False, *, n: int = N_COMMANDS, model: str | None = None
 if __name__ == "__main__":  # pragma: no cover
     import sys
 
-    run("--json" in sys.argv)
+    from memhil.cli import main
+
+    sys.exit(main(["bench", "host"] + sys.argv[1:]))

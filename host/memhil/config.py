@@ -8,7 +8,7 @@ RTL and the twin both use (docs/hardware-contract.md, section "Registers").
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from memhil.contract.spec import SPEC
