@@ -68,7 +68,6 @@ def run(json_out: bool = False) -> dict:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    import sys
 
     from memhil.cli import main
 

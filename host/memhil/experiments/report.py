@@ -6,7 +6,6 @@ import io
 import json
 import math
 import os
-from pathlib import Path
 
 from memhil.nn.checkpoint import atomic_write_bytes
 
