@@ -26,8 +26,9 @@ data:
 demo: $(STAMP)
 	$(VENV)/bin/memhil demo --out runs/demo
 
+# One intra-op thread per process: pytest-xdist runs two workers on the two cores.
 test: $(STAMP) data
-	$(VPY) -m pytest -n 2 --dist loadgroup -q
+	OMP_NUM_THREADS=1 $(VPY) -m pytest -n 2 --dist loadgroup -q
 
 test-fast: $(STAMP)
 	$(VPY) -m pytest -q -m "not sim and not slow"

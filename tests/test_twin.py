@@ -241,3 +241,36 @@ def test_cpu_and_cuda_agree_bit_for_bit():
         a, b = cpu.state_dict(), gpu.state_dict()
         for k in ("gp", "gm", "acc", "row_lfsr", "col_lfsr"):
             assert torch.equal(a[k], b[k]), (mode, k)
+
+
+@pytest.mark.parametrize("m,k,n", [(1, 1, 2), (1, 3, 1), (2, 1, 1), (5, 31, 7), (1, 62, 9)])
+def test_integer_matmul_is_exact_for_degenerate_shapes(m, k, n):
+    from memhil.twin.core import _int_matmul
+    g = torch.Generator().manual_seed(m * 100 + k * 10 + n)
+    a = torch.randint(-127, 128, (k, m), generator=g).T         # transposed views, odd strides
+    b = torch.randint(-127, 128, (n, k), generator=g).T
+    assert torch.equal(_int_matmul(a, b, k * 127 * 127), a.long() @ b.long())
+
+
+@pytest.mark.parametrize("mode,model,d2d", [("coincidence", "linear", 0.0), ("rounding", "soft-bounds", 0.1)])
+def test_compiled_apply_equals_eager_on_a_large_tile(monkeypatch, mode, model, d2d):
+    """Large tiles use the torch.compile'd kernel; it must equal the eager one bit for bit."""
+    cfg = DeviceConfig(update_mode=mode, step_model=model, c2c_sigma=0.3, d2d_sigma=d2d, seed=5)
+    rows, cols = 128, 600                        # 76,800 cells >= COMPILE_MIN_CELLS
+    twins = {}
+    for flag in ("0", "auto"):
+        monkeypatch.setenv("MEMHIL_COMPILE", flag)
+        t = Twin(rows, cols, 1, cfg)
+        t.write_reg(REG("LR_Q"), 2500)
+        g = torch.Generator().manual_seed(1)
+        t.write_cells(0, 0, torch.randint(0, 249, (rows * cols,), generator=g),
+                      torch.randint(0, 249, (rows * cols,), generator=g))
+        for _ in range(3):
+            t.update(0, torch.randint(-127, 128, (2, cols), generator=g),
+                     torch.randint(-127, 128, (2, rows), generator=g))
+        twins[flag] = t
+    from memhil.twin import core
+    assert core._COMPILED["fn"] is not None and not core._COMPILED["failed"]
+    for k in ("gp", "gm", "row_lfsr", "col_lfsr"):
+        assert torch.equal(getattr(twins["0"], k), getattr(twins["auto"], k)), k
+    assert twins["0"].regs == twins["auto"].regs

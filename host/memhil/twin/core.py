@@ -83,25 +83,41 @@ def mix32_t(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def apply_kernel(acc, gp, gm, rw, cw, fp, fm, steps, gauss, root, params):
+def apply_kernel(acc, gp, gm, rw, cw, fp, fm, steps, gauss, root, params,
+                 rounding: bool, uniform: bool, d2d: bool, c2c: bool):
     """Contract §3 and §6 "Apply" for every cell of one tile at once (dense, integer-exact).
 
-    ``params`` = [CMAX, SUB_BITS, C2C_Q, LR_Q, rounding?] as an int64 tensor, so that one
-    compiled kernel serves every configuration. Returns (new gp, new gm, pulses applied).
+    ``acc``, ``gp``, ``gm`` (rows, cols) int32; ``rw``, ``cw`` the new row/column LFSR words;
+    ``params`` = int64 tensor [CMAX, SUB_BITS, C2C_Q, LR_Q, S_UP0, S_DN0]. The bools select
+    a specialised variant (no rounding arithmetic, no table gather for uniform tables, no d2d
+    factors, no noise), which torch.compile turns into one fused loop each.
+    Returns (new gp, new gm, pulses applied).
     """
-    cmax, sub, c2c, lr_q, rounding = params[0], params[1], params[2], params[3], params[4]
-    r = rw[:, None] ^ cw[None, :]
+    cmax, sub = params[0].to(torch.int32), params[1].to(torch.int32)
+    r = (rw[:, None] ^ cw[None, :]).to(torch.int32)        # low 32 bits, two's complement
     m = acc.abs()
-    q = m * lr_q
-    n_round = (q >> LR_FRAC) + (((r >> 16) & 0xFFFF) < (q & 0xFFFF)).to(torch.int64)
-    n = torch.where(rounding != 0, n_round, m).clamp(max=NMAX)
+    if rounding:
+        q = m.to(torch.int64) * params[3]
+        n = ((q >> LR_FRAC) + (((r >> 16) & 0xFFFF) < (q & 0xFFFF)).to(torch.int64))
+        n = n.clamp(max=NMAX).to(torch.int32)
+    else:
+        n = m.clamp(max=NMAX)
     low = (gp + gm) < cmax
     use_plus = (acc > 0) == low
     c = torch.where(use_plus, gp, gm)
-    S = steps[(c >> sub) + torch.where(low, 0, MAX_LEVELS)]
-    step1 = (S * torch.where(use_plus, fp, fm)) >> FF
-    noise = (step1 * gauss[r & 0xFF]) * (c2c * root[n]) >> NOISE_SHIFT
-    total = (n * step1 + noise).clamp(min=0)
+    if uniform:
+        S = torch.where(low, params[4].to(torch.int32), params[5].to(torch.int32))
+    else:
+        S = steps[((c >> sub) + torch.where(low, 0, MAX_LEVELS)).long()]
+    if d2d:
+        step1 = (S * torch.where(use_plus, fp, fm)) >> FF
+    else:
+        step1 = S
+    total = n * step1
+    if c2c:
+        a = (step1 * gauss[(r & 0xFF).long()]).to(torch.int64)
+        b = (params[2].to(torch.int32) * root[n.long()]).to(torch.int64)
+        total = (total + ((a * b) >> NOISE_SHIFT).to(torch.int32)).clamp(min=0)
     delta = (total + ((r >> 8) & 0xFF)) >> SF
     newc = torch.where(low, c + delta, c - delta).clamp(min=0).minimum(cmax)
     act = n > 0
@@ -113,16 +129,17 @@ COMPILE_MIN_CELLS = 1 << 16
 _COMPILED = {"fn": None, "failed": False}
 
 
-def _kernel_for(cells: int):
-    """The apply kernel: fused by torch.compile for large tiles (MEMHIL_COMPILE=0 turns it off,
-    =1 forces it), plain eager torch otherwise or when compilation is unavailable."""
+def _kernel_for(cells: int, device: torch.device):
+    """The apply kernel: fused by torch.compile for large CPU tiles (MEMHIL_COMPILE=0 turns it
+    off, =1 forces it), plain eager torch otherwise (and on CUDA, where eager is already fast)
+    or when compilation is unavailable."""
     mode = os.environ.get("MEMHIL_COMPILE", "auto")
-    want = mode == "1" or (mode == "auto" and cells >= COMPILE_MIN_CELLS)
+    want = mode == "1" or (mode == "auto" and cells >= COMPILE_MIN_CELLS and device.type == "cpu")
     if not want or _COMPILED["failed"]:
         return apply_kernel
     if _COMPILED["fn"] is None:
         try:
-            fn = torch.compile(apply_kernel, dynamic=True)
+            fn = torch.compile(apply_kernel, dynamic=False)
             _COMPILED["fn"] = _guarded(fn)
         except Exception as e:  # pragma: no cover - depends on the machine
             _compile_failed(e)
@@ -148,6 +165,35 @@ def _guarded(fn):
     return call
 
 
+def _stream(rand7: torch.Tensor, codes: torch.Tensor, bl: int) -> torch.Tensor:
+    """Signed stream bits (n, B*bl) as int8: sign(code) where (rand & 0x7F) < |code|."""
+    n, B = codes.shape[1], codes.shape[0]
+    mag = codes.abs().T.to(torch.uint8)[:, :, None]                  # (n, B, 1)
+    sgn = codes.sign().T.to(torch.int8)[:, :, None]
+    fire = (rand7.view(n, B, bl) & PROB_MASK) < mag
+    return (fire.to(torch.int8) * sgn).view(n, B * bl)
+
+
+def _canonical_i8(t: torch.Tensor) -> torch.Tensor:
+    """int8 copy with canonical row-major strides (the CPU int8 GEMM misreads a size-1 dim
+    whose stride is not the canonical one, as ``.contiguous()`` may leave it)."""
+    return t.to(torch.int8).reshape(-1).clone().view(t.shape)
+
+
+def _int_matmul(a: torch.Tensor, b: torch.Tensor, bound: int) -> torch.Tensor:
+    """Exact integer a @ b for small integer operands (|a|, |b| <= 127) whose sums stay
+    below ``bound``: int32 result when ``bound`` < 2^31, else int64.
+
+    CPU: int8 x int8 -> int32 GEMM (torch._int_mm). CUDA: float64 (exact below 2^53; no TF32)."""
+    if a.device.type == "cpu" and bound < (1 << 31) and hasattr(torch, "_int_mm"):
+        try:
+            return torch._int_mm(_canonical_i8(a), _canonical_i8(b))
+        except RuntimeError:  # pragma: no cover - older builds without the CPU kernel
+            pass
+    dt = _exact_dtype(bound, a.device)
+    return (a.to(dt) @ b.to(dt)).to(torch.int32 if bound < (1 << 31) else torch.int64)
+
+
 class Twin:
     """Integer-exact model of ``tiles`` crossbar tiles. See the module docstring."""
 
@@ -165,9 +211,9 @@ class Twin:
         self.device = torch.device(device)
         dev = self.device
         shape = (tiles, rows, cols)
-        self.gp = torch.zeros(shape, dtype=torch.int64, device=dev)
-        self.gm = torch.zeros(shape, dtype=torch.int64, device=dev)
-        self.acc = torch.zeros(shape, dtype=torch.int64, device=dev)
+        self.gp = torch.zeros(shape, dtype=torch.int32, device=dev)
+        self.gm = torch.zeros(shape, dtype=torch.int32, device=dev)
+        self.acc = torch.zeros(shape, dtype=torch.int32, device=dev)
         rs = SPEC.lfsr["reset_state"]
         self.row_lfsr = torch.full((tiles, rows), rs, dtype=torch.int64, device=dev)
         self.col_lfsr = torch.full((tiles, cols), rs, dtype=torch.int64, device=dev)
@@ -179,10 +225,11 @@ class Twin:
         step_reset = SPEC.tables["step_reset"]
         self.step_up = torch.full((MAX_LEVELS,), step_reset, dtype=torch.int64, device=dev)
         self.step_dn = torch.full((MAX_LEVELS,), step_reset, dtype=torch.int64, device=dev)
-        self._gauss = torch.tensor(SPEC.gauss, dtype=torch.int64, device=dev)
-        self._root = torch.tensor(SPEC.root, dtype=torch.int64, device=dev)
+        self._gauss = torch.tensor(SPEC.gauss, dtype=torch.int32, device=dev)
+        self._root = torch.tensor(SPEC.root, dtype=torch.int32, device=dev)
         self._wcache: dict = {}
         self._factors: tuple | None = None
+        self._acc_zero = [True] * tiles          # accumulators known to be all zero
         if config is not None:
             self.configure(config)
 
@@ -329,6 +376,7 @@ class Twin:
         if values.numel() and (int(values.min()) < ACC_MIN or int(values.max()) > ACC_MAX):
             raise TwinError(f"write_acc: values must be in [{ACC_MIN}, {ACC_MAX}]")
         self.acc[tile].view(-1)[start: start + values.numel()] = values
+        self._acc_zero[tile] = False
 
     def read_acc(self, tile: int, start: int, count: int) -> torch.Tensor:
         self._check_tile(tile)
@@ -343,7 +391,7 @@ class Twin:
             shape = (self.tiles, self.rows, self.cols)
             one = 1 << FF
             if q == 0:
-                f = torch.full(shape, one, dtype=torch.int64, device=self.device)
+                f = torch.full(shape, one, dtype=torch.int32, device=self.device)
                 self._factors = (f, f)
             else:
                 t = torch.arange(self.tiles, device=self.device, dtype=torch.int64)[:, None, None]
@@ -354,7 +402,7 @@ class Twin:
                 for dev_bit in (0, 1):
                     h = mix32_t((base | dev_bit) ^ key)
                     g = self._gauss[h & 0xFF]
-                    out.append((one + ((g * q) >> GAUSS_SHIFT)).clamp(0, FACTOR_MAX))
+                    out.append((one + ((g * q) >> GAUSS_SHIFT)).clamp(0, FACTOR_MAX).to(torch.int32))
                 self._factors = (out[0], out[1])
         return self._factors
 
@@ -383,10 +431,12 @@ class Twin:
 
     # ------------------------------------------------------------------ reads
     def _as_codes(self, v, n: int, what: str) -> torch.Tensor:
-        v = torch.as_tensor(v)
-        if v.dtype.is_floating_point:
+        if not isinstance(v, torch.Tensor):
+            v = torch.as_tensor(v)
+        if v.dtype.is_floating_point or v.dtype == torch.bool:
             raise TwinError(f"{what}: operand codes must be integers, got {v.dtype}")
-        v = v.to(device=self.device, dtype=torch.int64)
+        if v.device != self.device or v.dtype != torch.int64:
+            v = v.to(device=self.device, dtype=torch.int64)
         if v.dim() == 1:
             v = v[None]
         if v.dim() != 2 or v.shape[1] != n:
@@ -409,17 +459,17 @@ class Twin:
             tot = tot.to(torch.int64)
             states = self.col_lfsr[tile] if transpose else self.row_lfsr[tile]
             outs, final = lfsr.jump(states, SPEC.lfsr["read_steps"], B, 8)   # (n_out, B)
-            g = self._gauss[outs.T]                                           # (B, n_out)
+            g = self._gauss[outs.T.long()]                                    # (B, n_out)
             y = y + ((g * ((rn * tot) >> RN_FRAC)) >> GAUSS_SHIFT)
             if transpose:
                 self.col_lfsr[tile] = final
             else:
                 self.row_lfsr[tile] = final
         sh, bits = self.regs["ADC_SHIFT"], self.regs["ADC_BITS"]
-        half = (1 << sh) >> 1
-        lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
         self.regs["CNT_READS"] = (self.regs["CNT_READS"] + B) & M32
-        return ((y + half) >> sh).clamp(lo, hi)
+        if sh:
+            y = (y + ((1 << sh) >> 1)).bitwise_right_shift_(sh)
+        return y.clamp_(-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
 
     def forward(self, tile: int, x) -> torch.Tensor:
         """ADC codes ``(B, rows)`` of ``y = W x`` for input codes ``x`` of shape ``(B, cols)``."""
@@ -436,21 +486,17 @@ class Twin:
         """Per-sample accumulator increments summed over the batch (exact integers)."""
         B = x.shape[0]
         if self.regs["UPDATE_MODE"] == SPEC.update_mode["ROUNDING"]:
-            dt = _exact_dtype(B * CODE_MAX * CODE_MAX, self.device)
-            return (d.to(dt).T @ x.to(dt)).to(torch.int64)
+            return _int_matmul(d.T, x, B * CODE_MAX * CODE_MAX)
         bl = self.regs["BL"]
         stride = SPEC.lfsr["stream_steps"]
         rbits, rfin = lfsr.jump(self.row_lfsr[tile], stride, B * bl, SPEC.lfsr["prob_bits"])
         cbits, cfin = lfsr.jump(self.col_lfsr[tile], stride, B * bl, SPEC.lfsr["prob_bits"])
         self.row_lfsr[tile] = rfin
         self.col_lfsr[tile] = cfin
-        dt = torch.float32 if self.device.type == "cpu" else torch.float64
-        # signed stream bits: (n, B*bl), sample-major along the stream axis
-        rmag = d.abs().T.repeat_interleave(bl, dim=1)          # (rows, B*bl)
-        cmag = x.abs().T.repeat_interleave(bl, dim=1)          # (cols, B*bl)
-        rs = ((rbits & PROB_MASK) < rmag).to(dt) * d.sign().T.repeat_interleave(bl, dim=1).to(dt)
-        cs = ((cbits & PROB_MASK) < cmag).to(dt) * x.sign().T.repeat_interleave(bl, dim=1).to(dt)
-        return (rs @ cs.T).to(torch.int64)
+        # signed stream bits (n, B*bl), sample-major along the stream axis: bit * sign(code)
+        rs = _stream(rbits, d, bl)
+        cs = _stream(cbits, x, bl)
+        return _int_matmul(rs, cs.T, B * bl)
 
     def update(self, tile: int, x, d, apply: bool = True) -> int:
         """Accumulate the rank-1 updates of ``B`` samples (codes ``x``: (B, cols), ``d``:
@@ -465,13 +511,19 @@ class Twin:
         coinc = self.regs["UPDATE_MODE"] == SPEC.update_mode["COINCIDENCE"]
         per_sample_max = self.regs["BL"] if coinc else CODE_MAX * CODE_MAX
         acc = self.acc[tile]
-        bound = (int(acc.abs().max()) if B else 0) + B * per_sample_max
+        if self._acc_zero[tile]:
+            held = 0
+        else:
+            lo, hi = torch.aminmax(acc)
+            held = max(-int(lo), int(hi))
+        bound = held + B * per_sample_max
         if bound <= ACC_MAX:
             acc += self._increments(tile, x, d)
         else:  # saturation may occur: apply sample by sample, saturating after each
             for b in range(B):
-                acc.copy_((acc + self._increments(tile, x[b: b + 1], d[b: b + 1]))
-                          .clamp(ACC_MIN, ACC_MAX))
+                inc = self._increments(tile, x[b: b + 1], d[b: b + 1])
+                acc.copy_((acc.to(torch.int64) + inc).clamp(ACC_MIN, ACC_MAX))
+        self._acc_zero[tile] = False
         self.regs["CNT_UPDATES"] = (self.regs["CNT_UPDATES"] + B) & M32
         return self.apply(tile) if apply else 0
 
@@ -485,15 +537,20 @@ class Twin:
         acc = self.acc[tile]
         fp, fm = self.d2d_factors()
         r = self.regs
-        params = torch.tensor([r["CMAX"], r["SUB_BITS"], r["C2C_Q"], r["LR_Q"],
-                               int(r["UPDATE_MODE"] == SPEC.update_mode["ROUNDING"])],
+        levels = (r["CMAX"] >> r["SUB_BITS"]) + 1
+        up, dn = self.step_up[:levels], self.step_dn[:levels]
+        uniform = bool((up == up[0]).all() and (dn == dn[0]).all())
+        params = torch.tensor([r["CMAX"], r["SUB_BITS"], r["C2C_Q"], r["LR_Q"], int(up[0]), int(dn[0])],
                               dtype=torch.int64, device=self.device)
-        kernel = _kernel_for(acc.numel())
+        kernel = _kernel_for(acc.numel(), self.device)
         gp, gm, pulses = kernel(acc, self.gp[tile], self.gm[tile], rw, cw, fp[tile], fm[tile],
-                                self._steps(), self._gauss, self._root, params)
+                                self._steps(), self._gauss, self._root, params,
+                                r["UPDATE_MODE"] == SPEC.update_mode["ROUNDING"], uniform,
+                                r["D2D_Q"] != 0, r["C2C_Q"] != 0)
         self.gp[tile] = gp
         self.gm[tile] = gm
         acc.zero_()
+        self._acc_zero[tile] = True
         self._invalidate(tile)
         pulses = int(pulses)
         self.regs["CNT_PULSES"] = (self.regs["CNT_PULSES"] + pulses) & M32
@@ -501,7 +558,7 @@ class Twin:
 
     def _steps(self) -> torch.Tensor:
         """STEP_UP then STEP_DN as one table, indexed by level + (0 if up else MAX_LEVELS)."""
-        return torch.cat([self.step_up, self.step_dn])
+        return torch.cat([self.step_up, self.step_dn]).to(torch.int32)
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:
@@ -522,6 +579,7 @@ class Twin:
         for k in ("gp", "gm", "acc", "row_lfsr", "col_lfsr", "step_up", "step_dn"):
             getattr(self, k).copy_(sd[k].to(self.device))
         self.regs = dict(sd["regs"])
+        self._acc_zero = [False] * self.tiles
         self._wcache.clear()
         self._factors = None
 

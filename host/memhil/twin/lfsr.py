@@ -1,13 +1,13 @@
 """The contract's LFSR: 32-bit Galois, right-shifting, taps from contract.toml.
 
-Scalar helpers (``step``, ``advance``) are the plain definition; :class:`LfsrJump` advances a
-whole vector of states at once by expressing "the low bits of the state after k*step single
-steps" as a GF(2) matrix applied to the state's bits (one small float matmul, exact because
-the sums stay below 2^24), so the twin never loops over single steps.
+Scalar helpers (``step``, ``advance``) are the plain definition. :func:`jump` advances a whole
+vector of states at once: an LFSR is linear over GF(2), so "the low bits of the state after
+``c * stride`` single steps" is an XOR of the images of the state's set bits. The images are
+folded into four 256-entry tables per output (one per byte of the state), so producing
+``count`` outputs for N states costs four gathers and three XORs of an (N, count) array;
+the twin never loops over single steps.
 """
 from __future__ import annotations
-
-from functools import lru_cache
 
 import torch
 
@@ -33,75 +33,64 @@ def advance(s: int, n: int) -> int:
     return s
 
 
-@lru_cache(maxsize=64)
-def _basis_images(stride: int, count: int) -> tuple[tuple[int, ...], ...]:
-    """For each state bit k: the states after stride, 2*stride, ..., count*stride steps of e_k."""
-    out = []
+_IMAGES: dict[int, list[list[int]]] = {}     # stride -> per state bit: states after 1..c leaps
+_TABLES: dict = {}
+
+
+def _images(stride: int, count: int) -> list[list[int]]:
+    """images[k][c] = state after (c + 1) * stride steps from the state with only bit k set."""
+    imgs = _IMAGES.setdefault(stride, [[] for _ in range(WIDTH)])
     for k in range(WIDTH):
-        s = 1 << k
-        seq = []
-        for _ in range(count):
+        seq = imgs[k]
+        s = seq[-1] if seq else 1 << k
+        while len(seq) < count:
             s = advance(s, stride)
             seq.append(s)
-        out.append(tuple(seq))
-    return tuple(out)
+    return imgs
 
 
-@lru_cache(maxsize=64)
-def _jump_matrix(stride: int, count: int, low_bits: int, with_final: bool) -> torch.Tensor:
-    """(WIDTH, count*low_bits [+ WIDTH]) 0/1 float64 matrix on the CPU."""
-    imgs = _basis_images(stride, count)
-    cols = count * low_bits + (WIDTH if with_final else 0)
-    m = torch.zeros((WIDTH, cols), dtype=torch.float64)
-    for k in range(WIDTH):
-        for c in range(count):
-            v = imgs[k][c]
-            for b in range(low_bits):
-                if (v >> b) & 1:
-                    m[k, c * low_bits + b] = 1.0
-        if with_final:
-            v = imgs[k][count - 1]
-            for b in range(WIDTH):
-                if (v >> b) & 1:
-                    m[k, count * low_bits + b] = 1.0
-    return m
+def _byte_tables(columns: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """(4, 256, n) tables: T[q, v] = XOR of columns[8q + b] over the set bits b of v."""
+    n = columns.shape[1]
+    v = torch.arange(256, dtype=torch.int64)
+    out = torch.zeros((4, 256, n), dtype=torch.int64)
+    for q in range(4):
+        for b in range(8):
+            out[q] ^= ((v >> b) & 1)[:, None] * columns[8 * q + b][None, :]
+    return out.to(dtype)
 
 
-_BIT_CACHE: dict = {}
-
-
-def _cached(kind: str, n: int, device) -> torch.Tensor:
-    key = (kind, n, str(device))
-    if key not in _BIT_CACHE:
-        ar = torch.arange(n, dtype=torch.int64)
-        _BIT_CACHE[key] = (ar if kind == "shift" else (1 << ar)).to(device)
-    return _BIT_CACHE[key]
-
-
-def _bit_weights(n: int, device) -> torch.Tensor:
-    return _cached("weight", n, device)
+def _tables(stride: int, count: int, low_bits: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    key = (stride, count, low_bits, str(device))
+    hit = _TABLES.get(key)
+    if hit is None:
+        imgs = _images(stride, count)
+        full = torch.tensor([[imgs[k][c] for c in range(count)] for k in range(WIDTH)],
+                            dtype=torch.int64)
+        outs = _byte_tables(full & ((1 << low_bits) - 1), torch.uint8 if low_bits <= 8 else torch.int64)
+        final = _byte_tables(full[:, count - 1: count], torch.int64)[:, :, 0]
+        hit = _TABLES[key] = (outs.to(device), final.to(device))
+        if len(_TABLES) > 64:
+            _TABLES.pop(next(iter(_TABLES)))
+    return hit
 
 
 def jump(states: torch.Tensor, stride: int, count: int, low_bits: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Advance every state by ``count * stride`` single steps.
 
     Returns ``(outs, final)``: ``outs[..., c]`` holds the low ``low_bits`` bits of the state after
-    ``(c + 1) * stride`` steps, and ``final`` the full state after ``count * stride`` steps.
+    ``(c + 1) * stride`` steps (uint8 when ``low_bits <= 8``, else int64), and ``final`` the full
+    state after ``count * stride`` steps (int64).
     """
-    dev = states.device
-    dtype = torch.float32 if dev.type == "cpu" else torch.float64
-    mat = _jump_matrix(stride, count, low_bits, True)
-    mkey = ("m", stride, count, low_bits, str(dev), dtype)
-    m = _BIT_CACHE.get(mkey)
-    if m is None:
-        m = _BIT_CACHE[mkey] = mat.to(device=dev, dtype=dtype)
     shape = states.shape
     flat = states.reshape(-1)
-    bits = ((flat[:, None] >> _cached("shift", WIDTH, dev)) & 1).to(dtype)
-    prod = (bits @ m).to(torch.int64) & 1
-    n_out = count * low_bits
-    final = (prod[:, n_out:] * _bit_weights(WIDTH, dev)).sum(-1)
+    outs_t, final_t = _tables(stride, count, max(low_bits, 1), states.device)
+    b = [(flat >> (8 * q)) & 0xFF for q in range(4)]
+    final = final_t[0][b[0]] ^ final_t[1][b[1]] ^ final_t[2][b[2]] ^ final_t[3][b[3]]
     if low_bits == 0:
-        return flat.new_zeros((*shape, count)), final.view(shape)
-    outs = (prod[:, :n_out].view(-1, count, low_bits) * _bit_weights(low_bits, dev)).sum(-1)
+        outs = flat.new_zeros((flat.shape[0], count))
+    else:
+        outs = torch.index_select(outs_t[0], 0, b[0])
+        for q in range(1, 4):
+            outs.bitwise_xor_(torch.index_select(outs_t[q], 0, b[q]))
     return outs.view(*shape, count), final.view(shape)

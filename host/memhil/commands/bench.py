@@ -1,0 +1,36 @@
+"""memhil bench {twin,rtl,host,train}: speed figures as ratios measured side by side."""
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+
+HELP = "benchmarks: twin vs float, RTL cycles vs bound, host link throughput, training epoch"
+
+TARGETS = {
+    "twin": ("memhil.bench_twin", "twin forward/update vs the float matmul/outer product"),
+    "rtl": ("memhil.bench_rtl", "simulated RTL cycles vs the ceil(R*C/LANES)+latency bound"),
+    "host": ("memhil.bench_host", "commands per second and host time shares over the sim link"),
+    "train": ("memhil.bench_train", "one training epoch on the twin vs the float baseline"),
+}
+
+
+def add_arguments(p):
+    p.add_argument("what", choices=sorted(TARGETS), help="which benchmark to run")
+    p.add_argument("--json", action="store_true", help="print one JSON object only")
+
+
+def run(args) -> int:
+    modname, _ = TARGETS[args.what]
+    try:
+        mod = importlib.import_module(modname)
+    except ModuleNotFoundError as e:
+        if e.name != modname:
+            raise
+        print(f"memhil bench {args.what}: not available in this build ({modname} missing)",
+              file=sys.stderr)
+        return 2
+    result = mod.run(json_out=args.json)
+    if args.json:
+        print(json.dumps(result, sort_keys=True))
+    return 0

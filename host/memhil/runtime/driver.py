@@ -1,0 +1,532 @@
+"""The host driver: :class:`Crossbar` speaks the command protocol (contract §8) over a transport.
+
+``Crossbar`` has the same method names, arguments and return shapes as
+:class:`memhil.twin.Twin` (``forward``, ``transpose``, ``update``, ``write_cells``, ``read_cells``,
+``write_rng``, ``read_rng``, ``write_acc``, ``read_acc``, ``write_reg``, ``read_reg``,
+``configure``, ``seed``), so code written against the twin (e.g. ``memhil.nn``'s layers) runs on
+the simulation or a board unchanged. It adds ``ping()``, ``counters()`` and ``snapshot()``.
+
+Reliability (contract §8 "Sequence numbers"): every command gets a new ``SEQ``; every read has a
+timeout; after a timeout, a corrupted or missing response or a link-level error status
+(``BAD_CRC``, ``TRUNCATED``, ``BAD_LEN``) the driver waits for the link to go quiet, drops
+partial bytes and sends the **same frame with the same SEQ** again. A device that already
+executed it replays its stored response instead of executing twice. After ``retries`` failed
+tries a :class:`LinkError` says what was tried and what came back. ``BAD_ARG``/``BAD_OP``
+from a CRC-checked frame are the device's verdict and raise :class:`DeviceError` at once.
+"""
+from __future__ import annotations
+
+import struct
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from memhil.config import DeviceConfig, lfsr_seeds
+from memhil.contract.spec import SPEC
+from memhil.runtime import protocol as pr
+from memhil.runtime.protocol import Op, Response, Status
+from memhil.runtime.transport import Transport
+from memhil.twin.core import CODE_MAX, TwinError
+
+M32 = 0xFFFFFFFF
+#: most cells (or LFSR states, accumulators) one READ_* answers: 4 bytes each in 4096 bytes
+MAX_READ = pr.MAX_PAYLOAD // 4
+#: most cells one WRITE_CELLS / WRITE_ACC carries (7-byte header), LFSR states per WRITE_RNG (5)
+MAX_WRITE_CELLS = (pr.MAX_PAYLOAD - 7) // 4
+MAX_WRITE_RNG = (pr.MAX_PAYLOAD - 5) // 4
+#: statuses that a corrupted byte can cause; the driver retries these
+TRANSIENT = (Status.BAD_CRC, Status.TRUNCATED, Status.BAD_LEN)
+COUNTER_NAMES = ("CNT_PULSES", "CNT_UPDATES", "CNT_READS", "CNT_BUSY", "CNT_ERRORS")
+
+
+class LinkError(RuntimeError):
+    """A command got no valid answer after every retry (the link, not the device, failed)."""
+
+
+class DeviceError(TwinError):
+    """The device refused a command (``BAD_ARG``/``BAD_OP``): the arguments are wrong.
+
+    A subclass of :class:`memhil.twin.core.TwinError`, which the twin raises for the same cases.
+    """
+
+    def __init__(self, op: int, status: int, detail: str = ""):
+        self.op, self.status = op, status
+        name = Op(op).name if op in Op._value2member_map_ else f"0x{op:02x}"
+        st = Status(status).name if status in Status._value2member_map_ else str(status)
+        super().__init__(f"device refused {name} with {st}" + (f": {detail}" if detail else ""))
+
+
+@dataclass
+class LinkStats:
+    commands: int = 0
+    retries: int = 0
+    timeouts: int = 0
+    error_responses: int = 0      # transient error statuses received
+    garbled: int = 0              # tries whose answer arrived corrupted (bad CRC, lost bytes)
+    stale: int = 0                # OK responses for an older command (late duplicates), ignored
+    bytes_tx: int = 0
+    bytes_rx: int = 0
+    t_encode: float = 0.0         # packing payloads and framing
+    t_link: float = 0.0           # waiting on the transport (device time + link)
+    t_decode: float = 0.0         # response parsing and unpacking
+    t_check: float = 0.0          # lockstep: twin execution and comparison
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class _Registers(Mapping):
+    """``crossbar.regs[name]``: configuration registers as last written (else read once);
+    counters and status read live. Mirrors ``Twin.regs`` for code that reads it."""
+
+    LIVE = ("STATUS",) + COUNTER_NAMES
+
+    def __init__(self, xb: "Crossbar"):
+        self._xb = xb
+        self._cache: dict[str, int] = {}
+
+    def __getitem__(self, name: str) -> int:
+        if name not in SPEC.registers:
+            raise KeyError(name)
+        if name in self.LIVE or SPEC.registers[name].access != "rw":
+            return self._xb.read_reg(SPEC.reg(name))
+        if name not in self._cache:
+            self._cache[name] = self._xb.read_reg(SPEC.reg(name))
+        return self._cache[name]
+
+    def _note(self, addr: int, value: int) -> None:
+        name = SPEC.reg_name(addr)
+        if name == "CTRL":
+            return
+        if name is not None and SPEC.registers[name].access == "rw":
+            self._cache[name] = int(value)
+
+    def __iter__(self):
+        return iter(SPEC.registers)
+
+    def __len__(self) -> int:
+        return len(SPEC.registers)
+
+
+def _codes(v, n: int, what: str) -> np.ndarray:
+    """Operand codes as an int8 array (B, n), clamped to [-127, 127] like the twin and RTL."""
+    if isinstance(v, torch.Tensor):
+        if v.dtype.is_floating_point:
+            raise TwinError(f"{what}: operand codes must be integers, got {v.dtype}")
+        a = v.detach().to("cpu", torch.int64).numpy()
+    else:
+        a = np.asarray(v)
+        if a.dtype.kind == "f":
+            raise TwinError(f"{what}: operand codes must be integers, got {a.dtype}")
+        a = a.astype(np.int64)
+    if a.ndim == 1:
+        a = a[None]
+    if a.ndim != 2 or a.shape[1] != n:
+        raise TwinError(f"{what}: expected codes of shape (B, {n}), got {tuple(a.shape)}")
+    return np.clip(a, -CODE_MAX, CODE_MAX).astype(np.int8)
+
+
+class Crossbar:
+    """A crossbar device behind ``transport`` (see the module docstring).
+
+    ``timeout``: seconds to wait for each answer (plus the link's byte time for long frames);
+    ``retries``: extra tries per command before :class:`LinkError`.
+    """
+
+    def __init__(self, transport: Transport, *, timeout: float = 1.0, retries: int = 8,
+                 seq: int = 0):
+        if retries < 0:
+            raise ValueError(f"retries={retries!r} is not allowed: must be >= 0")
+        if timeout <= 0:
+            raise ValueError(f"timeout={timeout!r} is not allowed: must be > 0 seconds")
+        self.transport = transport
+        self.timeout = float(timeout)
+        self.retries = int(retries)
+        self.stats = LinkStats()
+        self._seq = seq & 0xFF
+        self._dec = pr.ResponseDecoder()
+        self.regs = _Registers(self)
+        # A leftover response from an earlier session may still be on the link: drop it. The
+        # first command is a PING: if the device happens to remember the same SEQ/OP from an
+        # earlier session it replays a PING answer, which is harmless.
+        self.transport.drain(limit=0.2)
+        info = self.ping()
+        self.rows, self.cols, self.tiles = info["rows"], info["cols"], info["tiles"]
+        self.lanes = info["lanes"]
+        g1 = self.read_reg(SPEC.reg("GEOMETRY1"))
+        self.g_w = (g1 >> 16) & 0xFF
+        self.device = torch.device("cpu")
+
+    # ------------------------------------------------------------------ transaction layer
+    def _await(self, seq: int, op: int, timeout: float) -> tuple[Response | None, list[Response]]:
+        """Collect responses until the OK answer to (seq, op), or until the link is quiet after
+        an error response, or until ``timeout``. Returns (answer or None, error responses)."""
+        tr = self.transport
+        errors: list[Response] = []
+        self._got_bytes = False
+        now = time.monotonic()
+        deadline = now + timeout
+        while True:
+            remaining = deadline - now
+            if remaining <= 0:
+                return None, errors
+            t0 = time.perf_counter()
+            data = tr.read(0.0 if tr.synchronous else remaining)
+            t1 = time.perf_counter()
+            self.stats.t_link += t1 - t0
+            if data:
+                self._got_bytes = True
+                self.stats.bytes_rx += len(data)
+                rsps = self._dec.feed(data)
+                self.stats.t_decode += time.perf_counter() - t1
+                for r in rsps:
+                    if r.seq == seq and r.op == op and (r.ok or r.status not in TRANSIENT):
+                        return r, errors
+                    if r.ok:
+                        self.stats.stale += 1
+                    else:
+                        errors.append(r)
+                # A device sends each response in one burst: once bytes have come and the link
+                # has then been quiet for quiet_s without our answer (an error response, or a
+                # response mangled beyond recognition), nothing more is coming for this try.
+                deadline = min(deadline, time.monotonic() + tr.quiet_s)
+            elif tr.synchronous:
+                return None, errors
+            now = time.monotonic()
+
+    def _salvage(self, seq: int, op: int) -> Response | None:
+        """The decoder may be stuck on a false start byte (a corrupted byte that reads as 0x5A
+        with a long LEN) that swallowed our answer: look for the answer at every later 0x5A of
+        the undecoded bytes. Returns it (and clears the decoder) or None."""
+        buf = bytes(self._dec.buf)
+        i = buf.find(bytes([pr.SOF_RSP]), 1)
+        while i > 0:
+            for r in pr.ResponseDecoder().feed(buf[i:]):
+                if r.seq == seq and r.op == op and (r.ok or r.status not in TRANSIENT):
+                    self._dec.reset()
+                    return r
+            i = buf.find(bytes([pr.SOF_RSP]), i + 1)
+        return None
+
+    def _transact(self, op: int, payload: bytes, rsp_len: int = 0) -> tuple[bytes, Response]:
+        """Send one command (with retries); return (frame, answer). The answer is OK or a final
+        error status of this very command. Raises :class:`LinkError`."""
+        t0 = time.perf_counter()
+        self._seq = (self._seq + 1) & 0xFF
+        seq = self._seq
+        frame = pr.encode_command(seq, op, payload)
+        self.stats.t_encode += time.perf_counter() - t0
+        self.stats.commands += 1
+        byte_s = self.transport.byte_s
+        timeout = self.timeout + (len(frame) + rsp_len + 8) * byte_s
+        history = []
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.stats.retries += 1
+            t1 = time.perf_counter()
+            self.transport.write(frame)
+            self.stats.t_link += time.perf_counter() - t1
+            self.stats.bytes_tx += len(frame)
+            rsp, errors = self._await(seq, op, timeout)
+            if rsp is not None:
+                return frame, rsp
+            self.stats.error_responses += len(errors)
+            if not errors and self._got_bytes:
+                self.stats.garbled += 1
+                history.append("a garbled answer")
+            elif errors:
+                history.append("/".join(Status(e.status).name if e.status in
+                                        Status._value2member_map_ else str(e.status)
+                                        for e in errors))
+            else:
+                self.stats.timeouts += 1
+                history.append(f"no answer in {timeout:.3g} s")
+            # resynchronise: let the link go quiet (the bridge's idle gap ends any partial
+            # frame with TRUNCATED), keep an answer that arrives meanwhile, drop partial bytes
+            late = self.transport.drain()
+            if late:
+                self.stats.bytes_rx += len(late)
+                for r in self._dec.feed(late):
+                    if r.seq == seq and r.op == op and (r.ok or r.status not in TRANSIENT):
+                        self._dec.reset()
+                        return frame, r
+            r = self._salvage(seq, op)
+            if r is not None:
+                return frame, r
+            self._dec.reset()
+        name = Op(op).name
+        raise LinkError(
+            f"{name} (SEQ {seq}) got no valid answer after {self.retries + 1} tries over "
+            f"{self.transport.describe()}: {'; '.join(history)}. Check the cable/baud rate or "
+            f"that the simulation is still running; raise `retries`/`timeout` for a slow link.")
+
+    def _call(self, op: int, payload: bytes = b"", rsp_len: int = 0) -> bytes:
+        frame, rsp = self._transact(op, payload, rsp_len)
+        self._check(op, payload, frame, rsp)
+        if not rsp.ok:
+            raise DeviceError(op, rsp.status, self._explain(op, payload))
+        return rsp.payload
+
+    def _check(self, op: int, payload: bytes, frame: bytes, rsp: Response) -> None:
+        """Hook: lockstep comparison (see :class:`memhil.runtime.lockstep.LockstepCrossbar`)."""
+
+    def _explain(self, op: int, payload: bytes) -> str:
+        if op in (Op.FORWARD, Op.TRANSPOSE, Op.UPDATE) and payload:
+            return f"tile={payload[0]} (device has {getattr(self, 'tiles', '?')} tiles)" + (
+                f", flags=0x{payload[1]:02x}" if op == Op.UPDATE else "")
+        if op in (Op.READ_REG, Op.WRITE_REG):
+            addr = struct.unpack_from("<H", payload)[0]
+            val = f" value={struct.unpack_from('<I', payload, 2)[0]}" if op == Op.WRITE_REG else ""
+            return f"register 0x{addr:03x} ({SPEC.reg_name(addr) or 'unknown'}){val}"
+        return "see docs/hardware-contract.md §7-8 for the allowed ranges"
+
+    # ------------------------------------------------------------------ device information
+    def ping(self) -> dict:
+        info = pr.unpack_ping(self._call(Op.PING, b"", 12))
+        if info["magic"] != SPEC.magic:
+            raise LinkError(f"PING answered magic 0x{info['magic']:08x}, expected "
+                            f"0x{SPEC.magic:08x}: this is not a memhil device")
+        if info["version"] != SPEC.version:
+            raise LinkError(f"device speaks contract version {info['version']}, this host "
+                            f"{SPEC.version}: rebuild the bitstream/simulation or update memhil")
+        return info
+
+    def read_reg(self, addr: int) -> int:
+        return pr.unpack_u32s(self._call(Op.READ_REG, pr.pack_read_reg(addr), 4))[0]
+
+    def write_reg(self, addr: int, value: int) -> None:
+        value = int(value)
+        if not 0 <= value <= M32:
+            raise TwinError(f"register 0x{addr:03x}: value {value} is not a 32-bit word")
+        self._call(Op.WRITE_REG, pr.pack_write_reg(addr, value))
+        self.regs._note(addr, value)
+
+    def counters(self) -> dict[str, int]:
+        return {n: self.read_reg(SPEC.reg(n)) for n in COUNTER_NAMES}
+
+    def clear_counters(self) -> None:
+        self.write_reg(SPEC.reg("CTRL"), 1)
+
+    def configure(self, config: DeviceConfig, *, seed_rng: bool = True) -> None:
+        """Write the registers and step tables of ``config`` and (by default) seed the LFSRs;
+        the same commands, in the same order, as ``Twin.configure``."""
+        for name, value in config.registers().items():
+            self.write_reg(SPEC.reg(name), value)
+        up, dn = config.step_tables()
+        tb = SPEC.tables
+        for k, (u, d) in enumerate(zip(up, dn)):
+            self.write_reg(tb["step_up_base"] + 4 * k, u)
+            self.write_reg(tb["step_dn_base"] + 4 * k, d)
+        if seed_rng:
+            self.seed(config.seed)
+
+    def seed(self, seed: int) -> None:
+        """Seed every LFSR with the contract's rule (the same states as ``Twin.seed``)."""
+        n = self.rows + self.cols
+        vals = lfsr_seeds(seed, self.tiles * n)
+        for t in range(self.tiles):
+            self.write_rng(t, 0, vals[t * n: (t + 1) * n])
+
+    # ------------------------------------------------------------------ checks
+    def _check_tile(self, tile: int) -> int:
+        tile = int(tile)
+        if not 0 <= tile < self.tiles:
+            raise TwinError(f"tile={tile} is not allowed: must be in [0, {self.tiles - 1}]")
+        return tile
+
+    @staticmethod
+    def _check_range(what: str, start: int, count: int, size: int) -> None:
+        if count < 0 or start < 0 or start + count > size:
+            raise TwinError(f"{what}: start={start} count={count} must lie within [0, {size})")
+
+    # ------------------------------------------------------------------ cells, RNG, acc
+    def write_cells(self, tile: int, start: int, gp, gm) -> None:
+        """Program ``len(gp)`` cells from flat index ``start`` (row-major), in chunks of
+        ``MAX_WRITE_CELLS``. Codes above CMAX are refused by the device (chunk by chunk)."""
+        tile = self._check_tile(tile)
+        gp = np.asarray(torch.as_tensor(gp).cpu(), dtype=np.int64).reshape(-1)
+        gm = np.asarray(torch.as_tensor(gm).cpu(), dtype=np.int64).reshape(-1)
+        if gp.shape != gm.shape:
+            raise TwinError("write_cells: gp and gm differ in length")
+        self._check_range("write_cells", start, gp.size, self.rows * self.cols)
+        if gp.size and (min(gp.min(), gm.min()) < 0 or max(gp.max(), gm.max()) > 0xFFFF):
+            raise TwinError("write_cells: codes must be in [0, CMAX]")
+        inter = np.empty(2 * gp.size, dtype="<u2")
+        inter[0::2], inter[1::2] = gp, gm
+        for k in range(0, gp.size, MAX_WRITE_CELLS):
+            n = min(MAX_WRITE_CELLS, gp.size - k)
+            self._call(Op.WRITE_CELLS, pr.pack_range(tile, start + k, n)
+                       + inter[2 * k: 2 * (k + n)].tobytes())
+
+    def read_cells(self, tile: int, start: int, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        tile = self._check_tile(tile)
+        self._check_range("read_cells", start, count, self.rows * self.cols)
+        parts = []
+        for k in range(0, count, MAX_READ):
+            n = min(MAX_READ, count - k)
+            parts.append(np.frombuffer(self._call(Op.READ_CELLS, pr.pack_range(tile, start + k, n),
+                                                  4 * n), dtype="<u2"))
+        a = np.concatenate(parts) if parts else np.zeros(0, dtype="<u2")
+        a = torch.from_numpy(a.astype(np.int64))
+        return a[0::2].clone(), a[1::2].clone()
+
+    def write_rng(self, tile: int, start: int, states) -> None:
+        tile = self._check_tile(tile)
+        s = np.asarray(torch.as_tensor(states).cpu(), dtype=np.int64).reshape(-1)
+        self._check_range("write_rng", start, s.size, self.rows + self.cols)
+        if s.size and (s.min() <= 0 or s.max() > M32):
+            raise TwinError("write_rng: LFSR states must be nonzero 32-bit words")
+        for k in range(0, s.size, MAX_WRITE_RNG):
+            n = min(MAX_WRITE_RNG, s.size - k)
+            self._call(Op.WRITE_RNG, pr.pack_range(tile, start + k, n, start16=True)
+                       + s[k: k + n].astype("<u4").tobytes())
+
+    def read_rng(self, tile: int, start: int, count: int) -> torch.Tensor:
+        tile = self._check_tile(tile)
+        self._check_range("read_rng", start, count, self.rows + self.cols)
+        parts = [np.frombuffer(self._call(Op.READ_RNG, pr.pack_range(tile, start + k,
+                                                                     min(MAX_READ, count - k),
+                                                                     start16=True),
+                                          4 * min(MAX_READ, count - k)), dtype="<u4")
+                 for k in range(0, count, MAX_READ)]
+        a = np.concatenate(parts) if parts else np.zeros(0, dtype="<u4")
+        return torch.from_numpy(a.astype(np.int64))
+
+    def write_acc(self, tile: int, start: int, values) -> None:
+        tile = self._check_tile(tile)
+        v = np.asarray(torch.as_tensor(values).cpu(), dtype=np.int64).reshape(-1)
+        self._check_range("write_acc", start, v.size, self.rows * self.cols)
+        for k in range(0, v.size, MAX_WRITE_CELLS):
+            n = min(MAX_WRITE_CELLS, v.size - k)
+            self._call(Op.WRITE_ACC, pr.pack_range(tile, start + k, n)
+                       + v[k: k + n].astype("<i4").tobytes())
+
+    def read_acc(self, tile: int, start: int, count: int) -> torch.Tensor:
+        tile = self._check_tile(tile)
+        self._check_range("read_acc", start, count, self.rows * self.cols)
+        parts = [np.frombuffer(self._call(Op.READ_ACC, pr.pack_range(tile, start + k,
+                                                                     min(MAX_READ, count - k)),
+                                          4 * min(MAX_READ, count - k)), dtype="<i4")
+                 for k in range(0, count, MAX_READ)]
+        a = np.concatenate(parts) if parts else np.zeros(0, dtype="<i4")
+        return torch.from_numpy(a.astype(np.int64))
+
+    def weights(self, tile: int = 0) -> torch.Tensor:
+        """Integer weight matrix ``gp - gm`` of one tile (rows x cols), read from the device."""
+        gp, gm = self.read_cells(tile, 0, self.rows * self.cols)
+        return (gp - gm).view(self.rows, self.cols)
+
+    def snapshot(self) -> dict:
+        """Codes, accumulators and LFSR states of every tile, shaped like ``Twin``'s tensors."""
+        R, C, T = self.rows, self.cols, self.tiles
+        gp, gm, acc, rl, cl = [], [], [], [], []
+        for t in range(T):
+            p, m = self.read_cells(t, 0, R * C)
+            gp.append(p.view(R, C))
+            gm.append(m.view(R, C))
+            acc.append(self.read_acc(t, 0, R * C).view(R, C))
+            s = self.read_rng(t, 0, R + C)
+            rl.append(s[:R])
+            cl.append(s[R:])
+        return {"gp": torch.stack(gp), "gm": torch.stack(gm), "acc": torch.stack(acc),
+                "row_lfsr": torch.stack(rl), "col_lfsr": torch.stack(cl)}
+
+    def state_dict(self) -> dict:
+        """The device's complete state in ``Twin.state_dict()``'s format (codes, accumulators,
+        LFSRs, step tables, registers and counters), read over the link: checkpoints taken on
+        the twin load here and vice versa."""
+        snap = self.snapshot()
+        tb = SPEC.tables
+        n = SPEC.limits["max_levels"]
+        up = [self.read_reg(tb["step_up_base"] + 4 * k) for k in range(n)]
+        dn = [self.read_reg(tb["step_dn_base"] + 4 * k) for k in range(n)]
+        regs = {name: self.read_reg(r.addr) for name, r in SPEC.registers.items()
+                if (r.access == "rw" and name != "CTRL") or name in COUNTER_NAMES}
+        return {"geometry": (self.rows, self.cols, self.tiles), "g_w": self.g_w,
+                "lanes": self.lanes, **snap,
+                "step_up": torch.tensor(up, dtype=torch.int64),
+                "step_dn": torch.tensor(dn, dtype=torch.int64), "regs": regs}
+
+    def load_state_dict(self, sd: dict) -> None:
+        """Write a ``state_dict()`` (of a Crossbar or a Twin) to the device: registers, step
+        tables, codes, accumulators and LFSRs. Counters are read-only on the device and are not
+        restored (they keep counting from their current values)."""
+        if tuple(sd["geometry"]) != (self.rows, self.cols, self.tiles):
+            raise TwinError(f"state geometry {tuple(sd['geometry'])} does not match the device's "
+                            f"{(self.rows, self.cols, self.tiles)}")
+        tb = SPEC.tables
+        cmax_first = sorted(sd["regs"].items(), key=lambda kv: kv[0] != "CMAX")
+        for name, value in cmax_first:
+            r = SPEC.registers.get(name)
+            if r is not None and r.access == "rw" and name != "CTRL":
+                self.write_reg(r.addr, int(value))
+        for k, (u, d) in enumerate(zip(sd["step_up"].tolist(), sd["step_dn"].tolist())):
+            self.write_reg(tb["step_up_base"] + 4 * k, u)
+            self.write_reg(tb["step_dn_base"] + 4 * k, d)
+        for t in range(self.tiles):
+            self.write_cells(t, 0, sd["gp"][t].reshape(-1), sd["gm"][t].reshape(-1))
+            self.write_acc(t, 0, sd["acc"][t].reshape(-1))
+            self.write_rng(t, 0, torch.cat([sd["row_lfsr"][t].reshape(-1),
+                                            sd["col_lfsr"][t].reshape(-1)]))
+
+    # ------------------------------------------------------------------ reads and updates
+    def _read(self, op: int, tile: int, v: np.ndarray, n_out: int) -> torch.Tensor:
+        out = np.empty((v.shape[0], n_out), dtype=np.int64)
+        head = bytes([tile])
+        for b in range(v.shape[0]):
+            t0 = time.perf_counter()
+            p = head + v[b].tobytes()
+            self.stats.t_encode += time.perf_counter() - t0
+            rsp = self._call(op, p, 2 * n_out)
+            t1 = time.perf_counter()
+            out[b] = np.frombuffer(rsp, dtype="<i2")
+            self.stats.t_decode += time.perf_counter() - t1
+        return torch.from_numpy(out)
+
+    def forward(self, tile: int, x) -> torch.Tensor:
+        """ADC codes ``(B, rows)`` of ``y = W x`` for input codes ``x`` ``(B, cols)``:
+        B FORWARD commands."""
+        tile = self._check_tile(tile)
+        return self._read(Op.FORWARD, tile, _codes(x, self.cols, "forward"), self.rows)
+
+    def transpose(self, tile: int, d) -> torch.Tensor:
+        """ADC codes ``(B, cols)`` of ``z = W^T d`` for codes ``d`` ``(B, rows)``."""
+        tile = self._check_tile(tile)
+        return self._read(Op.TRANSPOSE, tile, _codes(d, self.rows, "transpose"), self.cols)
+
+    def update(self, tile: int, x, d, apply: bool = True) -> int:
+        """Accumulate ``B`` samples and, if ``apply``, apply once: ``B`` UPDATE commands, the
+        last with APPLY (contract §6, "A minibatch"). Returns the pulses applied."""
+        tile = self._check_tile(tile)
+        x = _codes(x, self.cols, "update x")
+        d = _codes(d, self.rows, "update d")
+        if x.shape[0] != d.shape[0]:
+            raise TwinError(f"update: x has {x.shape[0]} samples but d has {d.shape[0]}")
+        B = x.shape[0]
+        if B == 0:
+            raise TwinError("update: a minibatch needs at least one sample (B >= 1)")
+        pulses = 0
+        for b in range(B):
+            t0 = time.perf_counter()
+            flags = 1 if (apply and b == B - 1) else 0
+            p = bytes([tile, flags]) + x[b].tobytes() + d[b].tobytes()
+            self.stats.t_encode += time.perf_counter() - t0
+            pulses = struct.unpack("<I", self._call(Op.UPDATE, p, 4))[0]
+        return pulses
+
+    # ------------------------------------------------------------------ lifetime
+    def close(self) -> None:
+        self.transport.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({self.rows}x{self.cols}, tiles={self.tiles}, "
+                f"over {self.transport.describe()})")
