@@ -526,6 +526,8 @@ def test_memhil_array(params):
         build_dir=build_dir,
         results_xml=str(build_dir / "results.xml"),
         test_filter=os.environ.get("MEMHIL_TEST_FILTER") or None,
+        # initial values of registers and RAMs (--x-initial unique) from a fixed, overridable seed
+        plusargs=[f"+verilator+seed+{os.environ.get('MEMHIL_VSEED', '1')}"],
         extra_env={"PYTHONPATH": os.pathsep.join([str(here), str(here.parents[1] / "host"),
                                                    os.environ.get("PYTHONPATH", "")])},
     )
