@@ -74,3 +74,23 @@ def test_accumulator_saturates_like_reference():
         ref.accumulate(x[0].tolist(), d[0].tolist())
     assert twin.acc[0].tolist() == ref.acc
     assert twin.acc[0].max() == 2**23 - 1
+
+
+def test_level_index_saturates_at_the_last_table_entry():
+    # registers set outside the levels mapping: CMAX 65535 with SUB_BITS 0 (level index > 255)
+    twin = Twin(1, 2, 1, g_w=16)
+    twin.write_reg(0x020, 65535)
+    twin.write_reg(0x024, 0)
+    twin.write_reg(0x400 + 4 * 255, 700)          # STEP_UP[255]
+    twin.write_reg(0x800 + 4 * 255, 300)          # STEP_DN[255]
+    twin.write_cells(0, 0, [40000, 30000], [20000, 30000])
+    twin.write_acc(0, 0, [5, -5])
+    ref = ReferenceTile.from_twin(twin)
+    assert twin.apply(0) == ref.apply() == 10
+    assert twin.gp[0].tolist() == ref.gp and twin.gm[0].tolist() == ref.gm
+    assert twin.gp[0, 0, 0] != 40000 and twin.gm[0, 0, 1] != 30000
+
+
+def test_cmax_resets_within_the_code_width():
+    assert Twin(1, 1, 1, g_w=4).regs["CMAX"] == 15
+    assert Twin(1, 1, 1, g_w=8).regs["CMAX"] == 248

@@ -108,7 +108,7 @@ def apply_kernel(acc, gp, gm, rw, cw, fp, fm, steps, gauss, root, params,
     if uniform:
         S = torch.where(low, params[4].to(torch.int32), params[5].to(torch.int32))
     else:
-        S = steps[((c >> sub) + torch.where(low, 0, MAX_LEVELS)).long()]
+        S = steps[((c >> sub).clamp(max=MAX_LEVELS - 1) + torch.where(low, 0, MAX_LEVELS)).long()]
     if d2d:
         step1 = (S * torch.where(use_plus, fp, fm)) >> FF
     else:
@@ -222,6 +222,7 @@ class Twin:
         }
         for n in COUNTERS:
             self.regs[n] = 0
+        self.regs["CMAX"] = min(self.regs["CMAX"], (1 << g_w) - 1)
         step_reset = SPEC.tables["step_reset"]
         self.step_up = torch.full((MAX_LEVELS,), step_reset, dtype=torch.int64, device=dev)
         self.step_dn = torch.full((MAX_LEVELS,), step_reset, dtype=torch.int64, device=dev)

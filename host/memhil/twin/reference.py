@@ -132,7 +132,7 @@ class ReferenceTile:
                 plus = (a > 0) == low
                 up = low
                 c = self.gp[i][j] if plus else self.gm[i][j]
-                S = (self.step_up if up else self.step_dn)[c >> r["SUB_BITS"]]
+                S = (self.step_up if up else self.step_dn)[min(c >> r["SUB_BITS"], 255)]
                 F = self.factor(i, j, 0 if plus else 1)
                 step1 = (S * F) >> 12
                 total = n * step1
