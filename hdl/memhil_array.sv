@@ -6,8 +6,8 @@
 // RAM organization (one word = LANES cells / states / operands, rows padded to WC words):
 //   codes   TILES*ROWS*WC  x LANES*(2*G_W)   {c-, c+} per lane          block RAM
 //   acc     TILES*ROWS*WC  x LANES*24        signed accumulators        block RAM
-//   rlfsr   TILES*WR       x LANES*32        row LFSR states            block RAM
-//   clfsr   TILES*WC       x LANES*32        column LFSR states         block RAM
+//   rlfsr   TILES*WR       x LANES*32        row LFSR states            LUT RAM (block if > 128)
+//   clfsr   TILES*WC       x LANES*32        column LFSR states         LUT RAM (block if > 128)
 //   xbuf/dbuf  WC / WR     x LANES*8         operand codes (clamped)    LUT RAM
 //   rbits/cbits WR / WC    x LANES*WB        stream bits of one sample  LUT RAM
 //   raw     max(WR,WC)     x LANES*(Y_W+T_W) read sums before noise/ADC LUT RAM
@@ -207,9 +207,10 @@ module memhil_array
     .clk(clk), .we(cw_we), .waddr(cw_waddr), .wdata(cw_wdata), .raddr(cw_raddr), .rdata(cw_rdata));
   memhil_dp_ram #(.DEPTH(CELL_DEPTH), .WIDTH(AW_W), .DISTR(1'b0)) u_acc (
     .clk(clk), .we(aw_we), .waddr(aw_waddr), .wdata(aw_wdata), .raddr(aw_raddr), .rdata(aw_rdata));
-  memhil_dp_ram #(.DEPTH(RR_DEPTH), .WIDTH(SW_W), .DISTR(1'b0)) u_rlfsr (
+  // LFSR states: small (TILES * ROWS / LANES words), so LUT RAM unless there are many tiles
+  memhil_dp_ram #(.DEPTH(RR_DEPTH), .WIDTH(SW_W), .DISTR(RR_DEPTH <= 128)) u_rlfsr (
     .clk(clk), .we(rw_we), .waddr(rw_waddr), .wdata(rw_wdata), .raddr(rw_raddr), .rdata(rw_rdata));
-  memhil_dp_ram #(.DEPTH(RC_DEPTH), .WIDTH(SW_W), .DISTR(1'b0)) u_clfsr (
+  memhil_dp_ram #(.DEPTH(RC_DEPTH), .WIDTH(SW_W), .DISTR(RC_DEPTH <= 128)) u_clfsr (
     .clk(clk), .we(kw_we), .waddr(kw_waddr), .wdata(kw_wdata), .raddr(kw_raddr), .rdata(kw_rdata));
   memhil_dp_ram #(.DEPTH(WC), .WIDTH(LANES * 8), .DISTR(1'b1)) u_xbuf (
     .clk(clk), .we(xw_we), .waddr(xw_waddr), .wdata(xw_wdata), .raddr(xw_raddr), .rdata(xw_rdata));

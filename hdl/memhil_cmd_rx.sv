@@ -53,7 +53,8 @@ module memhil_cmd_rx
   output logic [31:0]            desc_value_o,
   output logic [7:0]             desc_flags_o,
   output logic [BUF_AW:0]        desc_var_off_o,
-  output logic                   desc_arg_bad_o
+  output logic                   desc_arg_bad_o,
+  output logic                   in_frame_o      // a frame is being received
 );
 
   if (ROWS < 1 || ROWS > MAX_ROWS || COLS < 1 || COLS > MAX_COLS || TILES < 1 ||
@@ -386,6 +387,7 @@ module memhil_cmd_rx
   assign desc_flags_o   = fix_q[1];
   assign desc_var_off_o = var_off;
   assign desc_arg_bad_o = arg_bad_q;
+  assign in_frame_o     = (state_q != S_HUNT) && (state_q != S_DESC);
 
 endmodule
 

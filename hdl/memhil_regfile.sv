@@ -94,6 +94,8 @@ module memhil_regfile
   end
 
   localparam logic [31:0] CMAX_TOP = 32'((1 << G_W) - 1);
+  // CMAX resets to min(RST_CMAX, 2^G_W - 1): a reset CMAX must fit the G_W-bit cells
+  localparam logic [15:0] CMAX_RESET = (RST_CMAX > CMAX_TOP) ? CMAX_TOP[15:0] : RST_CMAX[15:0];
 
   // ---------------------------------------------------------------- registers
   logic [15:0] cmax_q, cmax_d;
@@ -341,7 +343,7 @@ module memhil_regfile
 
   always_ff @(posedge clk) begin
     if (!rst_n) begin
-      cmax_q        <= RST_CMAX[15:0];
+      cmax_q        <= CMAX_RESET;
       c0_q          <= RST_C0[15:0];
       sub_bits_q    <= RST_SUB_BITS[3:0];
       mode_q        <= RST_UPDATE_MODE[0];

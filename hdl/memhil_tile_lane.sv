@@ -68,7 +68,9 @@ module memhil_tile_lane
   logic [15:0]          a0_k;
   logic [7:0]           a0_k8;
   logic [31:0]          a0_key;
-  logic [55:0]          a0_q;
+  logic [39:0]          a0_ql;     // m * LR_Q[15:0]
+  logic [23:0]          a0_qh;     // m[7:0] * LR_Q[31:16]
+  logic                 a0_big;    // m * LR_Q[31:16] >= 256 for sure
 
   always_comb begin
     a0_pos  = (in_acc > 0);
@@ -81,7 +83,11 @@ module memhil_tile_lane
     // a code whose level index exceeds the 256-entry table reads the last entry
     a0_k8   = (a0_k > 16'd255) ? 8'd255 : a0_k[7:0];
     a0_key  = (32'(tile) << HASH_TILE_SHIFT) | (32'(in_cell) << 1) | {31'd0, ~a0_plus};
-    a0_q    = 56'(a0_m) * 56'(cfg_lr_q);
+    // q = m * LR_Q = m * LR_Q[31:16] * 2^16 + m * LR_Q[15:0]; only q[15:0] and
+    // min(q >> 16, NMAX) matter, so the 24 x 32 product splits into 24 x 16 and 8 x 16
+    a0_ql   = 40'(a0_m) * 40'(cfg_lr_q[15:0]);
+    a0_qh   = 24'(a0_m[7:0]) * 24'(cfg_lr_q[31:16]);
+    a0_big  = (a0_m[ACC_BITS-1:8] != '0) && (cfg_lr_q[31:16] != 16'd0);
   end
 
   logic [15:0] tbl_rdata;
@@ -134,19 +140,21 @@ module memhil_tile_lane
   end
 
   logic [ACC_BITS-1:0] a1_m_q;
-  logic [55:0]         a1_q_q;
+  logic [39:0]         a1_ql_q;
+  logic [23:0]         a1_qh_q;
+  logic                a1_big_q;
 
   // ---------------------------------------------------------------- A1: pulse count
   logic [7:0]  a1_n;
-  logic [39:0] a1_nf;
+  logic [24:0] a1_nf;      // q >> 16 unless a1_big_q
   always_comb begin
-    a1_nf = a1_q_q[55:16];
+    a1_nf = 25'(a1_qh_q) + 25'(a1_ql_q[39:16]);
     if (cfg_mode == MODE_COINCIDENCE) begin
       a1_n = (a1_m_q > ACC_BITS'(NMAX)) ? 8'(NMAX) : a1_m_q[7:0];
-    end else if (a1_nf >= 40'(NMAX)) begin
+    end else if (a1_big_q || a1_nf >= 25'(NMAX)) begin
       a1_n = 8'(NMAX);
     end else begin
-      a1_n = a1_nf[7:0] + ((c1_q.r[31:16] < a1_q_q[15:0]) ? 8'd1 : 8'd0);
+      a1_n = a1_nf[7:0] + ((c1_q.r[31:16] < a1_ql_q[15:0]) ? 8'd1 : 8'd0);
     end
     if (!c1_q.valid) begin
       a1_n = 8'd0;
@@ -241,7 +249,9 @@ module memhil_tile_lane
   always_ff @(posedge clk) begin
     c1_q       <= c0;
     a1_m_q     <= a0_m;
-    a1_q_q     <= a0_q;
+    a1_ql_q    <= a0_ql;
+    a1_qh_q    <= a0_qh;
+    a1_big_q   <= a0_big;
     c2_q       <= c1_q;
     a2_n_q     <= a1_n;
     a2_s_q     <= tbl_rdata;

@@ -79,7 +79,8 @@ module memhil_top
   logic [7:0]        rbuf_wdata, rbuf_rdata;
 
   // descriptor
-  logic              desc_valid, desc_done, desc_arg_bad;
+  logic              desc_valid, desc_done, desc_arg_bad, rx_in_frame;
+  logic              exec_lock;
   logic [7:0]        desc_status, desc_seq, desc_op, desc_tile, desc_flags;
   logic [BUF_AW:0]   desc_len, desc_var_off;
   logic [31:0]       desc_start, desc_value;
@@ -140,7 +141,8 @@ module memhil_top
     .desc_value_o   (desc_value),
     .desc_flags_o   (desc_flags),
     .desc_var_off_o (desc_var_off),
-    .desc_arg_bad_o (desc_arg_bad)
+    .desc_arg_bad_o (desc_arg_bad),
+    .in_frame_o     (rx_in_frame)
   );
 
   memhil_ram_sdp #(
@@ -207,7 +209,7 @@ module memhil_top
     .reg_ack_i       (reg_ack),
     .reg_err_i       (reg_err),
     .reg_rdata_i     (reg_rdata),
-    .reg_lock_o      (reg_lock),
+    .reg_lock_o      (exec_lock),
     .arr_cmd_valid_o (arr_cmd_valid),
     .arr_cmd_ready_i (arr_cmd_ready),
     .arr_cmd_op_o    (arr_cmd_op),
@@ -360,6 +362,10 @@ module memhil_top
     .pulses_applied (arr_pulses),
     .busy           (arr_busy)
   );
+
+  // AXI4-Lite writes wait while a frame is received or executed: the parser's element checks
+  // (codes <= CMAX) and the array see one configuration per command
+  assign reg_lock = exec_lock || rx_in_frame;
 
   logic unused_top;
   assign unused_top = ^{tx_busy};

@@ -12,8 +12,10 @@ also counts the padding of a row to whole LANES words) exactly on every size.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -68,6 +70,26 @@ def bound(R, C, L, op, mode=0, apply=False, bl=31) -> int:
     return _cdiv(R * C, L) + top_cycles(R, C, L, op, mode, apply, bl) - R * wc
 
 
+@contextlib.contextmanager
+def _quiet(log: Path):
+    """Send this process's and its children's stdout/stderr (Verilator, cocotb) to ``log``."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(log, "ab") as f:
+        os.dup2(f.fileno(), 1)
+        os.dup2(f.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
 def _simulate(R: int, C: int, L: int, build_root: Path) -> dict:
     from memhil.tools.verilator import ensure_env
 
@@ -98,8 +120,11 @@ def measure(sizes=SIZES, build_root: Path | None = None) -> dict:
     checks = []
     last = None
     speed = []
+    build_root.mkdir(parents=True, exist_ok=True)
+    log = build_root / "bench.log"
     for (R, C, L) in sizes:
-        m = _simulate(R, C, L, build_root)
+        with _quiet(log):
+            m = _simulate(R, C, L, build_root)
         speed.append(m["cycles_per_s"])
         rows = {}
         for mode in (0, 1):
@@ -134,11 +159,12 @@ def measure(sizes=SIZES, build_root: Path | None = None) -> dict:
     }
 
 
-def run(json_out: bool = False) -> int:
+def run(json_out: bool = False) -> dict:
+    """Measure and return the figures (``memhil bench rtl`` prints them as JSON with --json);
+    without ``json_out`` also print a readable table. Simulator output goes to
+    ``sim_build/bench_rtl/bench.log``."""
     res = measure()
-    if json_out:
-        print(json.dumps(res))
-    else:
+    if not json_out:
         print(f"memhil_top {res['rows']}x{res['cols']} LANES={res['lanes']}: cycles / "
               f"(ceil(R*C/L) + fixed)")
         for k in ("forward", "transpose", "update"):
@@ -149,12 +175,17 @@ def run(json_out: bool = False) -> int:
             for k, v in c["ops"].items():
                 print(f"    {k:16s} {v['cycles']:7d} formula {v['formula']:7d} bound {v['bound']:7d}")
         print(f"  simulation speed: {res['sim_cycles_per_wall_s']} clock cycles per wall second")
-    ok = res["formula_exact"] and max(res[f"{k}_cycles_vs_bound"]
-                                      for k in ("forward", "transpose", "update")) <= 1.1
-    return 0 if ok else 1
+    return res
+
+
+def ok(res: dict) -> bool:
+    return res["formula_exact"] and max(res[f"{k}_cycles_vs_bound"]
+                                        for k in ("forward", "transpose", "update")) <= 1.1
 
 
 if __name__ == "__main__":
-    import sys
-
-    sys.exit(run("--json" in sys.argv))
+    want_json = "--json" in sys.argv
+    r = run(want_json)
+    if want_json:
+        print(json.dumps(r, sort_keys=True))
+    sys.exit(0 if ok(r) else 1)

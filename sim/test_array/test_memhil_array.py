@@ -73,7 +73,8 @@ class TB:
         dut.tbl_addr.value = 0
         dut.tbl_wdata.value = 0
         self.regs = {}
-        self.set_config()
+        # the reset CMAX (248) needs G_W >= 8; narrower builds start from the largest legal code
+        self.set_config(CMAX=min(self.twin.regs["CMAX"], (1 << self.gw) - 1))
 
     async def _count(self):
         """Samples every cycle in its ReadOnly phase: the cycle of each command handshake, of
@@ -494,6 +495,7 @@ PARAMS = [
     dict(ROWS=5, COLS=7, TILES=1, LANES=4, G_W=8),      # non-power-of-two, partial words
     dict(ROWS=6, COLS=8, TILES=2, LANES=2, G_W=10),     # two tiles, wider codes
     dict(ROWS=12, COLS=16, TILES=1, LANES=8, G_W=16),   # LANES 8, 16-bit codes (CMAX up to 65280)
+    dict(ROWS=3, COLS=3, TILES=1, LANES=4, G_W=4),      # one word per row and per state RAM, 4-bit codes
 ]
 
 
@@ -526,6 +528,8 @@ def test_memhil_array(params):
         build_dir=build_dir,
         results_xml=str(build_dir / "results.xml"),
         test_filter=os.environ.get("MEMHIL_TEST_FILTER") or None,
+        # initial values of registers and RAMs (--x-initial unique) from a fixed, overridable seed
+        plusargs=[f"+verilator+seed+{os.environ.get('MEMHIL_VSEED', '1')}"],
         extra_env={"PYTHONPATH": os.pathsep.join([str(here), str(here.parents[1] / "host"),
                                                    os.environ.get("PYTHONPATH", "")])},
     )

@@ -130,6 +130,13 @@ async def test_errors(dut, pause):
                     (OP["FORWARD"], bytes(tb.cols)), (OP["TRANSPOSE"], bytes(tb.rows + 2)),
                     (OP["UPDATE"], bytes(tb.rows + tb.cols + 1))):
         await expect(proto.encode_command(0x33, op, pay), ST["BAD_LEN"], 0x33, op)
+    # a full MAX_PAYLOAD frame is received whole before it is judged
+    big = bytes(random.Random(9).randrange(256) for _ in range(MAXP))
+    await expect(proto.encode_command(0x23, 0x7E, big), ST["BAD_OP"], 0x23, 0x7E)
+    raw = bytearray(proto.encode_command(0x24, OP["WRITE_CELLS"], big))
+    raw[-1] ^= 0x01
+    await expect(bytes(raw), ST["BAD_CRC"], 0x24, OP["WRITE_CELLS"])
+    await expect(proto.encode_command(0x25, OP["WRITE_ACC"], big), ST["BAD_LEN"], 0x25, OP["WRITE_ACC"])
     # BAD_LEN at once for LEN > MAX_PAYLOAD: answered after the header, then resync
     for ln in (MAXP + 1, 0xFFFF):
         await expect(bytes([0xA5, 0x44, OP["WRITE_CELLS"], ln & 0xFF, ln >> 8]),

@@ -6,9 +6,10 @@ Random writes (good and out-of-range values, read-only, unknown and unaligned ad
 table entries) go to the RTL and to ``memhil.twin.Twin``; a write is refused by the RTL (SLVERR on
 AXI4-Lite, BAD_ARG on the command link) exactly when the twin raises ``TwinError``, and afterwards
 every register and every step-table entry reads back equal. Fields the contract leaves to the
-RTL are compared with the RTL's own values: GEOMETRY1 (LANES and G_W are build parameters),
-STATUS, CNT_BUSY and CNT_ERRORS (RTL only). The RTL also refuses CMAX > 2^G_W - 1 (a code must
-fit the G_W-bit cell register, contract section 2), which the twin accepts (docs/rtl.md).
+RTL are compared with the RTL's own values: STATUS, CNT_BUSY and CNT_ERRORS. The twin is built
+with the RTL's G_W and LANES (CMAX resets to min(248, 2^G_W - 1) and must stay below 2^G_W;
+GEOMETRY1 reports both); a second build has G_W = 4 for that reset rule, and READ_REG after reset
+is compared with TwinDevice as well.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from memhil_sim.tb import PAUSES, TopTB
 OP = SPEC.opcodes
 ST = SPEC.status
 REG = {n: r.addr for n, r in SPEC.registers.items()}
-RTL_ONLY = ("STATUS", "CNT_BUSY", "CNT_ERRORS", "GEOMETRY1")
+RTL_ONLY = ("STATUS", "CNT_BUSY", "CNT_ERRORS")
 UP, DN = SPEC.tables["step_up_base"], SPEC.tables["step_dn_base"]
 
 
@@ -62,12 +63,17 @@ async def compare_all(tb, twin, via):
     assert g1 == tb.tiles | (tb.lanes << 8) | (tb.gw << 16)
 
 
+def make_twin(tb):
+    return Twin(tb.rows, tb.cols, tb.tiles, g_w=tb.gw, lanes=tb.lanes)
+
+
 @cocotb.test()
 async def test_reset_values(dut):
     tb = TopTB(dut)
     await tb.reset()
-    twin = Twin(tb.rows, tb.cols, tb.tiles)
+    twin = make_twin(tb)
     await compare_all(tb, twin, "axil")
+    assert (await tb.axil_read(REG["CMAX"]))[0] == min(248, (1 << tb.gw) - 1)
     for name in ("STATUS", "CNT_BUSY", "CNT_ERRORS"):
         assert (await tb.axil_read(REG[name])) == (0, 0)
 
@@ -98,15 +104,13 @@ async def test_random_access(dut, via):
     tb = TopTB(dut)
     tb.set_pauses(PAUSES["alt"], PAUSES["burst"])
     await tb.reset()
-    twin = Twin(tb.rows, tb.cols, tb.tiles)
+    twin = make_twin(tb)
     rng = random.Random(11 if via == "axil" else 12)
     for i in range(300):
         addr, value = random_write(rng, tb.gw)
         if via == "axil" and addr % 4:
             continue                      # AXI4-Lite ignores address bits [1:0]
         try:
-            if addr == REG["CMAX"] and value > (1 << tb.gw) - 1:
-                raise TwinError("the RTL keeps CMAX within its G_W-bit cells")
             twin.write_reg(addr, value)
             exp = True
         except TwinError:
@@ -121,6 +125,20 @@ async def test_random_access(dut, via):
         if via == "axil" and (a % 4 or a > 0xFFF):
             continue
         assert not (await rd(tb, via, a))[1]
+
+
+@cocotb.test()
+async def test_reset_via_commands(dut):
+    """READ_REG of every register after reset, compared with TwinDevice byte for byte."""
+    tb = TopTB(dut)
+    tb.attach_model()
+    await tb.reset()
+    for name in ("CMAX", "SUB_BITS", "C0", "UPDATE_MODE", "BL", "ADC_BITS", "GEOMETRY0",
+                 "GEOMETRY1", "ID", "VERSION", "STATUS", "CNT_ERRORS"):
+        st, pay = await tb.command(OP["READ_REG"], struct.pack("<H", REG[name]))
+        assert st == ST["OK"]
+    st, pay = await tb.command(OP["READ_REG"], struct.pack("<H", REG["CMAX"]))
+    assert struct.unpack("<I", pay)[0] == min(248, (1 << tb.gw) - 1)
 
 
 @cocotb.test()
@@ -146,12 +164,13 @@ async def test_counters_and_status(dut):
     assert (await tb.axil_read(REG["CTRL"]))[0] == 0
 
 
-PARAMS = [dict(ROWS=4, COLS=5, TILES=2, LANES=2, G_W=8)]
+PARAMS = [dict(ROWS=4, COLS=5, TILES=2, LANES=2, G_W=8),
+          dict(ROWS=3, COLS=3, TILES=1, LANES=4, G_W=4)]      # CMAX resets to 15
 
 
 @pytest.mark.sim
 @pytest.mark.xdist_group("memhil_top_small")
-@pytest.mark.parametrize("params", PARAMS, ids=lambda p: "r{ROWS}c{COLS}t{TILES}l{LANES}".format(**p))
+@pytest.mark.parametrize("params", PARAMS, ids=lambda p: "r{ROWS}c{COLS}t{TILES}l{LANES}g{G_W}".format(**p))
 def test_memhil_regs(params):
     from memhil_sim import run_cocotb
 

@@ -9,7 +9,8 @@ writes, register writes including step-table entries, PING, replays of the last 
 malformed frames) run in both update modes, with zero and non-zero variability (c2c, d2d, read
 noise); at the end the whole state (codes of both devices, accumulators and every LFSR of every
 tile, through READ_CELLS / READ_ACC / READ_RNG, and the counters through READ_REG) is compared.
-Three parameter sets, one with non-power-of-two ROWS/COLS.
+Three parameter sets, one with non-power-of-two ROWS/COLS, one with more than 1024 cells so that
+the state check reads back 4096-byte (MAX_PAYLOAD) response payloads.
 """
 from __future__ import annotations
 
@@ -85,8 +86,10 @@ class Run:
         tb = self.tb
         n = tb.rows * tb.cols
         for t in range(tb.tiles):
-            pairs = [(rng.randrange(self.cmax + 1), rng.randrange(self.cmax + 1)) for _ in range(n)]
-            await self.cmd(OP["WRITE_CELLS"], pr.pack_range(t, 0, n) + pr.pack_cells(*zip(*pairs)))
+            for s in range(0, n, 1000):          # at most 1022 cells fit one frame
+                c = min(1000, n - s)
+                pairs = [(rng.randrange(self.cmax + 1), rng.randrange(self.cmax + 1)) for _ in range(c)]
+                await self.cmd(OP["WRITE_CELLS"], pr.pack_range(t, s, c) + pr.pack_cells(*zip(*pairs)))
             states = [rng.randrange(1, 1 << 32) for _ in range(tb.rows + tb.cols)]
             await self.cmd(OP["WRITE_RNG"], pr.pack_range(t, 0, len(states), start16=True) +
                            pr.pack_u32s(states))
@@ -198,12 +201,14 @@ async def test_saturation_and_nmax(dut):
     for mode in (1, 0):
         await run.write_reg("UPDATE_MODE", mode)
         await run.write_reg("LR_Q", 1 << 20)
-        await run.cmd(OP["WRITE_ACC"], pr.pack_range(0, 0, n) +
-                      pr.pack_i32s([(1 << 23) - 1 if i % 2 else -(1 << 23) for i in range(n)]))
+        for s in range(0, n, 1000):
+            c = min(1000, n - s)
+            await run.cmd(OP["WRITE_ACC"], pr.pack_range(0, s, c) +
+                          pr.pack_i32s([(1 << 23) - 1 if i % 2 else -(1 << 23) for i in range(s, s + c)]))
         for _ in range(2):
             await run.cmd(OP["UPDATE"], pr.pack_update(0, False, [127] * tb.cols,
                                                        [-127 if i % 2 else 127 for i in range(tb.rows)]))
-        await run.cmd(OP["READ_ACC"], pr.pack_range(0, 0, n))
+        await run.cmd(OP["READ_ACC"], pr.pack_range(0, 0, min(n, 1024)))
         await run.cmd(OP["UPDATE"], pr.pack_update(0, True, [127] * tb.cols, [127] * tb.rows))
     await run.check_state()
 
@@ -211,7 +216,7 @@ async def test_saturation_and_nmax(dut):
 PARAMS = [
     dict(ROWS=5, COLS=7, TILES=2, LANES=4, G_W=8),      # non-power-of-two, partial words
     dict(ROWS=6, COLS=8, TILES=2, LANES=2, G_W=10),     # wider codes
-    dict(ROWS=12, COLS=16, TILES=1, LANES=8, G_W=8),    # more lanes
+    dict(ROWS=32, COLS=33, TILES=1, LANES=8, G_W=8),    # more lanes; 4096-byte responses
 ]
 
 
