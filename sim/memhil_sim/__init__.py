@@ -3,9 +3,9 @@
 
 ``run_cocotb`` builds one HDL configuration with Verilator (located only through
 ``memhil.tools.verilator.ensure_env``) in its own build directory and runs a cocotb test module
-on it. Build directories are keyed by toplevel and parameters under ``sim_build/`` at the
-repository root, so that test files that share a toplevel and parameters share one build
-(mark them with the same ``xdist_group`` so that one worker builds it).
+on it. Build directories are keyed by toplevel, test module and parameters under
+``sim_build/`` at the repository root: two test files never share (and so never rebuild over)
+one build directory, which broke Verilator's precompiled headers when they did.
 """
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def run_cocotb(toplevel: str, test_module: str, test_dir: Path, params: dict,
     os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
     from cocotb_tools.runner import get_runner
 
-    build_dir = ROOT / "sim_build" / toplevel / param_id(params)
+    build_dir = ROOT / "sim_build" / toplevel / f"{test_module}-{param_id(params)}"
     runner = get_runner("verilator")
     runner.build(
         sources=hdl_sources(),
