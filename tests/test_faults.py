@@ -17,12 +17,6 @@ from memhil.runtime.transport import FaultyTransport, LoopbackTransport, Transpo
 from memhil.runtime.workload import compare_state
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _hammer(xb, ft, faults: int, seed: int, *, time_limit: float):

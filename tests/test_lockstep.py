@@ -10,12 +10,6 @@ from memhil.runtime.transport import LoopbackTransport
 from memhil.runtime.workload import compare_state, random_session
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _lockstep(rows=4, cols=5, tiles=2, **kw):

@@ -1,5 +1,4 @@
 """memhil.nn: CrossbarLinear against the twin, gradients, updates, splitting over tiles."""
-import math
 
 import pytest
 import torch
@@ -9,15 +8,6 @@ from memhil.config import DeviceConfig
 from memhil.contract import SPEC
 from memhil.nn import CrossbarLinear, CrossbarSGD, crossbar_mlp, float_mlp
 from memhil.nn.backend import BackendUnavailable, open_backend, plan_tiles
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The layers' matrices are tiny: one thread avoids spinning on a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _layer(n_in=12, n_out=5, **cfg):

@@ -2,7 +2,7 @@
 import random
 
 import torch
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from memhil.runtime import protocol as pr

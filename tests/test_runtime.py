@@ -15,12 +15,6 @@ from memhil.twin import Twin
 from memhil.twin.core import TwinError
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _pair(rows, cols, tiles=1, g_w=16):

@@ -28,12 +28,6 @@ pytestmark = [
 PARAMS = sim_link.SimParams(rows=8, cols=8, tiles=1, lanes=4, g_w=8)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

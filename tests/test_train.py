@@ -8,12 +8,6 @@ from memhil.nn import CheckpointError, RunSpec, Trainer, load_checkpoint
 from memhil.nn.trainer import final_state_equal, network_state
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

@@ -28,8 +28,13 @@ def param_id(params: dict) -> str:
 
 
 def run_cocotb(toplevel: str, test_module: str, test_dir: Path, params: dict,
-               extra_env: dict | None = None, testcase: str | None = None) -> None:
-    """Build ``toplevel`` with ``params`` (once per configuration) and run ``test_module``."""
+               extra_env: dict | None = None, testcase: str | None = None, *,
+               sources: list[str] | None = None, opt: str = "-O1",
+               plusargs: list[str] | None = None, test_filter: str | None = None) -> None:
+    """Build ``toplevel`` with ``params`` (once per configuration) and run ``test_module``.
+
+    ``sources``: file names under hdl/ (default: every RTL file). Register and RAM initial
+    values (``--x-initial unique``) come from a fixed seed, ``MEMHIL_VSEED`` (default 1)."""
     from memhil.tools.verilator import ensure_env
 
     ensure_env()
@@ -41,11 +46,11 @@ def run_cocotb(toplevel: str, test_module: str, test_dir: Path, params: dict,
     build_dir = ROOT / "sim_build" / toplevel / f"{test_module}-{param_id(params)}"
     runner = get_runner("verilator")
     runner.build(
-        sources=hdl_sources(),
+        sources=[HDL / f for f in sources] if sources else hdl_sources(),
         hdl_toplevel=toplevel,
         parameters=params,
         build_dir=build_dir,
-        build_args=["-Wno-fatal", "-O1", "--x-assign", "unique", "--x-initial", "unique"],
+        build_args=["-Wno-fatal", opt, "--x-assign", "unique", "--x-initial", "unique"],
         timescale=("1ns", "1ps"),
         always=False,
     )
@@ -58,6 +63,8 @@ def run_cocotb(toplevel: str, test_module: str, test_dir: Path, params: dict,
         hdl_toplevel=toplevel,
         test_module=test_module,
         testcase=testcase,
+        test_filter=test_filter,
+        plusargs=[f"+verilator+seed+{os.environ.get('MEMHIL_VSEED', '1')}"] + list(plusargs or []),
         test_dir=test_dir,
         build_dir=build_dir,
         results_xml=str(results),

