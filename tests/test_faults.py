@@ -68,16 +68,12 @@ def test_thousand_faults_over_loopback():
     _check_final(xb, ft, samples, before)
 
 
-def _sim_model():
-    return "rtl" if sim_link.rtl_available() else "twin"
-
-
 @pytest.mark.sim
 @pytest.mark.xdist_group("sim-rtl")
 def test_thousand_faults_over_the_sim_link():
-    """>= 1000 injected faults over the live simulation (the RTL when hdl/ has it, else the
-    twin server): zero hangs, zero state divergence, every sample applied exactly once."""
-    srv = sim_link.start_server(_sim_model(), sim_link.SimParams(rows=8, cols=8))
+    """>= 1000 injected faults over the live simulation of the RTL: zero hangs, zero state
+    divergence, every sample applied exactly once."""
+    srv = sim_link.start_server("rtl", sim_link.SimParams(rows=8, cols=8))
     ft = FaultyTransport(sim_link.SimTransport(srv), 0.0, seed=7)
     try:
         xb = LockstepCrossbar(ft, timeout=0.1, retries=40)

@@ -226,7 +226,6 @@ def test_open_crossbar_for_training_code():
 def test_lockstep_training_demo():
     """A network trained on the twin, moved onto the simulated device (twin server here;
     test_sim_link runs the RTL), trains identically in lockstep."""
-    pytest.importorskip("memhil.nn.layer", reason="memhil.nn (training) is not in this tree")
     from memhil.nn.models import crossbar_mlp
     from memhil.runtime import lockstep_demo
 

