@@ -252,25 +252,37 @@ def test_integer_matmul_is_exact_for_degenerate_shapes(m, k, n):
     assert torch.equal(_int_matmul(a, b, k * 127 * 127), a.long() @ b.long())
 
 
-@pytest.mark.parametrize("mode,model,d2d", [("coincidence", "linear", 0.0), ("rounding", "soft-bounds", 0.1)])
-def test_compiled_apply_equals_eager_on_a_large_tile(monkeypatch, mode, model, d2d):
-    """Large tiles use the torch.compile'd kernel; it must equal the eager one bit for bit."""
-    cfg = DeviceConfig(update_mode=mode, step_model=model, c2c_sigma=0.3, d2d_sigma=d2d, seed=5)
-    rows, cols = 128, 600                        # 76,800 cells >= COMPILE_MIN_CELLS
+@pytest.mark.parametrize("mode,model,d2d,c2c", [
+    ("coincidence", "linear", 0.0, 0.3), ("coincidence", "soft-bounds", 0.2, 0.0),
+    ("rounding", "soft-bounds", 0.1, 0.3), ("rounding", "linear", 0.0, 0.0)])
+def test_native_kernels_equal_the_torch_path_on_a_large_tile(monkeypatch, mode, model, d2d, c2c):
+    """On the CPU the native kernels do the update; they must equal the torch path (the CUDA
+    path and the fallback) bit for bit: batch 1 and 5, accumulate-only then apply, BL > 32."""
+    from memhil.twin import native
+    assert native.library() is not None, "the native kernels must build on this machine"
+    cfg = DeviceConfig(update_mode=mode, step_model=model, c2c_sigma=c2c, d2d_sigma=d2d, seed=5)
+    rows, cols = 96, 333
     twins = {}
-    for flag in ("0", "auto"):
-        monkeypatch.setenv("MEMHIL_COMPILE", flag)
-        t = Twin(rows, cols, 1, cfg)
+    for flag in ("0", "1"):
+        monkeypatch.setenv("MEMHIL_NATIVE", flag)
+        t = Twin(rows, cols, 2, cfg)
         t.write_reg(REG("LR_Q"), 2500)
         g = torch.Generator().manual_seed(1)
-        t.write_cells(0, 0, torch.randint(0, 249, (rows * cols,), generator=g),
-                      torch.randint(0, 249, (rows * cols,), generator=g))
-        for _ in range(3):
-            t.update(0, torch.randint(-127, 128, (2, cols), generator=g),
-                     torch.randint(-127, 128, (2, rows), generator=g))
-        twins[flag] = t
-    from memhil.twin import core
-    assert core._COMPILED["fn"] is not None and not core._COMPILED["failed"]
-    for k in ("gp", "gm", "row_lfsr", "col_lfsr"):
-        assert torch.equal(getattr(twins["0"], k), getattr(twins["auto"], k)), k
-    assert twins["0"].regs == twins["auto"].regs
+        for tile in (0, 1):
+            t.write_cells(tile, 0, torch.randint(0, 249, (rows * cols,), generator=g),
+                          torch.randint(0, 249, (rows * cols,), generator=g))
+        pulses = []
+        for step, (batch, bl, apply) in enumerate([(1, 31, True), (5, 31, True), (3, 40, False),
+                                                   (1, 7, False), (2, 31, True), (1, 31, True)]):
+            t.write_reg(REG("BL"), bl)
+            x = torch.randint(-127, 128, (batch, cols), generator=g)
+            x[:, ::3] = 0
+            d = torch.randint(-127, 128, (batch, rows), generator=g)
+            pulses.append(t.update(step % 2, x, d, apply=apply))
+        pulses.append(t.apply(1))
+        twins[flag] = (t, pulses)
+    (a, pa), (b, pb) = twins["0"], twins["1"]
+    assert pa == pb and sum(pa) > 0
+    for k in ("gp", "gm", "acc", "row_lfsr", "col_lfsr"):
+        assert torch.equal(getattr(a, k), getattr(b, k)), k
+    assert a.regs == b.regs

@@ -1,4 +1,10 @@
-"""The vectorized twin against the loop-by-loop reading of the contract (integers, exact)."""
+"""The vectorized twin against the loop-by-loop reading of the contract (integers, exact).
+
+Both CPU paths of the twin are checked: the native kernels (MEMHIL_NATIVE=1) and the torch
+path that CUDA and machines without a C compiler use (MEMHIL_NATIVE=0)."""
+import os
+
+import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -33,11 +39,23 @@ def _random_state(twin, g):
                          torch.randint(0, cmax + 1, (n,), generator=g))
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cfg=configs, rows=st.integers(1, 7), cols=st.integers(1, 9), tiles=st.integers(1, 2),
        batch=st.integers(1, 3), lr_q=st.integers(0, 300000), adc_shift=st.integers(0, 6),
-       seed=st.integers(0, 1000))
-def test_twin_matches_reference(cfg, rows, cols, tiles, batch, lr_q, adc_shift, seed):
+       seed=st.integers(0, 1000), native=st.sampled_from(["0", "1"]))
+def test_twin_matches_reference(cfg, rows, cols, tiles, batch, lr_q, adc_shift, seed, native):
+    old = os.environ.get("MEMHIL_NATIVE")
+    os.environ["MEMHIL_NATIVE"] = native
+    try:
+        _check_against_reference(cfg, rows, cols, tiles, batch, lr_q, adc_shift, seed)
+    finally:
+        if old is None:
+            del os.environ["MEMHIL_NATIVE"]
+        else:
+            os.environ["MEMHIL_NATIVE"] = old
+
+
+def _check_against_reference(cfg, rows, cols, tiles, batch, lr_q, adc_shift, seed):
     g = torch.Generator().manual_seed(seed)
     twin = Twin(rows, cols, tiles, cfg)
     twin.write_reg(0x034, lr_q)
@@ -62,7 +80,13 @@ def test_twin_matches_reference(cfg, rows, cols, tiles, batch, lr_q, adc_shift, 
         assert twin.col_lfsr[tile].tolist() == ref.col
 
 
-def test_accumulator_saturates_like_reference():
+@pytest.fixture(params=["0", "1"], ids=["torch", "native"])
+def twin_path(request, monkeypatch):
+    monkeypatch.setenv("MEMHIL_NATIVE", request.param)
+    return request.param
+
+
+def test_accumulator_saturates_like_reference(twin_path):
     cfg = DeviceConfig(update_mode="rounding")
     twin = Twin(2, 3, 1, cfg)
     twin.write_acc(0, 0, [2**23 - 10, -(2**23) + 5, 0, 7, 8, 9])
@@ -76,7 +100,7 @@ def test_accumulator_saturates_like_reference():
     assert twin.acc[0].max() == 2**23 - 1
 
 
-def test_level_index_saturates_at_the_last_table_entry():
+def test_level_index_saturates_at_the_last_table_entry(twin_path):
     # registers set outside the levels mapping: CMAX 65535 with SUB_BITS 0 (level index > 255)
     twin = Twin(1, 2, 1, g_w=16)
     twin.write_reg(0x020, 65535)

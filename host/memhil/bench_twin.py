@@ -49,7 +49,7 @@ def run(json_out: bool = False, reps: int = 30) -> dict:
 
     from memhil import DeviceConfig
     from memhil.contract import SPEC
-    from memhil.twin import Twin
+    from memhil.twin import Twin, native
 
     threads = int(os.environ.get("MEMHIL_BENCH_THREADS", max(1, min(2, os.cpu_count() or 1))))
     torch.set_num_threads(threads)
@@ -90,7 +90,7 @@ def run(json_out: bool = False, reps: int = 30) -> dict:
         "targets": {"forward_vs_float": 3, "update_vs_float": 10},
         "detail": detail,
         "torch": torch.__version__,
-        "compiled_apply": os.environ.get("MEMHIL_COMPILE", "auto"),
+        "native_kernels": native.library() is not None,
     }
     if not json_out:
         for k, v in detail.items():

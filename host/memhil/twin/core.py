@@ -11,14 +11,13 @@ weight matrix is ``W[i, j] = gp[i, j] - gm[i, j]``; forward ``y = W x``, transpo
 """
 from __future__ import annotations
 
-import os
-import warnings
+import ctypes
 
 import torch
 
 from memhil.config import DeviceConfig, lfsr_seeds, mix32
 from memhil.contract.spec import SPEC
-from memhil.twin import lfsr
+from memhil.twin import lfsr, native
 
 M32 = 0xFFFFFFFF
 CODE_MAX = 127                     # operand codes saturate to [-127, 127]
@@ -90,7 +89,8 @@ def apply_kernel(acc, gp, gm, rw, cw, fp, fm, steps, gauss, root, params,
     ``acc``, ``gp``, ``gm`` (rows, cols) int32; ``rw``, ``cw`` the new row/column LFSR words;
     ``params`` = int64 tensor [CMAX, SUB_BITS, C2C_Q, LR_Q, S_UP0, S_DN0]. The bools select
     a specialised variant (no rounding arithmetic, no table gather for uniform tables, no d2d
-    factors, no noise), which torch.compile turns into one fused loop each.
+    factors, no noise). This is the CUDA path and the fallback; on the CPU the native kernel
+    (memhil/twin/native.c) does the same in one pass.
     Returns (new gp, new gm, pulses applied).
     """
     cmax, sub = params[0].to(torch.int32), params[1].to(torch.int32)
@@ -123,46 +123,6 @@ def apply_kernel(acc, gp, gm, rw, cw, fp, fm, steps, gauss, root, params,
     act = n > 0
     return (torch.where(act & use_plus, newc, gp), torch.where(act & ~use_plus, newc, gm),
             (n * act).sum())
-
-
-COMPILE_MIN_CELLS = 1 << 16
-_COMPILED = {"fn": None, "failed": False}
-
-
-def _kernel_for(cells: int, device: torch.device):
-    """The apply kernel: fused by torch.compile for large CPU tiles (MEMHIL_COMPILE=0 turns it
-    off, =1 forces it), plain eager torch otherwise (and on CUDA, where eager is already fast)
-    or when compilation is unavailable."""
-    mode = os.environ.get("MEMHIL_COMPILE", "auto")
-    want = mode == "1" or (mode == "auto" and cells >= COMPILE_MIN_CELLS and device.type == "cpu")
-    if not want or _COMPILED["failed"]:
-        return apply_kernel
-    if _COMPILED["fn"] is None:
-        try:
-            fn = torch.compile(apply_kernel, dynamic=False)
-            _COMPILED["fn"] = _guarded(fn)
-        except Exception as e:  # pragma: no cover - depends on the machine
-            _compile_failed(e)
-            return apply_kernel
-    return _COMPILED["fn"]
-
-
-def _compile_failed(e: Exception) -> None:
-    _COMPILED["failed"] = True
-    warnings.warn(f"memhil: torch.compile unavailable ({type(e).__name__}: {e}); "
-                  "using the eager apply kernel (same results, slower)", RuntimeWarning)
-
-
-def _guarded(fn):
-    def call(*args):
-        if _COMPILED["failed"]:
-            return apply_kernel(*args)
-        try:
-            return fn(*args)
-        except Exception as e:  # pragma: no cover - depends on the machine
-            _compile_failed(e)
-            return apply_kernel(*args)
-    return call
 
 
 def _stream(rand7: torch.Tensor, codes: torch.Tensor, bl: int) -> torch.Tensor:
@@ -231,6 +191,7 @@ class Twin:
         self._wcache: dict = {}
         self._factors: tuple | None = None
         self._acc_zero = [True] * tiles          # accumulators known to be all zero
+        self._apply_setup = None                 # cached (params, steps) of the apply kernels
         if config is not None:
             self.configure(config)
 
@@ -282,6 +243,7 @@ class Twin:
     def write_reg(self, addr: int, value: int) -> None:
         table, where = self._reg_target(addr, value)
         value = int(value)
+        self._apply_setup = None
         if table is not None:
             table[where] = value
             return
@@ -518,6 +480,10 @@ class Twin:
             lo, hi = torch.aminmax(acc)
             held = max(-int(lo), int(hi))
         bound = held + B * per_sample_max
+        lib = self._native()
+        if lib is not None and bound <= ACC_MAX:
+            self.regs["CNT_UPDATES"] = (self.regs["CNT_UPDATES"] + B) & M32
+            return self._native_update(lib, tile, x, d, apply)
         if bound <= ACC_MAX:
             acc += self._increments(tile, x, d)
         else:  # saturation may occur: apply sample by sample, saturating after each
@@ -531,6 +497,9 @@ class Twin:
     def apply(self, tile: int) -> int:
         """Apply the accumulated pulses of ``tile`` (contract: "Apply")."""
         self._check_tile(tile)
+        lib = self._native()
+        if lib is not None:
+            return self._native_update(lib, tile, None, None, True)
         rw = lfsr.jump(self.row_lfsr[tile], SPEC.lfsr["apply_steps"], 1, 0)[1]
         cw = lfsr.jump(self.col_lfsr[tile], SPEC.lfsr["apply_steps"], 1, 0)[1]
         self.row_lfsr[tile] = rw
@@ -543,8 +512,7 @@ class Twin:
         uniform = bool((up == up[0]).all() and (dn == dn[0]).all())
         params = torch.tensor([r["CMAX"], r["SUB_BITS"], r["C2C_Q"], r["LR_Q"], int(up[0]), int(dn[0])],
                               dtype=torch.int64, device=self.device)
-        kernel = _kernel_for(acc.numel(), self.device)
-        gp, gm, pulses = kernel(acc, self.gp[tile], self.gm[tile], rw, cw, fp[tile], fm[tile],
+        gp, gm, pulses = apply_kernel(acc, self.gp[tile], self.gm[tile], rw, cw, fp[tile], fm[tile],
                                 self._steps(), self._gauss, self._root, params,
                                 r["UPDATE_MODE"] == SPEC.update_mode["ROUNDING"], uniform,
                                 r["D2D_Q"] != 0, r["C2C_Q"] != 0)
@@ -554,6 +522,74 @@ class Twin:
         self._acc_zero[tile] = True
         self._invalidate(tile)
         pulses = int(pulses)
+        self.regs["CNT_PULSES"] = (self.regs["CNT_PULSES"] + pulses) & M32
+        return pulses
+
+    def _native(self):
+        """The native CPU kernels (memhil.twin.native), or None on CUDA or when unavailable."""
+        return native.library() if self.device.type == "cpu" else None
+
+    def _setup(self):
+        """(ApplyParams, int32 step table) from the registers, cached until a register write."""
+        if self._apply_setup is None:
+            r = self.regs
+            levels = (r["CMAX"] >> r["SUB_BITS"]) + 1
+            up, dn = self.step_up[:levels], self.step_dn[:levels]
+            uniform = bool((up == up[0]).all() and (dn == dn[0]).all())
+            p = native.ApplyParams(
+                cmax=r["CMAX"], sub_bits=r["SUB_BITS"], c2c_q=r["C2C_Q"], lr_q=r["LR_Q"],
+                s_up0=int(up[0]), s_dn0=int(dn[0]), lr_frac=LR_FRAC, nmax=NMAX,
+                max_levels=MAX_LEVELS, factor_frac=FF, step_frac=SF, noise_shift=NOISE_SHIFT,
+                rounding=int(r["UPDATE_MODE"] == SPEC.update_mode["ROUNDING"]),
+                uniform=int(uniform), d2d=int(r["D2D_Q"] != 0), c2c=int(r["C2C_Q"] != 0))
+            self._apply_setup = (p, self._steps().contiguous())
+        return self._apply_setup
+
+    def _native_update(self, lib, tile: int, x, d, apply: bool) -> int:
+        """Accumulate (x, d given) and/or apply with the native kernels; same contract, same
+        state changes as the torch path (which the tests hold it to)."""
+        R, C = self.rows, self.cols
+        P = native.ptr
+        t8 = native.t8_table()
+        rs, cs = self.row_lfsr[tile], self.col_lfsr[tile]
+        acc = self.acc[tile]
+        B, nw, kind = 0, 0, 3
+        rwords = rneg = cwords = cneg = inc = None
+        if x is not None:
+            B = x.shape[0]
+            x, d = x.contiguous(), d.contiguous()
+            if self.regs["UPDATE_MODE"] == SPEC.update_mode["COINCIDENCE"]:
+                kind, bl = 0, self.regs["BL"]
+                nw = (bl + 31) // 32
+                rwords = torch.empty(B * nw * R, dtype=torch.int32)
+                cwords = torch.empty(B * nw * C, dtype=torch.int32)
+                rneg = torch.empty(B * R, dtype=torch.int32)
+                cneg = torch.empty(B * C, dtype=torch.int32)
+                lib.memhil_streams(R, B, bl, native.STREAM_K8, PROB_MASK, P(t8), P(d), P(rs),
+                                   P(rwords), P(rneg))
+                lib.memhil_streams(C, B, bl, native.STREAM_K8, PROB_MASK, P(t8), P(x), P(cs),
+                                   P(cwords), P(cneg))
+            elif B == 1:
+                kind = 1
+            else:
+                kind = 2
+                inc = _int_matmul(d.T, x, B * CODE_MAX * CODE_MAX).contiguous()
+        fp = fm = None
+        params, steps = self._setup()
+        if apply:
+            lib.memhil_advance(R, native.APPLY_K8, P(t8), P(rs))
+            lib.memhil_advance(C, native.APPLY_K8, P(t8), P(cs))
+            if params.d2d:
+                fp, fm = (f[tile] for f in self.d2d_factors())
+        pulses = lib.memhil_update(kind, R, C, B, nw, P(rwords), P(rneg), P(cwords), P(cneg),
+                                   P(d), P(x), P(inc), int(apply), P(acc), P(self.gp[tile]),
+                                   P(self.gm[tile]), P(rs), P(cs), P(fp), P(fm), P(steps),
+                                   P(self._gauss), P(self._root), ctypes.byref(params))
+        if not apply:
+            self._acc_zero[tile] = False
+            return 0
+        self._acc_zero[tile] = True
+        self._invalidate(tile)
         self.regs["CNT_PULSES"] = (self.regs["CNT_PULSES"] + pulses) & M32
         return pulses
 
@@ -583,6 +619,7 @@ class Twin:
         self._acc_zero = [False] * self.tiles
         self._wcache.clear()
         self._factors = None
+        self._apply_setup = None
 
     def to(self, device) -> "Twin":
         """A copy of this twin on ``device`` with the same state."""

@@ -1,0 +1,152 @@
+"""Build and load the twin's native CPU kernels (``native.c``) through ctypes.
+
+The kernels are compiled at first use with the machine's C compiler (``$CC`` or ``cc``/``gcc``;
+``-O3 -march=native``, about a second) into a cache folder (``MEMHIL_NATIVE_CACHE``, default
+``~/.cache/memhil/native``), keyed by the source, the flags and the CPU, and written atomically,
+so concurrent processes never load a half-written library. ``MEMHIL_NATIVE=0`` turns the kernels
+off (the twin then uses its torch path: same results, slower); ``MEMHIL_NATIVE=1`` makes a
+failed build an error instead of a warning. They are a speed path only: tests check them
+against the torch twin and the loop-by-loop reference, bit for bit.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+
+from memhil.contract.spec import SPEC
+from memhil.twin import lfsr
+
+SRC = Path(__file__).with_name("native.c")
+FLAGS = ["-O3", "-march=native", "-shared", "-fPIC", "-fno-strict-aliasing"]
+_STATE: dict = {"lib": None, "tried": False}
+
+
+class NativeUnavailable(RuntimeError):
+    """The native kernels could not be built or loaded."""
+
+
+class ApplyParams(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_int64) for n in (
+        "cmax", "sub_bits", "c2c_q", "lr_q", "s_up0", "s_dn0", "lr_frac", "nmax", "max_levels",
+        "factor_frac", "step_frac", "noise_shift", "rounding", "uniform", "d2d", "c2c")]
+
+
+def _cpu_key() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features", "model name")):
+                return line
+    except OSError:
+        pass
+    return os.uname().machine
+
+
+def _compiler() -> str | None:
+    for cc in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        if cc and shutil.which(cc):
+            return cc
+    return None
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("MEMHIL_NATIVE_CACHE", Path.home() / ".cache" / "memhil" / "native"))
+
+
+def build() -> Path:
+    """Compile native.c (if not cached) and return the library's path."""
+    cc = _compiler()
+    if cc is None:
+        raise NativeUnavailable("no C compiler found (set CC, or install gcc)")
+    src = SRC.read_bytes()
+    key = hashlib.sha256(src + " ".join([cc, *FLAGS, _cpu_key()]).encode()).hexdigest()[:16]
+    out = cache_dir() / f"memhil_twin_{key}.so"
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=out.parent)
+    os.close(fd)
+    try:
+        r = subprocess.run([cc, *FLAGS, "-o", tmp, str(SRC)], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise NativeUnavailable(f"{cc} failed to build {SRC.name}:\n{r.stderr[-2000:]}")
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return out
+
+
+def _declare(lib: ctypes.CDLL) -> None:
+    p, i64 = ctypes.c_void_p, ctypes.c_int64
+    lib.memhil_advance.argtypes = [i64, i64, p, p]
+    lib.memhil_advance.restype = None
+    lib.memhil_streams.argtypes = [i64, i64, i64, i64, i64, p, p, p, p, p]
+    lib.memhil_streams.restype = None
+    lib.memhil_update.argtypes = [i64] * 5 + [p] * 7 + [i64] + [p] * 10 + [ctypes.POINTER(ApplyParams)]
+    lib.memhil_update.restype = i64
+
+
+def library():
+    """The loaded kernels, or None when turned off or unavailable (with a warning once)."""
+    mode = os.environ.get("MEMHIL_NATIVE", "auto")
+    if mode == "0":
+        return None
+    if not _STATE["tried"]:
+        _STATE["tried"] = True
+        try:
+            _check_contract()
+            lib = ctypes.CDLL(str(build()))
+            _declare(lib)
+            _STATE["lib"] = lib
+        except (NativeUnavailable, OSError) as e:
+            if mode == "1":
+                raise
+            warnings.warn(f"memhil: native twin kernels unavailable ({e}); using the torch path "
+                          "(same results, slower)", RuntimeWarning)
+    if _STATE["lib"] is None and mode == "1":
+        raise NativeUnavailable("MEMHIL_NATIVE=1 but the native kernels could not be loaded")
+    return _STATE["lib"]
+
+
+_T8: dict = {}
+
+
+def t8_table() -> torch.Tensor:
+    """T8[v] = the LFSR state reached from the 8-bit state v after 8 single steps (uint32)."""
+    if "t" not in _T8:
+        _T8["t"] = torch.tensor([lfsr.advance(v, 8) for v in range(256)],
+                                dtype=torch.int64).to(torch.int32)
+    return _T8["t"]
+
+
+def steps_per_byte(steps: int) -> int:
+    if steps % 8:
+        raise NativeUnavailable(f"LFSR stride {steps} is not a multiple of 8")
+    return steps // 8
+
+
+def _check_contract() -> None:
+    """The kernels' fixed-point shortcuts hold for these contract constants (else: torch path)."""
+    f, lim = SPEC.fixed, SPEC.limits
+    if f["lr_frac"] != 16 or lim["nmax"] > 255 or lim["acc_bits"] > 24 or SPEC.lfsr["width"] != 32:
+        raise NativeUnavailable("contract constants outside what native.c assumes "
+                                "(lr_frac 16, nmax <= 255, acc_bits <= 24, 32-bit LFSRs)")
+
+
+STREAM_K8 = steps_per_byte(SPEC.lfsr["stream_steps"])
+APPLY_K8 = steps_per_byte(SPEC.lfsr["apply_steps"])
+
+
+def ptr(t: torch.Tensor | None) -> int | None:
+    if t is None:
+        return None
+    assert t.is_contiguous() and t.device.type == "cpu"
+    return t.data_ptr()
