@@ -14,6 +14,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
 
 static inline uint32_t step8(uint32_t s, const uint32_t *t8) { return (s >> 8) ^ t8[s & 0xFFu]; }
 
@@ -32,39 +35,102 @@ void memhil_advance(int64_t n, int64_t k8, const uint32_t *t8, int64_t *states)
  * n states, B samples of codes (B x n, saturated to [-127, 127] by the caller), bl bits per
  * sample, each bit spb * 8 single steps after the previous one. Bit t of sample b sits in
  * word (b * nw + t / 32), bit t % 32, of words[(b * nw + t / 32) * n + a]; neg[b * n + a] is
- * -1 where the code is negative, else 0. States advance by B * bl * spb * 8 steps. */
-void memhil_streams(int64_t n, int64_t B, int64_t bl, int64_t spb, int64_t prob_mask,
-                    const uint32_t *t8, const int64_t *codes, int64_t *states,
-                    uint32_t *words, int32_t *neg)
+ * -1 where the code is negative, else 0. States advance by B * bl * spb * 8 steps.
+ * Each state's chain is sequential; the states are independent, so blocks of 32 states run
+ * side by side (four 8-lane chains with AVX2, to hide the table gathers' latency) and the
+ * blocks are shared among the threads. */
+#define SBLK 32
+
+static void stream_scalar(int64_t a, int64_t n, int64_t B, int64_t bl, int64_t spb,
+                          uint32_t pm, const uint32_t *t8, const int32_t *mag,
+                          int64_t *states, uint32_t *words)
 {
     const int64_t nw = (bl + 31) / 32;
-    uint32_t *s = malloc(sizeof(uint32_t) * n);
-    uint32_t *mag = malloc(sizeof(uint32_t) * n);
-    for (int64_t a = 0; a < n; a++)
-        s[a] = (uint32_t)states[a];
-    memset(words, 0, sizeof(uint32_t) * B * nw * n);
+    uint32_t s = (uint32_t)states[a];
     for (int64_t b = 0; b < B; b++) {
-        const int64_t *cb = codes + b * n;
-        for (int64_t a = 0; a < n; a++) {
-            int64_t c = cb[a];
-            mag[a] = (uint32_t)(c < 0 ? -c : c);
-            neg[b * n + a] = c < 0 ? -1 : 0;
-        }
-        for (int64_t t = 0; t < bl; t++) {
-            uint32_t *w = words + (b * nw + t / 32) * n;
-            const uint32_t bit = 1u << (t % 32);
-            for (int64_t a = 0; a < n; a++) {
-                uint32_t v = s[a];
+        const uint32_t m = (uint32_t)mag[b * n + a];
+        for (int64_t w = 0; w < nw; w++) {
+            uint32_t word = 0;
+            const int64_t tl = bl - w * 32 < 32 ? bl - w * 32 : 32;
+            for (int64_t t = 0; t < tl; t++) {
                 for (int64_t k = 0; k < spb; k++)
-                    v = step8(v, t8);
-                s[a] = v;
-                w[a] |= ((v & (uint32_t)prob_mask) < mag[a]) ? bit : 0u;
+                    s = step8(s, t8);
+                word |= ((s & pm) < m ? 1u : 0u) << t;
             }
+            words[(b * nw + w) * n + a] = word;
         }
     }
-    for (int64_t a = 0; a < n; a++)
-        states[a] = (int64_t)s[a];
-    free(s);
+    states[a] = (int64_t)s;
+}
+
+#ifdef __AVX2__
+static void stream_block_avx2(int64_t a0, int64_t n, int64_t B, int64_t bl, int64_t spb,
+                              uint32_t pm, const uint32_t *t8, const int32_t *mag,
+                              int64_t *states, uint32_t *words)
+{
+    const int64_t nw = (bl + 31) / 32;
+    uint32_t sl[SBLK];
+    for (int k = 0; k < SBLK; k++)
+        sl[k] = (uint32_t)states[a0 + k];
+    __m256i S[4], M[4], W[4];
+    for (int k = 0; k < 4; k++)
+        S[k] = _mm256_loadu_si256((const __m256i *)(sl + 8 * k));
+    const __m256i ff = _mm256_set1_epi32(0xFF), pmv = _mm256_set1_epi32((int)pm);
+    for (int64_t b = 0; b < B; b++) {
+        for (int k = 0; k < 4; k++)
+            M[k] = _mm256_loadu_si256((const __m256i *)(mag + b * n + a0 + 8 * k));
+        for (int64_t w = 0; w < nw; w++) {
+            const int64_t tl = bl - w * 32 < 32 ? bl - w * 32 : 32;
+            for (int k = 0; k < 4; k++)
+                W[k] = _mm256_setzero_si256();
+            for (int64_t t = 0; t < tl; t++) {
+                const __m256i bit = _mm256_set1_epi32((int)(1u << t));
+                for (int64_t r = 0; r < spb; r++)
+                    for (int k = 0; k < 4; k++) {
+                        const __m256i g = _mm256_i32gather_epi32((const int *)t8,
+                                                                 _mm256_and_si256(S[k], ff), 4);
+                        S[k] = _mm256_xor_si256(_mm256_srli_epi32(S[k], 8), g);
+                    }
+                for (int k = 0; k < 4; k++) {
+                    const __m256i f = _mm256_cmpgt_epi32(M[k], _mm256_and_si256(S[k], pmv));
+                    W[k] = _mm256_or_si256(W[k], _mm256_and_si256(f, bit));
+                }
+            }
+            for (int k = 0; k < 4; k++)
+                _mm256_storeu_si256((__m256i *)(words + (b * nw + w) * n + a0 + 8 * k), W[k]);
+        }
+    }
+    for (int k = 0; k < 4; k++)
+        _mm256_storeu_si256((__m256i *)(sl + 8 * k), S[k]);
+    for (int k = 0; k < SBLK; k++)
+        states[a0 + k] = (int64_t)sl[k];
+}
+#endif
+
+void memhil_streams(int64_t n, int64_t B, int64_t bl, int64_t spb, int64_t prob_mask,
+                    const uint32_t *t8, const int64_t *codes, int64_t *states,
+                    uint32_t *words, int32_t *neg, int64_t threads)
+{
+    int32_t *mag = malloc(sizeof(int32_t) * B * n);
+    for (int64_t q = 0; q < B * n; q++) {
+        const int64_t c = codes[q];
+        mag[q] = (int32_t)(c < 0 ? -c : c);
+        neg[q] = c < 0 ? -1 : 0;
+    }
+    const int64_t nblk = (n + SBLK - 1) / SBLK;
+    (void)threads;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t blk = 0; blk < nblk; blk++) {
+        const int64_t a0 = blk * SBLK;
+#ifdef __AVX2__
+        if (a0 + SBLK <= n) {
+            stream_block_avx2(a0, n, B, bl, spb, (uint32_t)prob_mask, t8, mag, states, words);
+            continue;
+        }
+#endif
+        for (int64_t a = a0; a < n && a < a0 + SBLK; a++)
+            stream_scalar(a, n, B, bl, spb, (uint32_t)prob_mask, t8, mag, states, words);
+    }
     free(mag);
 }
 
@@ -173,26 +239,96 @@ static const row_fn ROW_FNS[16] = {
     apply_row_1100, apply_row_1101, apply_row_1110, apply_row_1111,
 };
 
-/* Add one sample's coincidence counts to an accumulator row: a[j] += sr * sc_j * popcount.
- * rword: the row's stream word; cwords/cneg: the columns' words and sign masks. */
-static inline void coinc_row(int64_t C, int32_t *restrict a, uint32_t rword, int32_t rneg,
-                             const uint32_t *restrict cwords, const int32_t *restrict cneg)
+/* Coincidence counts (contract section 5, pulse coincidence): for rows i0 .. i0+nr-1 add
+ *   a[i][j] += sum over sample words q of sign(d_i,b) * sign(x_j,b) * popcount(r_iq & c_qj)
+ * q = b * nw + w runs over the B * nw stream words; rw/rmk (R x Q): the rows' words and sign
+ * masks (0xFEFEFEFE where the row's code is negative, else 0); cw/csg (Q x C): the columns'
+ * words and signed byte multipliers (0xFFFFFFFF, i.e. -1 in every byte, where the column's code
+ * is negative, else 0x01010101). rmk ^ csg is then the product of the signs in every byte.
+ * AVX2: eight columns per vector; a nibble table gives each byte's popcount, vpmaddubsw
+ * multiplies it by the sign and adds byte pairs into 16-bit lanes (|sum| <= 16 per word), which
+ * are widened to the 32-bit accumulators every 1024 words, so no lane can overflow. */
+static inline int32_t coinc_cell(int64_t Q, int64_t C, int64_t j, const uint32_t *rw,
+                                 const uint32_t *rmk, const uint32_t *cw, const uint32_t *csg)
 {
-    for (int64_t j = 0; j < C; j++) {
-        const int32_t m = cneg[j] ^ rneg;          /* -1 where the signs differ */
-        const int32_t k = __builtin_popcount(rword & cwords[j]);
-        a[j] += (k ^ m) - m;
+    int32_t sum = 0;
+    for (int64_t q = 0; q < Q; q++) {
+        const int32_t k = __builtin_popcount(rw[q] & cw[q * C + j]);
+        const int negative = (csg[q * C + j] != 0x01010101u) != (rmk[q] != 0);
+        sum += negative ? -k : k;
     }
+    return sum;
+}
+
+#ifdef __AVX2__
+static inline __attribute__((always_inline)) void
+coinc_rows_avx2(const int nr, int64_t Q, int64_t C, int32_t *acc, const uint32_t *rw,
+                const uint32_t *rmk, const uint32_t *cw, const uint32_t *csg)
+{
+    const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
+                                         0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+    const __m256i nib = _mm256_set1_epi8(0x0F), ones16 = _mm256_set1_epi16(1);
+    int64_t j = 0;
+    for (; j + 8 <= C; j += 8) {
+        __m256i s16[4], s32[4];
+        for (int r = 0; r < nr; r++)
+            s16[r] = s32[r] = _mm256_setzero_si256();
+        for (int64_t q = 0; q < Q; q++) {
+            const __m256i c = _mm256_loadu_si256((const __m256i *)(cw + q * C + j));
+            const __m256i sg = _mm256_loadu_si256((const __m256i *)(csg + q * C + j));
+            for (int r = 0; r < nr; r++) {
+                const __m256i m = _mm256_and_si256(c, _mm256_set1_epi32((int)rw[r * Q + q]));
+                const __m256i lo = _mm256_and_si256(m, nib);
+                const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(m, 4), nib);
+                const __m256i cnt = _mm256_add_epi8(_mm256_shuffle_epi8(lut, lo),
+                                                    _mm256_shuffle_epi8(lut, hi));
+                const __m256i sgn = _mm256_xor_si256(sg, _mm256_set1_epi32((int)rmk[r * Q + q]));
+                s16[r] = _mm256_add_epi16(s16[r], _mm256_maddubs_epi16(cnt, sgn));
+            }
+            if ((q & 1023) == 1023)
+                for (int r = 0; r < nr; r++) {
+                    s32[r] = _mm256_add_epi32(s32[r], _mm256_madd_epi16(s16[r], ones16));
+                    s16[r] = _mm256_setzero_si256();
+                }
+        }
+        for (int r = 0; r < nr; r++) {
+            int32_t *a = acc + r * C + j;
+            const __m256i t = _mm256_add_epi32(s32[r], _mm256_madd_epi16(s16[r], ones16));
+            _mm256_storeu_si256((__m256i *)a, _mm256_add_epi32(_mm256_loadu_si256((__m256i *)a), t));
+        }
+    }
+    for (; j < C; j++)
+        for (int r = 0; r < nr; r++)
+            acc[r * C + j] += coinc_cell(Q, C, j, rw + r * Q, rmk + r * Q, cw, csg);
+}
+#endif
+
+static void coinc_rows(int nr, int64_t Q, int64_t C, int32_t *acc, const uint32_t *rw,
+                       const uint32_t *rmk, const uint32_t *cw, const uint32_t *csg)
+{
+#ifdef __AVX2__
+    if (nr == 4)
+        coinc_rows_avx2(4, Q, C, acc, rw, rmk, cw, csg);
+    else
+        for (int r = 0; r < nr; r++)
+            coinc_rows_avx2(1, Q, C, acc + r * C, rw + r * Q, rmk + r * Q, cw, csg);
+#else
+    for (int r = 0; r < nr; r++)
+        for (int64_t j = 0; j < C; j++)
+            acc[r * C + j] += coinc_cell(Q, C, j, rw + r * Q, rmk + r * Q, cw, csg);
+#endif
 }
 
 /* One update of a tile: add the increments of B samples to the accumulators and, if apply,
- * apply them (contract sections 5-6), one row at a time so that the row stays in cache.
+ * apply them (contract sections 5-6), a block of rows at a time so that the rows stay in
+ * cache; the blocks are shared among `threads` threads (rows are independent).
  *
  * kind 0: pulse coincidence, rwords/rneg (B*nw x R, B x R) and cwords/cneg from
  *         memhil_streams; kind 1: rounding of one sample, outer product d[i] * x[j] of the
  *         codes d (R) and x (C); kind 2: add the precomputed increments inc (R x C);
  *         kind 3: no increments (apply only).
  * rw/cw: the LFSR words of the apply (already advanced by the caller). Returns the pulses. */
+#define RBLK 4
 int64_t memhil_update(int64_t kind, int64_t R, int64_t C, int64_t B, int64_t nw,
                       const uint32_t *rwords, const int32_t *rneg,
                       const uint32_t *cwords, const int32_t *cneg,
@@ -200,10 +336,11 @@ int64_t memhil_update(int64_t kind, int64_t R, int64_t C, int64_t B, int64_t nw,
                       int64_t apply, int32_t *acc, int32_t *gp, int32_t *gm,
                       const int64_t *rw, const int64_t *cw64, const int32_t *fp, const int32_t *fm,
                       const int32_t *steps, const int32_t *gauss, const int32_t *root,
-                      const apply_params *p)
+                      const apply_params *p, int64_t threads)
 {
-    uint32_t *cw = NULL;
+    uint32_t *cw = NULL, *rwT = NULL, *rmk = NULL, *csg = NULL;
     int32_t *xi = NULL;
+    const int64_t Q = B * nw;
     row_fn fn = ROW_FNS[(p->rounding ? 8 : 0) | (p->uniform ? 4 : 0) | (p->d2d ? 2 : 0) |
                         (p->c2c ? 1 : 0)];
     if (apply) {
@@ -211,37 +348,54 @@ int64_t memhil_update(int64_t kind, int64_t R, int64_t C, int64_t B, int64_t nw,
         for (int64_t j = 0; j < C; j++)
             cw[j] = (uint32_t)cw64[j];
     }
+    if (kind == 0) {
+        rwT = malloc(sizeof(uint32_t) * R * Q);
+        rmk = malloc(sizeof(uint32_t) * R * Q);
+        csg = malloc(sizeof(uint32_t) * Q * C);
+        for (int64_t q = 0; q < Q; q++) {
+            const int64_t b = q / nw;
+            for (int64_t i = 0; i < R; i++) {
+                rwT[i * Q + q] = rwords[q * R + i];
+                rmk[i * Q + q] = rneg[b * R + i] ? 0xFEFEFEFEu : 0u;
+            }
+            for (int64_t j = 0; j < C; j++)
+                csg[q * C + j] = cneg[b * C + j] ? 0xFFFFFFFFu : 0x01010101u;
+        }
+    }
     if (kind == 1) {
         xi = malloc(sizeof(int32_t) * C);
         for (int64_t j = 0; j < C; j++)
             xi[j] = (int32_t)x[j];
     }
     int64_t pulses = 0;
-    for (int64_t i = 0; i < R; i++) {
-        int32_t *a = acc + i * C;
-        if (kind == 0) {
-            for (int64_t b = 0; b < B; b++)
-                for (int64_t w = 0; w < nw; w++) {
-                    const uint32_t rword = rwords[(b * nw + w) * R + i];
-                    if (rword)
-                        coinc_row(C, a, rword, rneg[b * R + i], cwords + (b * nw + w) * C,
-                                  cneg + b * C);
-                }
-        } else if (kind == 1) {
-            const int32_t di = (int32_t)d[i];
-            if (di)
+    const int64_t nblk = (R + RBLK - 1) / RBLK;
+    (void)threads;
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(+ : pulses)
+    for (int64_t blk = 0; blk < nblk; blk++) {
+        const int64_t i0 = blk * RBLK, i1 = i0 + RBLK < R ? i0 + RBLK : R;
+        if (kind == 0)
+            coinc_rows((int)(i1 - i0), Q, C, acc + i0 * C, rwT + i0 * Q, rmk + i0 * Q, cwords, csg);
+        for (int64_t i = i0; i < i1; i++) {
+            int32_t *a = acc + i * C;
+            if (kind == 1) {
+                const int32_t di = (int32_t)d[i];
+                if (di)
+                    for (int64_t j = 0; j < C; j++)
+                        a[j] += di * xi[j];
+            } else if (kind == 2) {
+                const int32_t *src = inc + i * C;
                 for (int64_t j = 0; j < C; j++)
-                    a[j] += di * xi[j];
-        } else if (kind == 2) {
-            const int32_t *src = inc + i * C;
-            for (int64_t j = 0; j < C; j++)
-                a[j] += src[j];
+                    a[j] += src[j];
+            }
+            if (apply)
+                pulses += fn(C, a, gp + i * C, gm + i * C, (uint32_t)rw[i], cw,
+                             fp ? fp + i * C : NULL, fm ? fm + i * C : NULL, steps, gauss, root, p);
         }
-        if (apply)
-            pulses += fn(C, a, gp + i * C, gm + i * C, (uint32_t)rw[i], cw,
-                         fp ? fp + i * C : NULL, fm ? fm + i * C : NULL, steps, gauss, root, p);
     }
     free(cw);
     free(xi);
+    free(rwT);
+    free(rmk);
+    free(csg);
     return pulses;
 }

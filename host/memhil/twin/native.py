@@ -26,6 +26,7 @@ from memhil.twin import lfsr
 
 SRC = Path(__file__).with_name("native.c")
 FLAGS = ["-O3", "-march=native", "-shared", "-fPIC", "-fno-strict-aliasing"]
+OPENMP = ["-fopenmp"]   # tried first; without it the kernels run on one thread
 _STATE: dict = {"lib": None, "tried": False}
 
 
@@ -66,7 +67,7 @@ def build() -> Path:
     if cc is None:
         raise NativeUnavailable("no C compiler found (set CC, or install gcc)")
     src = SRC.read_bytes()
-    key = hashlib.sha256(src + " ".join([cc, *FLAGS, _cpu_key()]).encode()).hexdigest()[:16]
+    key = hashlib.sha256(src + " ".join([cc, *FLAGS, *OPENMP, _cpu_key()]).encode()).hexdigest()[:16]
     out = cache_dir() / f"memhil_twin_{key}.so"
     if out.exists():
         return out
@@ -74,8 +75,12 @@ def build() -> Path:
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=out.parent)
     os.close(fd)
     try:
-        r = subprocess.run([cc, *FLAGS, "-o", tmp, str(SRC)], capture_output=True, text=True)
-        if r.returncode != 0:
+        for extra in (OPENMP, []):       # OpenMP where the compiler has it, else one thread
+            r = subprocess.run([cc, *FLAGS, *extra, "-o", tmp, str(SRC)], capture_output=True,
+                               text=True)
+            if r.returncode == 0:
+                break
+        else:
             raise NativeUnavailable(f"{cc} failed to build {SRC.name}:\n{r.stderr[-2000:]}")
         os.replace(tmp, out)
     finally:
@@ -88,9 +93,10 @@ def _declare(lib: ctypes.CDLL) -> None:
     p, i64 = ctypes.c_void_p, ctypes.c_int64
     lib.memhil_advance.argtypes = [i64, i64, p, p]
     lib.memhil_advance.restype = None
-    lib.memhil_streams.argtypes = [i64, i64, i64, i64, i64, p, p, p, p, p]
+    lib.memhil_streams.argtypes = [i64, i64, i64, i64, i64, p, p, p, p, p, i64]
     lib.memhil_streams.restype = None
-    lib.memhil_update.argtypes = [i64] * 5 + [p] * 7 + [i64] + [p] * 10 + [ctypes.POINTER(ApplyParams)]
+    lib.memhil_update.argtypes = ([i64] * 5 + [p] * 7 + [i64] + [p] * 10
+                                  + [ctypes.POINTER(ApplyParams), i64])
     lib.memhil_update.restype = i64
 
 
