@@ -399,3 +399,30 @@ int64_t memhil_update(int64_t kind, int64_t R, int64_t C, int64_t B, int64_t nw,
     free(csg);
     return pulses;
 }
+
+/* A read (contract section 7, without read noise): out[b][o] = clamp(round_shift(sum over k of
+ * v[b][k] * w[o][k], sh), lo, hi) for B input vectors v (B x K) and the weight matrix w
+ * (n x K, row-major; the caller passes W for y = W x and W^T for z = W^T d). The caller checks
+ * that every sum fits in 32 bits (|v| <= 127, |w| <= CMAX). The inner product is the widening
+ * int16 dot product that compilers turn into vpmaddwd; four outputs share each load of v. */
+static inline int32_t dot16(int64_t K, const int16_t *restrict a, const int16_t *restrict b)
+{
+    int32_t s = 0;
+    for (int64_t k = 0; k < K; k++)
+        s += (int32_t)a[k] * (int32_t)b[k];
+    return s;
+}
+
+void memhil_read(int64_t B, int64_t n, int64_t K, const int16_t *v, const int16_t *w,
+                 int64_t sh, int64_t lo, int64_t hi, int64_t *out, int64_t threads)
+{
+    const int64_t half = sh ? ((int64_t)1 << sh) >> 1 : 0;
+    (void)threads;
+#pragma omp parallel for num_threads(threads) schedule(static) collapse(2) if (B * n * K > 200000)
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t o = 0; o < n; o++) {
+            int64_t y = dot16(K, v + b * K, w + o * K);
+            y = (y + half) >> sh;
+            out[b * n + o] = y < lo ? lo : (y > hi ? hi : y);
+        }
+}

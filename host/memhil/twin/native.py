@@ -98,6 +98,8 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.memhil_update.argtypes = ([i64] * 5 + [p] * 7 + [i64] + [p] * 10
                                   + [ctypes.POINTER(ApplyParams), i64])
     lib.memhil_update.restype = i64
+    lib.memhil_read.argtypes = [i64] * 3 + [p, p] + [i64] * 3 + [p, i64]
+    lib.memhil_read.restype = None
 
 
 def library():
