@@ -195,18 +195,21 @@ class CrossbarLinear(nn.Module):
 
     # ------------------------------------------------------------------ reads
     def _ranged(self, op, tile: int, v: torch.Tensor, s: int):
-        """Read at shift ``s``; a read that saturates is repeated with the shift raised by 2."""
+        """Read at shift ``s``; a read that saturates is repeated with the shift raised by 2.
+        Returns the ADC codes, the shift and the largest output magnitude."""
         for _ in range(16):
             self.regs.set("ADC_SHIFT", s)
             o = torch.as_tensor(op(tile, v)).cpu().to(torch.int64)
-            if s >= MAX_SHIFT or not bool((o.abs() >= self.adc_hi).any()):
+            top = int(o.abs().max()) if o.numel() else 0
+            if s >= MAX_SHIFT or top < self.adc_hi:
                 break
             s = min(MAX_SHIFT, s + 2)
-        return o, s
+        return o, s, top
 
-    def _target_shift(self, o: torch.Tensor, s: int) -> int:
-        """The shift at which the largest output of this read would use half the ADC range."""
-        m = int(o.abs().max()) << s if o.numel() else 0
+    def _target_shift(self, top: int, s: int) -> int:
+        """The shift at which the largest output ``top`` of a read at shift ``s`` would use half
+        the ADC range."""
+        m = top << s
         return max(0, math.ceil(math.log2(m / (self.adc_hi / 2)))) if m > 0 else s
 
     def safe_shift(self, direction: str) -> int:
@@ -214,8 +217,9 @@ class CrossbarLinear(nn.Module):
         n = self.cols if direction == "fwd" else self.rows
         return max(0, math.ceil(math.log2(n * self.dac_max * self.cmax / self.adc_hi)))
 
-    def _read(self, direction: str, k: int, tile: int, v: torch.Tensor) -> torch.Tensor:
-        """One read with the auto-ranging ADC gain; float64 values in code-product units.
+    def _read(self, direction: str, k: int, tile: int, v: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """One read with the auto-ranging ADC gain: the ADC codes and the shift ``s`` (the
+        value in code-product units is ``code * 2^s``).
 
         Training: the shift of the previous read of this tile is used and then adapted (one
         read per minibatch). Inference (``eval()``): a coarse read at :meth:`safe_shift` picks
@@ -224,44 +228,58 @@ class CrossbarLinear(nn.Module):
         """
         op = self.backend.forward if direction == "fwd" else self.backend.transpose
         if self.training:
-            o, s = self._ranged(op, tile, v, self.shift[direction][k])
-            self.shift[direction][k] = self._target_shift(o, s)
+            o, s, top = self._ranged(op, tile, v, self.shift[direction][k])
+            self.shift[direction][k] = self._target_shift(top, s)
         else:
-            o, s = self._ranged(op, tile, v, self.safe_shift(direction))
-            s1 = self._target_shift(o, s)
+            o, s, top = self._ranged(op, tile, v, self.safe_shift(direction))
+            s1 = self._target_shift(top, s)
             if s1 < s:
-                o, s = self._ranged(op, tile, v, s1)
-        return o.to(torch.float64) * float(1 << s)
+                o, s, _ = self._ranged(op, tile, v, s1)
+        return o, s
 
     def _quantize_rows(self, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-sample DAC codes of ``v`` (B, n) and the per-sample scale (float per code)."""
-        v = v.detach().to(torch.float64)
-        m = v.abs().amax(dim=1)
+        """Per-sample DAC codes of ``v`` (B, n) and the per-sample scale (float64 per code):
+        ``code = round(v / scale)`` in float64 with ``scale = max|v| / dac_max``. (|v| / scale
+        cannot round above dac_max, so no clamp is needed.)"""
+        v = v.detach()
+        m = v.abs().amax(dim=1).to(torch.float64)           # exact: abs and max of floats
         scale = torch.where(m > 0, m / self.dac_max, torch.ones_like(m))
-        codes = torch.round(v / scale[:, None]).clamp(-self.dac_max, self.dac_max).to(torch.int64)
+        codes = torch.div(v, scale[:, None]).round_().to(torch.int64)   # float64 (promoted)
         return codes, scale
 
-    def read_forward(self, x_aug: torch.Tensor) -> torch.Tensor:
-        B = x_aug.shape[0]
-        xc, sx = self._quantize_rows(x_aug)
-        y = torch.zeros(B, self.out_features, dtype=torch.float64)
+    def _read_all(self, direction: str, codes: torch.Tensor, scale: torch.Tensor,
+                  n_out: int) -> torch.Tensor:
+        """Read every tile of the layer in one direction and return float64 outputs (B, n_out):
+        the ADC codes times ``2^shift * scale * w_unit``, summed over the tiles."""
+        B = codes.shape[0]
+        fwd = direction == "fwd"
+        width = self.cols if fwd else self.rows
+        if len(self.blocks) == 1 and codes.shape[1] == width:      # one tile, no padding
+            t, r0, r1, c0, c1 = self.blocks[0]
+            o, s = self._read(direction, 0, t, codes)
+            out = o[:, : (r1 - r0 if fwd else c1 - c0)].to(torch.float64)
+            return out.mul_((scale * self.w_unit * float(1 << s))[:, None])
+        y = torch.zeros(B, n_out, dtype=torch.float64)
         for k, (t, r0, r1, c0, c1) in enumerate(self.blocks):
-            v = torch.zeros(B, self.cols, dtype=torch.int64)
-            v[:, : c1 - c0] = xc[:, c0:c1]
-            y[:, r0:r1] += self._read("fwd", k, t, v)[:, : r1 - r0]
-        y = y * (sx[:, None] * self.w_unit)
-        return y.to(x_aug.dtype)
+            v = torch.zeros(B, width, dtype=torch.int64)
+            if fwd:
+                v[:, : c1 - c0] = codes[:, c0:c1]
+            else:
+                v[:, : r1 - r0] = codes[:, r0:r1]
+            o, s = self._read(direction, k, t, v)
+            if fwd:
+                y[:, r0:r1] += o[:, : r1 - r0].to(torch.float64) * float(1 << s)
+            else:
+                y[:, c0:c1] += o[:, : c1 - c0].to(torch.float64) * float(1 << s)
+        return y.mul_(scale[:, None] * self.w_unit)
+
+    def read_forward(self, x_aug: torch.Tensor) -> torch.Tensor:
+        xc, sx = self._quantize_rows(x_aug)
+        return self._read_all("fwd", xc, sx, self.out_features).to(x_aug.dtype)
 
     def read_transpose(self, gy: torch.Tensor) -> torch.Tensor:
-        B = gy.shape[0]
         dc, sd = self._quantize_rows(gy)
-        z = torch.zeros(B, self.n_in, dtype=torch.float64)
-        for k, (t, r0, r1, c0, c1) in enumerate(self.blocks):
-            v = torch.zeros(B, self.rows, dtype=torch.int64)
-            v[:, : r1 - r0] = dc[:, r0:r1]
-            z[:, c0:c1] += self._read("bwd", k, t, v)[:, : c1 - c0]
-        z = z * (sd[:, None] * self.w_unit)
-        return z.to(gy.dtype)
+        return self._read_all("bwd", dc, sd, self.n_in).to(gy.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != self.in_features:

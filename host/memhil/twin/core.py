@@ -54,6 +54,10 @@ RW_LIMITS = {
 COUNTERS = ("CNT_PULSES", "CNT_UPDATES", "CNT_READS", "CNT_BUSY", "CNT_ERRORS")
 
 
+# Registers that only the read path uses: writing them keeps the cached apply set-up.
+_READ_ONLY_REGS = ("ADC_SHIFT", "ADC_BITS", "RN_Q")
+
+
 class TwinError(ValueError):
     """An operation's argument is outside what the contract allows (the hardware's BAD_ARG)."""
 
@@ -234,7 +238,8 @@ class Twin:
     def write_reg(self, addr: int, value: int) -> None:
         table, where = self._reg_target(addr, value)
         value = int(value)
-        self._apply_setup = None
+        if where not in _READ_ONLY_REGS:        # the read path's registers leave the apply alone
+            self._apply_setup = None
         if table is not None:
             table[where] = value
             return
@@ -434,8 +439,10 @@ class Twin:
         key = ("i16", tile, transpose)
         w = self._wcache.get(key)
         if w is None:
-            w = self.gp[tile] - self.gm[tile]
-            w = (w.T if transpose else w).to(torch.int16).contiguous()
+            w = torch.empty((self.cols, self.rows) if transpose else (self.rows, self.cols),
+                            dtype=torch.int16)
+            lib.memhil_weights16(self.rows, self.cols, native.ptr(self.gp[tile]),
+                                 native.ptr(self.gm[tile]), native.ptr(w), int(transpose))
             self._wcache[key] = w
         B = v.shape[0]
         n_out, n_in = w.shape
@@ -580,10 +587,10 @@ class Twin:
                 cwords = torch.empty(B * nw * C, dtype=torch.int32)
                 rneg = torch.empty(B * R, dtype=torch.int32)
                 cneg = torch.empty(B * C, dtype=torch.int32)
-                lib.memhil_streams(R, B, bl, native.STREAM_K8, PROB_MASK, P(t8), P(d), P(rs),
-                                   P(rwords), P(rneg), threads)
-                lib.memhil_streams(C, B, bl, native.STREAM_K8, PROB_MASK, P(t8), P(x), P(cs),
-                                   P(cwords), P(cneg), threads)
+                fb = native.feedback_table()
+                for n, codes, st, words, neg in ((R, d, rs, rwords, rneg), (C, x, cs, cwords, cneg)):
+                    lib.memhil_streams(n, B, bl, native.STREAM_K8, PROB_MASK, P(t8), P(fb),
+                                       native.TAPS, P(codes), P(st), P(words), P(neg), threads)
             elif B == 1:
                 kind = 1
             else:

@@ -64,8 +64,41 @@ static void stream_scalar(int64_t a, int64_t n, int64_t B, int64_t bl, int64_t s
 }
 
 #ifdef __AVX2__
+/* Eight single steps of eight states without a table gather: the feedback bits f_0..f_7 that
+ * leave the bottom during the 8 steps are a linear function of the low byte, looked up one
+ * nibble at a time with vpshufb (fb[0..15]: low nibble, fb[16..31]: high nibble); then
+ *   s8 = (s >> 8) ^ XOR over tap bits t of (F shifted left by t - 7, or right by 7 - t)
+ * (each tap XORed in at step k is shifted right 7 - k more times). The taps are compiled in
+ * (-DMEMHIL_TAPS, from the contract) so that every shift is an immediate. */
+#ifndef MEMHIL_TAPS
+#error "build with -DMEMHIL_TAPS=<the contract's LFSR taps> (memhil/twin/native.py does)"
+#endif
+typedef struct {
+    __m256i flo, fhi, nib, low8;
+} lfsr8_ctx;
+
+/* XOR in tap t (a compile-time constant, so every shift is an immediate). */
+#define TAPX(t)                                                                                  \
+    if ((MEMHIL_TAPS >> (t)) & 1u)                                                               \
+        r = _mm256_xor_si256(r, (t) >= 7 ? _mm256_slli_epi32(f, (t) >= 7 ? (t) - 7 : 0)        \
+                                         : _mm256_srli_epi32(f, (t) < 7 ? 7 - (t) : 0));
+
+static inline __m256i step8_avx2(__m256i s, const lfsr8_ctx *c)
+{
+    const __m256i lo = _mm256_and_si256(s, c->nib);
+    const __m256i hi = _mm256_and_si256(_mm256_srli_epi32(s, 4), c->nib);
+    const __m256i f = _mm256_and_si256(_mm256_xor_si256(_mm256_shuffle_epi8(c->flo, lo),
+                                                        _mm256_shuffle_epi8(c->fhi, hi)), c->low8);
+    __m256i r = _mm256_srli_epi32(s, 8);
+    TAPX(0) TAPX(1) TAPX(2) TAPX(3) TAPX(4) TAPX(5) TAPX(6) TAPX(7)
+    TAPX(8) TAPX(9) TAPX(10) TAPX(11) TAPX(12) TAPX(13) TAPX(14) TAPX(15)
+    TAPX(16) TAPX(17) TAPX(18) TAPX(19) TAPX(20) TAPX(21) TAPX(22) TAPX(23)
+    TAPX(24) TAPX(25) TAPX(26) TAPX(27) TAPX(28) TAPX(29) TAPX(30) TAPX(31)
+    return r;
+}
+
 static void stream_block_avx2(int64_t a0, int64_t n, int64_t B, int64_t bl, int64_t spb,
-                              uint32_t pm, const uint32_t *t8, const int32_t *mag,
+                              uint32_t pm, const lfsr8_ctx *ctx, const int32_t *mag,
                               int64_t *states, uint32_t *words)
 {
     const int64_t nw = (bl + 31) / 32;
@@ -75,7 +108,7 @@ static void stream_block_avx2(int64_t a0, int64_t n, int64_t B, int64_t bl, int6
     __m256i S[4], M[4], W[4];
     for (int k = 0; k < 4; k++)
         S[k] = _mm256_loadu_si256((const __m256i *)(sl + 8 * k));
-    const __m256i ff = _mm256_set1_epi32(0xFF), pmv = _mm256_set1_epi32((int)pm);
+    const __m256i pmv = _mm256_set1_epi32((int)pm);
     for (int64_t b = 0; b < B; b++) {
         for (int k = 0; k < 4; k++)
             M[k] = _mm256_loadu_si256((const __m256i *)(mag + b * n + a0 + 8 * k));
@@ -86,11 +119,8 @@ static void stream_block_avx2(int64_t a0, int64_t n, int64_t B, int64_t bl, int6
             for (int64_t t = 0; t < tl; t++) {
                 const __m256i bit = _mm256_set1_epi32((int)(1u << t));
                 for (int64_t r = 0; r < spb; r++)
-                    for (int k = 0; k < 4; k++) {
-                        const __m256i g = _mm256_i32gather_epi32((const int *)t8,
-                                                                 _mm256_and_si256(S[k], ff), 4);
-                        S[k] = _mm256_xor_si256(_mm256_srli_epi32(S[k], 8), g);
-                    }
+                    for (int k = 0; k < 4; k++)
+                        S[k] = step8_avx2(S[k], ctx);
                 for (int k = 0; k < 4; k++) {
                     const __m256i f = _mm256_cmpgt_epi32(M[k], _mm256_and_si256(S[k], pmv));
                     W[k] = _mm256_or_si256(W[k], _mm256_and_si256(f, bit));
@@ -108,9 +138,22 @@ static void stream_block_avx2(int64_t a0, int64_t n, int64_t B, int64_t bl, int6
 #endif
 
 void memhil_streams(int64_t n, int64_t B, int64_t bl, int64_t spb, int64_t prob_mask,
-                    const uint32_t *t8, const int64_t *codes, int64_t *states,
-                    uint32_t *words, int32_t *neg, int64_t threads)
+                    const uint32_t *t8, const uint8_t *fb, int64_t taps,
+                    const int64_t *codes, int64_t *states, uint32_t *words, int32_t *neg,
+                    int64_t threads)
 {
+#ifdef __AVX2__
+    lfsr8_ctx ctx;
+    ctx.flo = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)fb));
+    ctx.fhi = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(fb + 16)));
+    ctx.nib = _mm256_set1_epi8(0x0F);
+    ctx.low8 = _mm256_set1_epi32(0xFF);
+    if ((uint32_t)taps != (uint32_t)MEMHIL_TAPS)
+        abort();                                /* built for other taps: never silently wrong */
+#else
+    (void)fb;
+    (void)taps;
+#endif
     int32_t *mag = malloc(sizeof(int32_t) * B * n);
     for (int64_t q = 0; q < B * n; q++) {
         const int64_t c = codes[q];
@@ -124,7 +167,7 @@ void memhil_streams(int64_t n, int64_t B, int64_t bl, int64_t spb, int64_t prob_
         const int64_t a0 = blk * SBLK;
 #ifdef __AVX2__
         if (a0 + SBLK <= n) {
-            stream_block_avx2(a0, n, B, bl, spb, (uint32_t)prob_mask, t8, mag, states, words);
+            stream_block_avx2(a0, n, B, bl, spb, (uint32_t)prob_mask, &ctx, mag, states, words);
             continue;
         }
 #endif
@@ -424,5 +467,25 @@ void memhil_read(int64_t B, int64_t n, int64_t K, const int16_t *v, const int16_
             int64_t y = dot16(K, v + b * K, w + o * K);
             y = (y + half) >> sh;
             out[b * n + o] = y < lo ? lo : (y > hi ? hi : y);
+        }
+}
+
+/* The weight codes gp - gm of a tile (R x C) as int16, row-major (transpose = 0) or
+ * transposed (C x R; in blocks of 16 x 16 so that reads and writes stay in cache). The caller
+ * checks that CMAX fits in 15 bits. */
+void memhil_weights16(int64_t R, int64_t C, const int32_t *gp, const int32_t *gm, int16_t *w,
+                      int64_t transpose)
+{
+    if (!transpose) {
+        for (int64_t q = 0; q < R * C; q++)
+            w[q] = (int16_t)(gp[q] - gm[q]);
+        return;
+    }
+    for (int64_t i0 = 0; i0 < R; i0 += 16)
+        for (int64_t j0 = 0; j0 < C; j0 += 16) {
+            const int64_t i1 = i0 + 16 < R ? i0 + 16 : R, j1 = j0 + 16 < C ? j0 + 16 : C;
+            for (int64_t j = j0; j < j1; j++)
+                for (int64_t i = i0; i < i1; i++)
+                    w[j * R + i] = (int16_t)(gp[i * C + j] - gm[i * C + j]);
         }
 }

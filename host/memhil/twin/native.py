@@ -25,7 +25,8 @@ from memhil.contract.spec import SPEC
 from memhil.twin import lfsr
 
 SRC = Path(__file__).with_name("native.c")
-FLAGS = ["-O3", "-march=native", "-shared", "-fPIC", "-fno-strict-aliasing"]
+FLAGS = ["-O3", "-march=native", "-shared", "-fPIC", "-fno-strict-aliasing",
+         f"-DMEMHIL_TAPS={SPEC.lfsr['taps']:#x}u"]
 OPENMP = ["-fopenmp"]   # tried first; without it the kernels run on one thread
 _STATE: dict = {"lib": None, "tried": False}
 
@@ -93,13 +94,15 @@ def _declare(lib: ctypes.CDLL) -> None:
     p, i64 = ctypes.c_void_p, ctypes.c_int64
     lib.memhil_advance.argtypes = [i64, i64, p, p]
     lib.memhil_advance.restype = None
-    lib.memhil_streams.argtypes = [i64, i64, i64, i64, i64, p, p, p, p, p, i64]
+    lib.memhil_streams.argtypes = [i64, i64, i64, i64, i64, p, p, i64, p, p, p, p, i64]
     lib.memhil_streams.restype = None
     lib.memhil_update.argtypes = ([i64] * 5 + [p] * 7 + [i64] + [p] * 10
                                   + [ctypes.POINTER(ApplyParams), i64])
     lib.memhil_update.restype = i64
     lib.memhil_read.argtypes = [i64] * 3 + [p, p] + [i64] * 3 + [p, i64]
     lib.memhil_read.restype = None
+    lib.memhil_weights16.argtypes = [i64, i64, p, p, p, i64]
+    lib.memhil_weights16.restype = None
 
 
 def library():
@@ -135,6 +138,33 @@ def t8_table() -> torch.Tensor:
     return _T8["t"]
 
 
+def feedback_table() -> torch.Tensor:
+    """The feedback bits of 8 single steps as a function of the state's low byte, split by
+    nibble (uint8 x 32: entries 0..15 for the low nibble, 16..31 for the high nibble; the
+    function is linear, so FB[v] = FB_lo[v & 15] ^ FB_hi[v >> 4])."""
+    if "fb" not in _T8:
+        def fb(v: int) -> int:
+            f, s = 0, v
+            for k in range(8):
+                f |= (s & 1) << k
+                s = lfsr.step(s)
+            return f
+        _T8["fb"] = torch.tensor([fb(v) for v in range(16)] + [fb(v << 4) for v in range(16)],
+                                 dtype=torch.uint8)
+    return _T8["fb"]
+
+
+def _eight_steps_by_feedback(v: int) -> int:
+    """8 single steps from the formula native.c uses without tables (checked at load)."""
+    fbt = feedback_table().tolist()
+    f = fbt[v & 15] ^ fbt[16 + ((v >> 4) & 15)]
+    r = v >> 8
+    for t in range(32):
+        if (TAPS >> t) & 1:
+            r ^= (f << (t - 7)) if t >= 7 else (f >> (7 - t))
+    return r & 0xFFFFFFFF
+
+
 def steps_per_byte(steps: int) -> int:
     if steps % 8:
         raise NativeUnavailable(f"LFSR stride {steps} is not a multiple of 8")
@@ -147,8 +177,12 @@ def _check_contract() -> None:
     if f["lr_frac"] != 16 or lim["nmax"] > 255 or lim["acc_bits"] > 24 or SPEC.lfsr["width"] != 32:
         raise NativeUnavailable("contract constants outside what native.c assumes "
                                 "(lr_frac 16, nmax <= 255, acc_bits <= 24, 32-bit LFSRs)")
+    for v in (1, 2, 0x80, 0xFF, 0x1234_5678, 0xDEAD_BEEF, 0xFFFF_FFFF):
+        if _eight_steps_by_feedback(v) != lfsr.advance(v, 8):
+            raise NativeUnavailable("the LFSR taps do not fit native.c's 8-step formula")
 
 
+TAPS = SPEC.lfsr["taps"]
 STREAM_K8 = steps_per_byte(SPEC.lfsr["stream_steps"])
 APPLY_K8 = steps_per_byte(SPEC.lfsr["apply_steps"])
 
