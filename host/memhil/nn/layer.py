@@ -296,9 +296,8 @@ class CrossbarLinear(nn.Module):
     def update_codes(self, x: torch.Tensor, gy: torch.Tensor, lr: float):
         """The integer ``(x_codes, d_codes, LR_Q or None)`` that make the expected weight change
         ``-lr * gy^T x`` (see the module docstring). ``None`` when nothing is to be sent."""
-        x = x.detach().to(torch.float64)
-        g = gy.detach().to(torch.float64)
-        mx, md = float(x.abs().max()), float(g.abs().max())
+        x, g = x.detach(), gy.detach()
+        mx, md = float(x.abs().max()), float(g.abs().max())      # exact in the input's dtype
         if mx == 0.0 or md == 0.0 or lr == 0.0:
             return None
         cfg = self.config
@@ -313,9 +312,10 @@ class CrossbarLinear(nn.Module):
             # product a_d * LR_Q stays exact (a_d = p / LR_Q <= dac_max / md)
             lr_q = min(LR_Q_MAX, max(LR_Q_MIN, math.ceil(p * md / self.dac_max - 1e-9)))
             ad = p / lr_q
-        xc = torch.round(x * ax).clamp(-self.dac_max, self.dac_max).to(torch.int64)
-        dc = torch.round(-g * ad).clamp(-self.dac_max, self.dac_max).to(torch.int64)
-        return xc, dc, lr_q
+        # float64 products, rounded half to even, clipped at the DAC range
+        xc = x.to(torch.float64).mul_(ax).round_().clamp_(-self.dac_max, self.dac_max)
+        dc = g.to(torch.float64).mul_(-ad).round_().clamp_(-self.dac_max, self.dac_max)
+        return xc.to(torch.int64), dc.to(torch.int64), lr_q
 
     def pulse_update(self, lr: float) -> int:
         """Send the kept minibatch(es) to the crossbar as stochastic pulse updates; returns the
@@ -323,8 +323,11 @@ class CrossbarLinear(nn.Module):
         pending, self._pending = self._pending, []
         if not pending:
             return 0
-        x = torch.cat([p[0] for p in pending])
-        gy = torch.cat([p[1] for p in pending])
+        if len(pending) == 1:
+            x, gy = pending[0]
+        else:
+            x = torch.cat([p[0] for p in pending])
+            gy = torch.cat([p[1] for p in pending])
         got = self.update_codes(x, gy, lr)
         if got is None:
             return 0
@@ -334,10 +337,13 @@ class CrossbarLinear(nn.Module):
         B = xc.shape[0]
         fired = 0
         for t, r0, r1, c0, c1 in self.blocks:
-            xv = torch.zeros(B, self.cols, dtype=torch.int64)
-            dv = torch.zeros(B, self.rows, dtype=torch.int64)
-            xv[:, : c1 - c0] = xc[:, c0:c1]
-            dv[:, : r1 - r0] = dc[:, r0:r1]
+            if (r1 - r0, c1 - c0) == (self.rows, self.cols) == (dc.shape[1], xc.shape[1]):
+                xv, dv = xc, dc                       # one tile that the layer fills exactly
+            else:
+                xv = torch.zeros(B, self.cols, dtype=torch.int64)
+                dv = torch.zeros(B, self.rows, dtype=torch.int64)
+                xv[:, : c1 - c0] = xc[:, c0:c1]
+                dv[:, : r1 - r0] = dc[:, r0:r1]
             fired += int(self.backend.update(t, xv, dv, apply=True))
         self.pulses += fired
         return fired
