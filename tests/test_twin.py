@@ -252,37 +252,70 @@ def test_integer_matmul_is_exact_for_degenerate_shapes(m, k, n):
     assert torch.equal(_int_matmul(a, b, k * 127 * 127), a.long() @ b.long())
 
 
-@pytest.mark.parametrize("mode,model,d2d,c2c", [
-    ("coincidence", "linear", 0.0, 0.3), ("coincidence", "soft-bounds", 0.2, 0.0),
-    ("rounding", "soft-bounds", 0.1, 0.3), ("rounding", "linear", 0.0, 0.0)])
-def test_native_kernels_equal_the_torch_path_on_a_large_tile(monkeypatch, mode, model, d2d, c2c):
-    """On the CPU the native kernels do the update; they must equal the torch path (the CUDA
-    path and the fallback) bit for bit: batch 1 and 5, accumulate-only then apply, BL > 32."""
+NATIVE_CASES = [("coincidence", "linear", 0.0, 0.3), ("coincidence", "soft-bounds", 0.2, 0.0),
+                ("rounding", "soft-bounds", 0.1, 0.3), ("rounding", "linear", 0.0, 0.0)]
+
+
+def native_vs_torch(mode, model, d2d, c2c):
+    """Run one workload with the native kernels (MEMHIL_NATIVE=1) and with the torch path
+    (MEMHIL_NATIVE=0) and assert equal states, pulses and reads: batch 1 to 5, accumulate-only
+    then apply, BL > 32, tiles whose sizes are not multiples of the vector widths."""
+    import os
+
     from memhil.twin import native
-    assert native.library() is not None, "the native kernels must build on this machine"
     cfg = DeviceConfig(update_mode=mode, step_model=model, c2c_sigma=c2c, d2d_sigma=d2d, seed=5)
     rows, cols = 96, 333
     twins = {}
     for flag in ("0", "1"):
-        monkeypatch.setenv("MEMHIL_NATIVE", flag)
+        os.environ["MEMHIL_NATIVE"] = flag
+        assert (native.library() is not None) == (flag == "1")
         t = Twin(rows, cols, 2, cfg)
         t.write_reg(REG("LR_Q"), 2500)
         g = torch.Generator().manual_seed(1)
         for tile in (0, 1):
             t.write_cells(tile, 0, torch.randint(0, 249, (rows * cols,), generator=g),
                           torch.randint(0, 249, (rows * cols,), generator=g))
-        pulses = []
+        out = []
         for step, (batch, bl, apply) in enumerate([(1, 31, True), (5, 31, True), (3, 40, False),
                                                    (1, 7, False), (2, 31, True), (1, 31, True)]):
             t.write_reg(REG("BL"), bl)
             x = torch.randint(-127, 128, (batch, cols), generator=g)
             x[:, ::3] = 0
             d = torch.randint(-127, 128, (batch, rows), generator=g)
-            pulses.append(t.update(step % 2, x, d, apply=apply))
-        pulses.append(t.apply(1))
-        twins[flag] = (t, pulses)
+            out.append(t.update(step % 2, x, d, apply=apply))
+            t.write_reg(REG("ADC_SHIFT"), step)
+            out.append(t.forward(step % 2, x).tolist())
+            out.append(t.transpose(step % 2, d).tolist())
+        out.append(t.apply(1))
+        twins[flag] = (t, out)
     (a, pa), (b, pb) = twins["0"], twins["1"]
-    assert pa == pb and sum(pa) > 0
+    assert pa == pb and sum(p for p in pa if isinstance(p, int)) > 0
     for k in ("gp", "gm", "acc", "row_lfsr", "col_lfsr"):
         assert torch.equal(getattr(a, k), getattr(b, k)), k
     assert a.regs == b.regs
+
+
+@pytest.mark.parametrize("mode,model,d2d,c2c", NATIVE_CASES)
+def test_native_kernels_equal_the_torch_path_on_a_large_tile(monkeypatch, mode, model, d2d, c2c):
+    """On the CPU the native kernels do updates and noiseless reads; they must equal the torch
+    path (the CUDA path and the fallback) bit for bit."""
+    monkeypatch.setenv("MEMHIL_NATIVE", "1")
+    native_vs_torch(mode, model, d2d, c2c)
+
+
+def test_native_kernels_built_without_avx2_equal_the_torch_path(tmp_path):
+    """The portable C paths (no AVX2: other CPUs) give the same results: built with -mno-avx2
+    into a private cache, in a fresh process."""
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, MEMHIL_NATIVE_CFLAGS="-mno-avx2 -mno-avx512f",
+               MEMHIL_NATIVE_CACHE=str(tmp_path), PYTHONPATH=os.pathsep.join(sys.path))
+    code = ("import sys; sys.path.insert(0, %r)\n"
+            "from test_twin import native_vs_torch, NATIVE_CASES\n"
+            "for case in NATIVE_CASES: native_vs_torch(*case)\n"
+            "print('ok')" % os.path.dirname(__file__))
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-3000:]
+    assert len(list(tmp_path.glob("memhil_twin_*.so"))) == 1

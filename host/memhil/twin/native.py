@@ -5,7 +5,8 @@ The kernels are compiled at first use with the machine's C compiler (``$CC`` or 
 ``~/.cache/memhil/native``), keyed by the source, the flags and the CPU, and written atomically,
 so concurrent processes never load a half-written library. ``MEMHIL_NATIVE=0`` turns the kernels
 off (the twin then uses its torch path: same results, slower); ``MEMHIL_NATIVE=1`` makes a
-failed build an error instead of a warning. They are a speed path only: tests check them
+failed build an error instead of a warning; ``MEMHIL_NATIVE_CFLAGS`` adds compiler flags (the
+tests build once with ``-mno-avx2`` to check the portable C paths). They are a speed path only: tests check them
 against the torch twin and the loop-by-loop reference, bit for bit.
 """
 from __future__ import annotations
@@ -68,7 +69,8 @@ def build() -> Path:
     if cc is None:
         raise NativeUnavailable("no C compiler found (set CC, or install gcc)")
     src = SRC.read_bytes()
-    key = hashlib.sha256(src + " ".join([cc, *FLAGS, *OPENMP, _cpu_key()]).encode()).hexdigest()[:16]
+    flags = FLAGS + os.environ.get("MEMHIL_NATIVE_CFLAGS", "").split()
+    key = hashlib.sha256(src + " ".join([cc, *flags, *OPENMP, _cpu_key()]).encode()).hexdigest()[:16]
     out = cache_dir() / f"memhil_twin_{key}.so"
     if out.exists():
         return out
@@ -77,7 +79,7 @@ def build() -> Path:
     os.close(fd)
     try:
         for extra in (OPENMP, []):       # OpenMP where the compiler has it, else one thread
-            r = subprocess.run([cc, *FLAGS, *extra, "-o", tmp, str(SRC)], capture_output=True,
+            r = subprocess.run([cc, *flags, *extra, "-o", tmp, str(SRC)], capture_output=True,
                                text=True)
             if r.returncode == 0:
                 break
