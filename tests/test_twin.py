@@ -259,7 +259,8 @@ NATIVE_CASES = [("coincidence", "linear", 0.0, 0.3), ("coincidence", "soft-bound
 def native_vs_torch(mode, model, d2d, c2c):
     """Run one workload with the native kernels (MEMHIL_NATIVE=1) and with the torch path
     (MEMHIL_NATIVE=0) and assert equal states, pulses and reads: batch 1 to 5, accumulate-only
-    then apply, BL > 32, tiles whose sizes are not multiples of the vector widths."""
+    then apply, BL > 32, codes beyond the DAC range, tiles whose sizes are not multiples of the
+    vector widths."""
     import os
 
     from memhil.twin import native
@@ -281,7 +282,9 @@ def native_vs_torch(mode, model, d2d, c2c):
             t.write_reg(REG("BL"), bl)
             x = torch.randint(-127, 128, (batch, cols), generator=g)
             x[:, ::3] = 0
+            x[:, 1::7] *= 3                           # beyond the DAC range: saturate to 127
             d = torch.randint(-127, 128, (batch, rows), generator=g)
+            d[:, ::5] *= -2
             out.append(t.update(step % 2, x, d, apply=apply))
             t.write_reg(REG("ADC_SHIFT"), step)
             out.append(t.forward(step % 2, x).tolist())

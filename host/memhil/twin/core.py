@@ -389,7 +389,9 @@ class Twin:
         return self.gp[tile] - self.gm[tile]
 
     # ------------------------------------------------------------------ reads
-    def _as_codes(self, v, n: int, what: str) -> torch.Tensor:
+    def _as_codes(self, v, n: int, what: str, clamp: bool = True) -> torch.Tensor:
+        """``v`` as int64 codes of shape (B, n), saturated to [-CODE_MAX, CODE_MAX] unless
+        ``clamp`` is False (the native kernels saturate as they read)."""
         if not isinstance(v, torch.Tensor):
             v = torch.as_tensor(v)
         if v.dtype.is_floating_point or v.dtype == torch.bool:
@@ -400,15 +402,17 @@ class Twin:
             v = v[None]
         if v.dim() != 2 or v.shape[1] != n:
             raise TwinError(f"{what}: expected codes of shape (B, {n}), got {tuple(v.shape)}")
-        return v.clamp(-CODE_MAX, CODE_MAX)
+        return v.clamp(-CODE_MAX, CODE_MAX) if clamp else v
 
     def _read(self, tile: int, v: torch.Tensor, transpose: bool) -> torch.Tensor:
+        """The read of codes ``v`` (not yet saturated): native kernel or torch."""
         cmax, c0 = self.regs["CMAX"], self.regs["C0"]
         n_in = v.shape[1]
         lib = self._native()
         if lib is not None and not self.regs["RN_Q"] and cmax <= 0x7FFF \
                 and n_in * CODE_MAX * cmax < (1 << 31):
             return self._native_read(lib, tile, v, transpose)
+        v = v.clamp(-CODE_MAX, CODE_MAX)
         dt = _exact_dtype(n_in * CODE_MAX * cmax, self.device)
         w = self._weights(tile, dt)
         y = (v.to(dt) @ w) if transpose else (v.to(dt) @ w.T)
@@ -448,8 +452,8 @@ class Twin:
         n_out, n_in = w.shape
         out = torch.empty(B, n_out, dtype=torch.int64)
         bits = self.regs["ADC_BITS"]
-        v16 = v.to(torch.int16)              # a named reference: ptr() must not outlive it
-        lib.memhil_read(B, n_out, n_in, native.ptr(v16), native.ptr(w),
+        v = v.contiguous()                   # a named reference: ptr() must not outlive it
+        lib.memhil_read(B, n_out, n_in, CODE_MAX, native.ptr(v), native.ptr(w),
                         self.regs["ADC_SHIFT"], -(1 << (bits - 1)), (1 << (bits - 1)) - 1,
                         native.ptr(out), torch.get_num_threads())
         self.regs["CNT_READS"] = (self.regs["CNT_READS"] + B) & M32
@@ -458,12 +462,12 @@ class Twin:
     def forward(self, tile: int, x) -> torch.Tensor:
         """ADC codes ``(B, rows)`` of ``y = W x`` for input codes ``x`` of shape ``(B, cols)``."""
         self._check_tile(tile)
-        return self._read(tile, self._as_codes(x, self.cols, "forward"), transpose=False)
+        return self._read(tile, self._as_codes(x, self.cols, "forward", False), transpose=False)
 
     def transpose(self, tile: int, d) -> torch.Tensor:
         """ADC codes ``(B, cols)`` of ``z = W^T d`` for codes ``d`` of shape ``(B, rows)``."""
         self._check_tile(tile)
-        return self._read(tile, self._as_codes(d, self.rows, "transpose"), transpose=True)
+        return self._read(tile, self._as_codes(d, self.rows, "transpose", False), transpose=True)
 
     # ------------------------------------------------------------------ updates
     def _increments(self, tile: int, x: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
@@ -487,8 +491,9 @@ class Twin:
         (B, rows)) and, if ``apply``, apply the accumulated pulses and clear the accumulators.
         Returns the number of pulses applied."""
         self._check_tile(tile)
-        x = self._as_codes(x, self.cols, "update x")
-        d = self._as_codes(d, self.rows, "update d")
+        lib = self._native()
+        x = self._as_codes(x, self.cols, "update x", clamp=lib is None)
+        d = self._as_codes(d, self.rows, "update d", clamp=lib is None)
         if x.shape[0] != d.shape[0]:
             raise TwinError(f"update: x has {x.shape[0]} samples but d has {d.shape[0]}")
         B = x.shape[0]
@@ -501,10 +506,11 @@ class Twin:
             lo, hi = torch.aminmax(acc)
             held = max(-int(lo), int(hi))
         bound = held + B * per_sample_max
-        lib = self._native()
-        if lib is not None and bound <= ACC_MAX:
-            self.regs["CNT_UPDATES"] = (self.regs["CNT_UPDATES"] + B) & M32
-            return self._native_update(lib, tile, x, d, apply)
+        if lib is not None:
+            if bound <= ACC_MAX:
+                self.regs["CNT_UPDATES"] = (self.regs["CNT_UPDATES"] + B) & M32
+                return self._native_update(lib, tile, x, d, apply)
+            x, d = x.clamp(-CODE_MAX, CODE_MAX), d.clamp(-CODE_MAX, CODE_MAX)
         if bound <= ACC_MAX:
             acc += self._increments(tile, x, d)
         else:  # saturation may occur: apply sample by sample, saturating after each
@@ -589,13 +595,14 @@ class Twin:
                 cneg = torch.empty(B * C, dtype=torch.int32)
                 fb = native.feedback_table()
                 for n, codes, st, words, neg in ((R, d, rs, rwords, rneg), (C, x, cs, cwords, cneg)):
-                    lib.memhil_streams(n, B, bl, native.STREAM_K8, PROB_MASK, P(t8), P(fb),
+                    lib.memhil_streams(n, B, bl, native.STREAM_K8, PROB_MASK, CODE_MAX, P(t8), P(fb),
                                        native.TAPS, P(codes), P(st), P(words), P(neg), threads)
             elif B == 1:
                 kind = 1
             else:
                 kind = 2
-                inc = _int_matmul(d.T, x, B * CODE_MAX * CODE_MAX).contiguous()
+                inc = _int_matmul(d.T.clamp(-CODE_MAX, CODE_MAX), x.clamp(-CODE_MAX, CODE_MAX),
+                                  B * CODE_MAX * CODE_MAX).contiguous()
         fp = fm = None
         params, steps = self._setup()
         if apply:
@@ -603,7 +610,7 @@ class Twin:
             lib.memhil_advance(C, native.APPLY_K8, P(t8), P(cs))
             if params.d2d:
                 fp, fm = (f[tile] for f in self.d2d_factors())
-        pulses = lib.memhil_update(kind, R, C, B, nw, P(rwords), P(rneg), P(cwords), P(cneg),
+        pulses = lib.memhil_update(kind, R, C, B, nw, CODE_MAX, P(rwords), P(rneg), P(cwords), P(cneg),
                                    P(d), P(x), P(inc), int(apply), P(acc), P(self.gp[tile]),
                                    P(self.gm[tile]), P(rs), P(cs), P(fp), P(fm), P(steps),
                                    P(self._gauss), P(self._root), ctypes.byref(params), threads)

@@ -18,6 +18,8 @@
 #include <immintrin.h>
 #endif
 
+static inline int64_t sat(int64_t v, int64_t m) { return v < -m ? -m : (v > m ? m : v); }
+
 static inline uint32_t step8(uint32_t s, const uint32_t *t8) { return (s >> 8) ^ t8[s & 0xFFu]; }
 
 /* Advance n states by k8 * 8 single steps. */
@@ -32,7 +34,7 @@ void memhil_advance(int64_t n, int64_t k8, const uint32_t *t8, int64_t *states)
 }
 
 /* Stochastic streams of one side (rows or columns), contract section 4.
- * n states, B samples of codes (B x n, saturated to [-127, 127] by the caller), bl bits per
+ * n states, B samples of codes (B x n, saturated here to [-code_max, code_max]), bl bits per
  * sample, each bit spb * 8 single steps after the previous one. Bit t of sample b sits in
  * word (b * nw + t / 32), bit t % 32, of words[(b * nw + t / 32) * n + a]; neg[b * n + a] is
  * -1 where the code is negative, else 0. States advance by B * bl * spb * 8 steps.
@@ -138,7 +140,7 @@ static void stream_block_avx2(int64_t a0, int64_t n, int64_t B, int64_t bl, int6
 #endif
 
 void memhil_streams(int64_t n, int64_t B, int64_t bl, int64_t spb, int64_t prob_mask,
-                    const uint32_t *t8, const uint8_t *fb, int64_t taps,
+                    int64_t code_max, const uint32_t *t8, const uint8_t *fb, int64_t taps,
                     const int64_t *codes, int64_t *states, uint32_t *words, int32_t *neg,
                     int64_t threads)
 {
@@ -156,8 +158,8 @@ void memhil_streams(int64_t n, int64_t B, int64_t bl, int64_t spb, int64_t prob_
 #endif
     int32_t *mag = malloc(sizeof(int32_t) * B * n);
     for (int64_t q = 0; q < B * n; q++) {
-        const int64_t c = codes[q];
-        mag[q] = (int32_t)(c < 0 ? -c : c);
+        const int64_t c = codes[q], m = c < 0 ? -c : c;
+        mag[q] = (int32_t)(m < code_max ? m : code_max);
         neg[q] = c < 0 ? -1 : 0;
     }
     const int64_t nblk = (n + SBLK - 1) / SBLK;
@@ -373,7 +375,7 @@ static void coinc_rows(int nr, int64_t Q, int64_t C, int32_t *acc, const uint32_
  * rw/cw: the LFSR words of the apply (already advanced by the caller). Returns the pulses. */
 #define RBLK 4
 int64_t memhil_update(int64_t kind, int64_t R, int64_t C, int64_t B, int64_t nw,
-                      const uint32_t *rwords, const int32_t *rneg,
+                      int64_t code_max, const uint32_t *rwords, const int32_t *rneg,
                       const uint32_t *cwords, const int32_t *cneg,
                       const int64_t *d, const int64_t *x, const int32_t *inc,
                       int64_t apply, int32_t *acc, int32_t *gp, int32_t *gm,
@@ -408,7 +410,7 @@ int64_t memhil_update(int64_t kind, int64_t R, int64_t C, int64_t B, int64_t nw,
     if (kind == 1) {
         xi = malloc(sizeof(int32_t) * C);
         for (int64_t j = 0; j < C; j++)
-            xi[j] = (int32_t)x[j];
+            xi[j] = (int32_t)sat(x[j], code_max);
     }
     int64_t pulses = 0;
     const int64_t nblk = (R + RBLK - 1) / RBLK;
@@ -421,7 +423,7 @@ int64_t memhil_update(int64_t kind, int64_t R, int64_t C, int64_t B, int64_t nw,
         for (int64_t i = i0; i < i1; i++) {
             int32_t *a = acc + i * C;
             if (kind == 1) {
-                const int32_t di = (int32_t)d[i];
+                const int32_t di = (int32_t)sat(d[i], code_max);
                 if (di)
                     for (int64_t j = 0; j < C; j++)
                         a[j] += di * xi[j];
@@ -444,7 +446,8 @@ int64_t memhil_update(int64_t kind, int64_t R, int64_t C, int64_t B, int64_t nw,
 }
 
 /* A read (contract section 7, without read noise): out[b][o] = clamp(round_shift(sum over k of
- * v[b][k] * w[o][k], sh), lo, hi) for B input vectors v (B x K) and the weight matrix w
+ * v[b][k] * w[o][k], sh), lo, hi) for B input vectors v (B x K: the codes, saturated here to
+ * [-code_max, code_max]) and the weight matrix w
  * (n x K, row-major; the caller passes W for y = W x and W^T for z = W^T d). The caller checks
  * that every sum fits in 32 bits (|v| <= 127, |w| <= CMAX). The inner product is the widening
  * int16 dot product that compilers turn into vpmaddwd; four outputs share each load of v. */
@@ -456,10 +459,14 @@ static inline int32_t dot16(int64_t K, const int16_t *restrict a, const int16_t 
     return s;
 }
 
-void memhil_read(int64_t B, int64_t n, int64_t K, const int16_t *v, const int16_t *w,
-                 int64_t sh, int64_t lo, int64_t hi, int64_t *out, int64_t threads)
+void memhil_read(int64_t B, int64_t n, int64_t K, int64_t code_max, const int64_t *codes,
+                 const int16_t *w, int64_t sh, int64_t lo, int64_t hi, int64_t *out,
+                 int64_t threads)
 {
     const int64_t half = sh ? ((int64_t)1 << sh) >> 1 : 0;
+    int16_t *v = malloc(sizeof(int16_t) * B * K);
+    for (int64_t q = 0; q < B * K; q++)
+        v[q] = (int16_t)sat(codes[q], code_max);
     (void)threads;
 #pragma omp parallel for num_threads(threads) schedule(static) collapse(2) if (B * n * K > 200000)
     for (int64_t b = 0; b < B; b++)
@@ -468,6 +475,7 @@ void memhil_read(int64_t B, int64_t n, int64_t K, const int16_t *v, const int16_
             y = (y + half) >> sh;
             out[b * n + o] = y < lo ? lo : (y > hi ? hi : y);
         }
+    free(v);
 }
 
 /* The weight codes gp - gm of a tile (R x C) as int16, row-major (transpose = 0) or

@@ -96,12 +96,12 @@ def _declare(lib: ctypes.CDLL) -> None:
     p, i64 = ctypes.c_void_p, ctypes.c_int64
     lib.memhil_advance.argtypes = [i64, i64, p, p]
     lib.memhil_advance.restype = None
-    lib.memhil_streams.argtypes = [i64, i64, i64, i64, i64, p, p, i64, p, p, p, p, i64]
+    lib.memhil_streams.argtypes = [i64] * 6 + [p, p, i64, p, p, p, p, i64]
     lib.memhil_streams.restype = None
-    lib.memhil_update.argtypes = ([i64] * 5 + [p] * 7 + [i64] + [p] * 10
+    lib.memhil_update.argtypes = ([i64] * 6 + [p] * 7 + [i64] + [p] * 10
                                   + [ctypes.POINTER(ApplyParams), i64])
     lib.memhil_update.restype = i64
-    lib.memhil_read.argtypes = [i64] * 3 + [p, p] + [i64] * 3 + [p, i64]
+    lib.memhil_read.argtypes = [i64] * 4 + [p, p] + [i64] * 3 + [p, i64]
     lib.memhil_read.restype = None
     lib.memhil_weights16.argtypes = [i64, i64, p, p, p, i64]
     lib.memhil_weights16.restype = None
