@@ -348,6 +348,50 @@ coinc_rows_avx2(const int nr, int64_t Q, int64_t C, int32_t *acc, const uint32_t
 }
 #endif
 
+/* One row over its nonzero stream words only (a zero code draws a zero word, and in training
+ * most error codes of a minibatch are zero): n words rw/rmk taken from the word indices qi. */
+static void coinc_row_sparse(int64_t n, const int32_t *qi, const uint32_t *rw, const uint32_t *rmk,
+                             int64_t C, int32_t *a, const uint32_t *cw, const uint32_t *csg)
+{
+    int64_t j = 0;
+#ifdef __AVX2__
+    const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
+                                         0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+    const __m256i nib = _mm256_set1_epi8(0x0F), ones16 = _mm256_set1_epi16(1);
+    for (; j + 8 <= C; j += 8) {
+        __m256i s16 = _mm256_setzero_si256(), s32 = _mm256_setzero_si256();
+        for (int64_t k = 0; k < n; k++) {
+            const int64_t off = (int64_t)qi[k] * C + j;
+            const __m256i c = _mm256_loadu_si256((const __m256i *)(cw + off));
+            const __m256i sg = _mm256_loadu_si256((const __m256i *)(csg + off));
+            const __m256i m = _mm256_and_si256(c, _mm256_set1_epi32((int)rw[k]));
+            const __m256i lo = _mm256_and_si256(m, nib);
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(m, 4), nib);
+            const __m256i cnt = _mm256_add_epi8(_mm256_shuffle_epi8(lut, lo),
+                                                _mm256_shuffle_epi8(lut, hi));
+            const __m256i sgn = _mm256_xor_si256(sg, _mm256_set1_epi32((int)rmk[k]));
+            s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(cnt, sgn));
+            if ((k & 1023) == 1023) {
+                s32 = _mm256_add_epi32(s32, _mm256_madd_epi16(s16, ones16));
+                s16 = _mm256_setzero_si256();
+            }
+        }
+        const __m256i t = _mm256_add_epi32(s32, _mm256_madd_epi16(s16, ones16));
+        _mm256_storeu_si256((__m256i *)(a + j),
+                            _mm256_add_epi32(_mm256_loadu_si256((__m256i *)(a + j)), t));
+    }
+#endif
+    for (; j < C; j++) {
+        int32_t sum = 0;
+        for (int64_t k = 0; k < n; k++) {
+            const int64_t off = (int64_t)qi[k] * C + j;
+            const int32_t cnt = __builtin_popcount(rw[k] & cw[off]);
+            sum += ((csg[off] != 0x01010101u) != (rmk[k] != 0)) ? -cnt : cnt;
+        }
+        a[j] += sum;
+    }
+}
+
 static void coinc_rows(int nr, int64_t Q, int64_t C, int32_t *acc, const uint32_t *rw,
                        const uint32_t *rmk, const uint32_t *cw, const uint32_t *csg)
 {
@@ -374,6 +418,10 @@ static void coinc_rows(int nr, int64_t Q, int64_t C, int32_t *acc, const uint32_
  *         kind 3: no increments (apply only).
  * rw/cw: the LFSR words of the apply (already advanced by the caller). Returns the pulses. */
 #define RBLK 4
+#ifndef SPARSE_NUM
+#define SPARSE_NUM 3   /* a row block runs dense when over 3/4 of its words are nonzero */
+#define SPARSE_DEN 4
+#endif
 int64_t memhil_update(int64_t kind, int64_t R, int64_t C, int64_t B, int64_t nw,
                       int64_t code_max, const uint32_t *rwords, const int32_t *rneg,
                       const uint32_t *cwords, const int32_t *cneg,
@@ -383,7 +431,8 @@ int64_t memhil_update(int64_t kind, int64_t R, int64_t C, int64_t B, int64_t nw,
                       const int32_t *steps, const int32_t *gauss, const int32_t *root,
                       const apply_params *p, int64_t threads)
 {
-    uint32_t *cw = NULL, *rwT = NULL, *rmk = NULL, *csg = NULL;
+    uint32_t *cw = NULL, *rwT = NULL, *rmk = NULL, *csg = NULL, *rwc = NULL, *rmkc = NULL;
+    int32_t *qi = NULL, *nq = NULL;
     int32_t *xi = NULL;
     const int64_t Q = B * nw;
     row_fn fn = ROW_FNS[(p->rounding ? 8 : 0) | (p->uniform ? 4 : 0) | (p->d2d ? 2 : 0) |
@@ -397,6 +446,10 @@ int64_t memhil_update(int64_t kind, int64_t R, int64_t C, int64_t B, int64_t nw,
         rwT = malloc(sizeof(uint32_t) * R * Q);
         rmk = malloc(sizeof(uint32_t) * R * Q);
         csg = malloc(sizeof(uint32_t) * Q * C);
+        rwc = malloc(sizeof(uint32_t) * R * Q);
+        rmkc = malloc(sizeof(uint32_t) * R * Q);
+        qi = malloc(sizeof(int32_t) * R * Q);
+        nq = calloc(R, sizeof(int32_t));
         for (int64_t q = 0; q < Q; q++) {
             const int64_t b = q / nw;
             for (int64_t i = 0; i < R; i++) {
@@ -406,6 +459,14 @@ int64_t memhil_update(int64_t kind, int64_t R, int64_t C, int64_t B, int64_t nw,
             for (int64_t j = 0; j < C; j++)
                 csg[q * C + j] = cneg[b * C + j] ? 0xFFFFFFFFu : 0x01010101u;
         }
+        for (int64_t i = 0; i < R; i++)          /* each row's nonzero words, in order of q */
+            for (int64_t q = 0; q < Q; q++)
+                if (rwT[i * Q + q]) {
+                    const int64_t k = i * Q + nq[i]++;
+                    rwc[k] = rwT[i * Q + q];
+                    rmkc[k] = rmk[i * Q + q];
+                    qi[k] = (int32_t)q;
+                }
     }
     if (kind == 1) {
         xi = malloc(sizeof(int32_t) * C);
@@ -419,7 +480,18 @@ int64_t memhil_update(int64_t kind, int64_t R, int64_t C, int64_t B, int64_t nw,
     for (int64_t blk = 0; blk < nblk; blk++) {
         const int64_t i0 = blk * RBLK, i1 = i0 + RBLK < R ? i0 + RBLK : R;
         if (kind == 0)
-            coinc_rows((int)(i1 - i0), Q, C, acc + i0 * C, rwT + i0 * Q, rmk + i0 * Q, cwords, csg);
+        {
+            /* dense 4-row blocks share each column load; sparse rows skip their zero words */
+            int64_t nz = 0;
+            for (int64_t i = i0; i < i1; i++)
+                nz += nq[i];
+            if (i1 - i0 == RBLK && nz * SPARSE_DEN > (int64_t)RBLK * Q * SPARSE_NUM)
+                coinc_rows(RBLK, Q, C, acc + i0 * C, rwT + i0 * Q, rmk + i0 * Q, cwords, csg);
+            else
+                for (int64_t i = i0; i < i1; i++)
+                    coinc_row_sparse(nq[i], qi + i * Q, rwc + i * Q, rmkc + i * Q, C, acc + i * C,
+                                     cwords, csg);
+        }
         for (int64_t i = i0; i < i1; i++) {
             int32_t *a = acc + i * C;
             if (kind == 1) {
@@ -439,6 +511,10 @@ int64_t memhil_update(int64_t kind, int64_t R, int64_t C, int64_t B, int64_t nw,
     }
     free(cw);
     free(xi);
+    free(rwc);
+    free(rmkc);
+    free(qi);
+    free(nq);
     free(rwT);
     free(rmk);
     free(csg);
