@@ -535,6 +535,42 @@ static inline int32_t dot16(int64_t K, const int16_t *restrict a, const int16_t 
     return s;
 }
 
+#ifdef __AVX2__
+static inline int32_t hsum8(__m256i v)
+{
+    __m128i t = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
+    return _mm_cvtsi128_si32(t);
+}
+
+/* Two inputs x four weight rows at once: each load feeds two or four vpmaddwd. */
+static inline void dot_2x4(int64_t K, const int16_t *v, const int16_t *w, int32_t out[2][4])
+{
+    __m256i acc[2][4];
+    for (int b = 0; b < 2; b++)
+        for (int o = 0; o < 4; o++)
+            acc[b][o] = _mm256_setzero_si256();
+    int64_t k = 0;
+    for (; k + 16 <= K; k += 16) {
+        const __m256i a0 = _mm256_loadu_si256((const __m256i *)(v + k));
+        const __m256i a1 = _mm256_loadu_si256((const __m256i *)(v + K + k));
+        for (int o = 0; o < 4; o++) {
+            const __m256i wv = _mm256_loadu_si256((const __m256i *)(w + o * K + k));
+            acc[0][o] = _mm256_add_epi32(acc[0][o], _mm256_madd_epi16(a0, wv));
+            acc[1][o] = _mm256_add_epi32(acc[1][o], _mm256_madd_epi16(a1, wv));
+        }
+    }
+    for (int b = 0; b < 2; b++)
+        for (int o = 0; o < 4; o++) {
+            int32_t sum = hsum8(acc[b][o]);
+            for (int64_t r = k; r < K; r++)
+                sum += (int32_t)v[b * K + r] * (int32_t)w[o * K + r];
+            out[b][o] = sum;
+        }
+}
+#endif
+
 void memhil_read(int64_t B, int64_t n, int64_t K, int64_t code_max, const int64_t *codes,
                  const int16_t *w, int64_t sh, int64_t lo, int64_t hi, int64_t *out,
                  int64_t threads)
@@ -543,13 +579,28 @@ void memhil_read(int64_t B, int64_t n, int64_t K, int64_t code_max, const int64_
     int16_t *v = malloc(sizeof(int16_t) * B * K);
     for (int64_t q = 0; q < B * K; q++)
         v[q] = (int16_t)sat(codes[q], code_max);
+    const int64_t nb = (B + 1) / 2, no = (n + 3) / 4;
     (void)threads;
-#pragma omp parallel for num_threads(threads) schedule(static) collapse(2) if (B * n * K > 200000)
-    for (int64_t b = 0; b < B; b++)
-        for (int64_t o = 0; o < n; o++) {
-            int64_t y = dot16(K, v + b * K, w + o * K);
-            y = (y + half) >> sh;
-            out[b * n + o] = y < lo ? lo : (y > hi ? hi : y);
+#pragma omp parallel for num_threads(threads) schedule(static) collapse(2) if (B * n * K > 400000)
+    for (int64_t bb = 0; bb < nb; bb++)
+        for (int64_t oo = 0; oo < no; oo++) {
+            const int64_t b0 = 2 * bb, o0 = 4 * oo;
+            int32_t y32[2][4];
+#ifdef __AVX2__
+            if (b0 + 2 <= B && o0 + 4 <= n) {
+                dot_2x4(K, v + b0 * K, w + o0 * K, y32);
+            } else
+#endif
+            {
+                for (int b = 0; b < 2 && b0 + b < B; b++)
+                    for (int o = 0; o < 4 && o0 + o < n; o++)
+                        y32[b][o] = dot16(K, v + (b0 + b) * K, w + (o0 + o) * K);
+            }
+            for (int b = 0; b < 2 && b0 + b < B; b++)
+                for (int o = 0; o < 4 && o0 + o < n; o++) {
+                    const int64_t y = ((int64_t)y32[b][o] + half) >> sh;
+                    out[(b0 + b) * n + o0 + o] = y < lo ? lo : (y > hi ? hi : y);
+                }
         }
     free(v);
 }
