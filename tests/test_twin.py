@@ -324,3 +324,48 @@ def test_native_kernels_built_without_avx2_equal_the_torch_path(tmp_path):
                        timeout=600)
     assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-3000:]
     assert len(list(tmp_path.glob("memhil_twin_*.so"))) == 1
+
+
+@pytest.mark.parametrize("mode", ["coincidence", "rounding"])
+def test_native_apply_at_the_contract_extremes(monkeypatch, mode):
+    """The native apply's 32-bit arithmetic at the bounds of every operand: step tables at
+    0xFFFF, d2d factors at their clamp, C2C_Q at its maximum, 255 pulses per device (the
+    accumulators at +-ACC_MAX and at random), uniform and non-uniform tables. Same results as
+    the torch path (which computes in int64)."""
+    from memhil.twin.core import ACC_MAX
+    tb = SPEC.tables
+    outs = []
+    for flag in ("0", "1"):
+        monkeypatch.setenv("MEMHIL_NATIVE", flag)
+        t = Twin(40, 70, 1, DeviceConfig(update_mode=mode, d2d_sigma=1.0, c2c_sigma=0.5, seed=3))
+        t.write_reg(REG("C2C_Q"), (1 << 14) - 1)
+        t.write_reg(REG("D2D_Q"), (1 << 14) - 1)
+        t.write_reg(REG("LR_Q"), 0xFFFF_FFFF)
+        t.write_reg(REG("CMAX"), (1 << t.g_w) - 1)
+        g = torch.Generator().manual_seed(7)
+        res = []
+        for uniform in (True, False):
+            for k in range(256):
+                up = 0xFFFF if uniform else int(torch.randint(0, 0x10000, (1,), generator=g))
+                t.write_reg(tb["step_up_base"] + 4 * k, up)
+                t.write_reg(tb["step_dn_base"] + 4 * k, 0xFFFF if uniform else 0xFFFF - up)
+            for _ in range(3):
+                n = 40 * 70
+                t.write_cells(0, 0, torch.randint(0, 1 << t.g_w, (n,), generator=g),
+                              torch.randint(0, 1 << t.g_w, (n,), generator=g))
+                acc = torch.randint(-ACC_MAX, ACC_MAX + 1, (n,), generator=g)
+                acc[::3] = ACC_MAX
+                acc[1::3] = -ACC_MAX
+                t.write_acc(0, 0, acc)
+                res.append(t.apply(0))
+                res.append(t.read_cells(0, 0, n))
+        outs.append((res, t.state_dict()))
+    (ra, sa), (rb, sb) = outs
+    assert len(ra) == len(rb)
+    for a, b in zip(ra, rb):
+        if isinstance(a, int):
+            assert a == b and a > 0
+        else:
+            assert all(torch.equal(p, q) for p, q in zip(a, b))
+    for k in ("gp", "gm", "acc", "row_lfsr", "col_lfsr"):
+        assert torch.equal(sa[k], sb[k]), k

@@ -51,6 +51,8 @@ RW_LIMITS = {
     "ADC_SHIFT": (0, 31),
     "ADC_BITS": (2, 16),
 }
+# native.c's apply works in 32-bit lanes, which needs C2C_Q < 2^14 (with native.py's checks)
+_NATIVE_FITS = RW_LIMITS["C2C_Q"][1] < (1 << 14)
 COUNTERS = ("CNT_PULSES", "CNT_UPDATES", "CNT_READS", "CNT_BUSY", "CNT_ERRORS")
 
 
@@ -554,7 +556,7 @@ class Twin:
 
     def _native(self):
         """The native CPU kernels (memhil.twin.native), or None on CUDA or when unavailable."""
-        return native.library() if self.device.type == "cpu" else None
+        return native.library() if self.device.type == "cpu" and _NATIVE_FITS else None
 
     def _setup(self):
         """(ApplyParams, int32 step table) from the registers, cached until a register write."""

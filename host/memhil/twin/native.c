@@ -199,7 +199,7 @@ apply_row(int64_t C, int32_t *restrict a, int32_t *restrict gp, int32_t *restric
 {
     const int32_t cmax = (int32_t)p->cmax, sub = (int32_t)p->sub_bits;
     const int32_t nmax = (int32_t)p->nmax, maxl = (int32_t)p->max_levels;
-    const int64_t c2c_q = p->c2c_q;
+    const int32_t c2c_q32 = (int32_t)p->c2c_q;
     const uint32_t ll = (uint32_t)(p->lr_q & 0xFFFF), lh = (uint32_t)(p->lr_q >> 16);
     const uint32_t lhc = lh < (uint32_t)nmax + 1 ? lh : (uint32_t)nmax + 1;
     const int32_t up0 = (int32_t)p->s_up0, dn0 = (int32_t)p->s_dn0;
@@ -240,14 +240,17 @@ apply_row(int64_t C, int32_t *restrict a, int32_t *restrict gp, int32_t *restric
             const int32_t fpj = fp[j], fmj = fm[j];
             step1 = (int32_t)(((int64_t)S * (plus ? fpj : fmj)) >> ff);
         }
-        int64_t total = (int64_t)n * step1;
+        /* 32-bit lanes where the contract's bounds allow (native.py checks them at load):
+         * step1 < 2^18, |gauss| < 2^10, C2C_Q < 2^14, root < 2^12, noise_shift >= 24, so
+         * x, y and the shifted product fit in 32 bits; only x * y (< 2^54) needs 64. */
+        int32_t total = n * step1;
         if (c2c) {
-            const int64_t x = (int64_t)step1 * gauss[r & 0xFFu];
-            const int64_t y = c2c_q * root[n];
-            total += (x * y) >> ns;
+            const int32_t x = step1 * gauss[r & 0xFFu];
+            const int32_t y = c2c_q32 * root[n];
+            total += (int32_t)(((int64_t)x * (int64_t)y) >> ns);
             total = total > 0 ? total : 0;
         }
-        const int32_t delta = (int32_t)((total + ((r >> 8) & 0xFFu)) >> sf);
+        const int32_t delta = (total + (int32_t)((r >> 8) & 0xFFu)) >> sf;
         int32_t nc = low ? c + delta : c - delta;
         nc = nc < 0 ? 0 : nc;
         nc = nc > cmax ? cmax : nc;

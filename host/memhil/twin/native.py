@@ -179,6 +179,11 @@ def _check_contract() -> None:
     if f["lr_frac"] != 16 or lim["nmax"] > 255 or lim["acc_bits"] > 24 or SPEC.lfsr["width"] != 32:
         raise NativeUnavailable("contract constants outside what native.c assumes "
                                 "(lr_frac 16, nmax <= 255, acc_bits <= 24, 32-bit LFSRs)")
+    g_max = max(abs(g) for g in SPEC.gauss)
+    noise_shift = SPEC.fixed["gauss_scale"].bit_length() - 1 + f["factor_frac"] + f["root_frac"]
+    step1_max = (0xFFFF * f["factor_max"]) >> f["factor_frac"]
+    if step1_max >= 1 << 18 or g_max >= 1 << 10 or max(SPEC.root) >= 1 << 12 or noise_shift < 24:
+        raise NativeUnavailable("contract constants outside native.c's 32-bit apply arithmetic")
     for v in (1, 2, 0x80, 0xFF, 0x1234_5678, 0xDEAD_BEEF, 0xFFFF_FFFF):
         if _eight_steps_by_feedback(v) != lfsr.advance(v, 8):
             raise NativeUnavailable("the LFSR taps do not fit native.c's 8-step formula")
