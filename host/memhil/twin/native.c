@@ -191,11 +191,11 @@ typedef struct {
  * noise word rw and the column words cw. Returns the pulses applied. The flags are passed as
  * constants by the callers below, so the compiler emits one specialised loop per variant. */
 static inline __attribute__((always_inline)) int64_t
-apply_row(int64_t C, int32_t *restrict a, int32_t *restrict gp, int32_t *restrict gm,
-          uint32_t rw, const uint32_t *restrict cw, const int32_t *restrict fp,
-          const int32_t *restrict fm, const int32_t *restrict steps, const int32_t *restrict gauss,
-          const int32_t *restrict root, const apply_params *p,
-          const int rounding, const int uniform, const int d2d, const int c2c)
+apply_span(int64_t j0, const int64_t len, int32_t *restrict a, int32_t *restrict gp,
+           int32_t *restrict gm, uint32_t rw, const uint32_t *restrict cw,
+           const int32_t *restrict fp, const int32_t *restrict fm, const int32_t *restrict steps,
+           const int32_t *restrict gauss, const int32_t *restrict root, const apply_params *p,
+           const int rounding, const int uniform, const int d2d, const int c2c)
 {
     const int32_t cmax = (int32_t)p->cmax, sub = (int32_t)p->sub_bits;
     const int32_t nmax = (int32_t)p->nmax, maxl = (int32_t)p->max_levels;
@@ -206,7 +206,7 @@ apply_row(int64_t C, int32_t *restrict a, int32_t *restrict gp, int32_t *restric
     const int ff = (int)p->factor_frac, sf = (int)p->step_frac;
     const int ns = (int)p->noise_shift;
     int64_t pulses = 0;
-    for (int64_t j = 0; j < C; j++) {
+    for (int64_t j = j0; j < j0 + len; j++) {
         const int32_t acc = a[j];
         const uint32_t r = rw ^ cw[j];
         const int32_t m = acc < 0 ? -acc : acc;
@@ -260,6 +260,31 @@ apply_row(int64_t C, int32_t *restrict a, int32_t *restrict gp, int32_t *restric
         pulses += act ? n : 0;
         a[j] = 0;
     }
+    return pulses;
+}
+
+/* One row: spans of 8 cells (one vector) whose accumulators are all zero are skipped: they
+ * fire no pulse, so nothing changes (the noise words are per row and column, drawn before the
+ * apply). In training most accumulators are zero at the apply. */
+static inline __attribute__((always_inline)) int64_t
+apply_row(int64_t C, int32_t *restrict a, int32_t *restrict gp, int32_t *restrict gm,
+          uint32_t rw, const uint32_t *restrict cw, const int32_t *restrict fp,
+          const int32_t *restrict fm, const int32_t *restrict steps, const int32_t *restrict gauss,
+          const int32_t *restrict root, const apply_params *p,
+          const int rounding, const int uniform, const int d2d, const int c2c)
+{
+    int64_t pulses = 0, j0 = 0;
+    for (; j0 + 8 <= C; j0 += 8) {
+        int32_t any = 0;
+        for (int k = 0; k < 8; k++)
+            any |= a[j0 + k];
+        if (any)
+            pulses += apply_span(j0, 8, a, gp, gm, rw, cw, fp, fm, steps, gauss, root, p,
+                                 rounding, uniform, d2d, c2c);
+    }
+    if (j0 < C)
+        pulses += apply_span(j0, C - j0, a, gp, gm, rw, cw, fp, fm, steps, gauss, root, p,
+                             rounding, uniform, d2d, c2c);
     return pulses;
 }
 
