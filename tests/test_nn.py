@@ -178,3 +178,27 @@ def test_sim_path_maps_layers_onto_one_device():
     opt = CrossbarSGD(shared, 0.1)
     nn.CrossEntropyLoss()(shared(x), torch.arange(6) % 4).backward()
     assert opt.step() > 0
+
+
+@pytest.mark.parametrize("native", ["0", "1"])
+def test_host_dac_coding_native_equals_torch(monkeypatch, native):
+    """The layer's DAC coding (native helpers or torch) equals the float64 torch expressions,
+    ties included (round half to even), zero rows, clipping at the DAC range."""
+    from memhil.nn.layer import row_codes, scaled_codes
+    monkeypatch.setenv("MEMHIL_NATIVE", native)
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(9, 301, generator=g)
+    x[2] = 0.0
+    x[3, :8] = torch.tensor([0.25, 0.75, -1.25, 2.5, -0.5, 1.0, 3.75, -2.25])
+    x[3, 8:] = 0.0
+    for mul in (2.0, -2.0, 127 / 3.75, 1000.0, 0.37):
+        want = torch.round(x.double() * mul).clamp(-127, 127).long()
+        assert torch.equal(scaled_codes(x, mul, 127), want), mul
+    ties = scaled_codes(x[3], 2.0, 127)[:8].tolist()
+    assert ties == [0, 2, -2, 5, -1, 2, 8, -4]                  # half to even
+    codes, scale = row_codes(x, 127)
+    m = x.abs().amax(1).double()
+    want_scale = torch.where(m > 0, m / 127, torch.ones_like(m))
+    assert torch.equal(scale, want_scale)
+    assert torch.equal(codes, torch.round(x.double() / want_scale[:, None]).long())
+    assert codes.abs().max() == 127 and not codes[2].any()

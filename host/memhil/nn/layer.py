@@ -44,6 +44,43 @@ LR_Q_MIN = 1
 LR_Q_MAX = (1 << 32) - 1
 
 
+def _fast_lib(t: torch.Tensor):
+    """The native helpers for host-side DAC coding when ``t`` suits them (float32 on the CPU),
+    else None. They compute exactly what the torch expressions next to each call compute."""
+    if t.dtype != torch.float32 or t.device.type != "cpu":
+        return None
+    from memhil.twin import native
+    return native.library()
+
+
+def scaled_codes(t: torch.Tensor, mul: float, dac: int) -> torch.Tensor:
+    """``clamp(round(t * mul), -dac, dac)`` as int64, in float64, rounding half to even."""
+    lib = _fast_lib(t)
+    if lib is None:
+        return t.to(torch.float64).mul_(mul).round_().clamp_(-dac, dac).to(torch.int64)
+    t = t.contiguous()
+    out = torch.empty(t.shape, dtype=torch.int64)
+    lib.memhil_codes_scaled(t.numel(), t.data_ptr(), float(mul), int(dac), out.data_ptr())
+    return out
+
+
+def row_codes(v: torch.Tensor, dac: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-row DAC codes of ``v`` (B, n) and the per-row scale (float64 per code):
+    ``code = round(v / scale)`` in float64 with ``scale = max|v| / dac`` (1 for a zero row).
+    (``|v| / scale`` cannot round above ``dac``, so no clamp is needed.)"""
+    lib = _fast_lib(v)
+    if lib is None:
+        m = v.abs().amax(dim=1).to(torch.float64)           # exact: abs and max of floats
+        scale = torch.where(m > 0, m / dac, torch.ones_like(m))
+        return torch.div(v, scale[:, None]).round_().to(torch.int64), scale  # float64 (promoted)
+    v = v.contiguous()
+    B, n = v.shape
+    codes = torch.empty(B, n, dtype=torch.int64)
+    scale = torch.empty(B, dtype=torch.float64)
+    lib.memhil_codes_rows(B, n, v.data_ptr(), int(dac), codes.data_ptr(), scale.data_ptr())
+    return codes, scale
+
+
 class _CrossbarFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, anchor, layer):
@@ -238,14 +275,8 @@ class CrossbarLinear(nn.Module):
         return o, s
 
     def _quantize_rows(self, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-sample DAC codes of ``v`` (B, n) and the per-sample scale (float64 per code):
-        ``code = round(v / scale)`` in float64 with ``scale = max|v| / dac_max``. (|v| / scale
-        cannot round above dac_max, so no clamp is needed.)"""
-        v = v.detach()
-        m = v.abs().amax(dim=1).to(torch.float64)           # exact: abs and max of floats
-        scale = torch.where(m > 0, m / self.dac_max, torch.ones_like(m))
-        codes = torch.div(v, scale[:, None]).round_().to(torch.int64)   # float64 (promoted)
-        return codes, scale
+        """Per-sample DAC codes of ``v`` (B, n) and the per-sample scale (see row_codes)."""
+        return row_codes(v.detach(), self.dac_max)
 
     def _read_all(self, direction: str, codes: torch.Tensor, scale: torch.Tensor,
                   n_out: int) -> torch.Tensor:
@@ -313,9 +344,7 @@ class CrossbarLinear(nn.Module):
             lr_q = min(LR_Q_MAX, max(LR_Q_MIN, math.ceil(p * md / self.dac_max - 1e-9)))
             ad = p / lr_q
         # float64 products, rounded half to even, clipped at the DAC range
-        xc = x.to(torch.float64).mul_(ax).round_().clamp_(-self.dac_max, self.dac_max)
-        dc = g.to(torch.float64).mul_(-ad).round_().clamp_(-self.dac_max, self.dac_max)
-        return xc.to(torch.int64), dc.to(torch.int64), lr_q
+        return scaled_codes(x, ax, self.dac_max), scaled_codes(g, -ad, self.dac_max), lr_q
 
     def pulse_update(self, lr: float) -> int:
         """Send the kept minibatch(es) to the crossbar as stochastic pulse updates; returns the

@@ -652,3 +652,38 @@ void memhil_weights16(int64_t R, int64_t C, const int32_t *gp, const int32_t *gm
                     w[j * R + i] = (int16_t)(gp[i * C + j] - gm[i * C + j]);
         }
 }
+
+/* Host-side DAC coding (memhil.nn.layer, not the contract): float32 values to integer codes
+ * exactly as the layer's torch expressions do, in double precision, rounding half to even
+ * (nearbyint in the default rounding mode):
+ *   memhil_codes_scaled: codes = clamp(nearbyint((double)x * mul), -dac, dac)
+ *   memhil_codes_rows:   per row b, m = max |x|, scale[b] = m > 0 ? m / dac : 1,
+ *                        codes = nearbyint((double)x / scale[b]) (never beyond dac). */
+#include <math.h>
+
+void memhil_codes_scaled(int64_t n, const float *x, double mul, int64_t dac, int64_t *codes)
+{
+    const double lim = (double)dac;
+    for (int64_t i = 0; i < n; i++) {
+        double v = nearbyint((double)x[i] * mul);
+        v = v < -lim ? -lim : (v > lim ? lim : v);
+        codes[i] = (int64_t)v;
+    }
+}
+
+void memhil_codes_rows(int64_t B, int64_t n, const float *x, int64_t dac, int64_t *codes,
+                       double *scale)
+{
+    for (int64_t b = 0; b < B; b++) {
+        const float *xb = x + b * n;
+        float m = 0.0f;
+        for (int64_t i = 0; i < n; i++) {
+            const float a = fabsf(xb[i]);
+            m = a > m ? a : m;
+        }
+        const double s = m > 0.0f ? (double)m / (double)dac : 1.0;
+        scale[b] = s;
+        for (int64_t i = 0; i < n; i++)
+            codes[b * n + i] = (int64_t)nearbyint((double)xb[i] / s);
+    }
+}

@@ -79,7 +79,7 @@ def build() -> Path:
     os.close(fd)
     try:
         for extra in (OPENMP, []):       # OpenMP where the compiler has it, else one thread
-            r = subprocess.run([cc, *flags, *extra, "-o", tmp, str(SRC)], capture_output=True,
+            r = subprocess.run([cc, *flags, *extra, "-o", tmp, str(SRC), "-lm"], capture_output=True,
                                text=True)
             if r.returncode == 0:
                 break
@@ -105,6 +105,10 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.memhil_read.restype = None
     lib.memhil_weights16.argtypes = [i64, i64, p, p, p, i64]
     lib.memhil_weights16.restype = None
+    lib.memhil_codes_scaled.argtypes = [i64, p, ctypes.c_double, i64, p]
+    lib.memhil_codes_scaled.restype = None
+    lib.memhil_codes_rows.argtypes = [i64, i64, p, i64, p, p]
+    lib.memhil_codes_rows.restype = None
 
 
 def library():
