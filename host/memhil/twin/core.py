@@ -186,6 +186,8 @@ class Twin:
         self._gauss = torch.tensor(SPEC.gauss, dtype=torch.int32, device=dev)
         self._root = torch.tensor(SPEC.root, dtype=torch.int32, device=dev)
         self._wcache: dict = {}
+        self._w16 = None                         # int16 gp - gm per tile for the native reads,
+        self._w16_ok = [False] * tiles           # kept current by the native apply
         self._factors: tuple | None = None
         self._acc_zero = [True] * tiles          # accumulators known to be all zero
         self._apply_setup = None                 # cached (params, steps) of the apply kernels
@@ -256,6 +258,8 @@ class Twin:
             self._factors = None
         if name == "C0":
             self._wcache.clear()
+        if name == "CMAX":                       # int16 copies are only kept below 2^15
+            self._w16_ok = [False] * self.tiles
 
     def read_reg(self, addr: int) -> int:
         tb = SPEC.tables
@@ -367,8 +371,17 @@ class Twin:
                 self._factors = (out[0], out[1])
         return self._factors
 
-    def _invalidate(self, tile: int) -> None:
+    def _invalidate(self, tile: int, keep_w16: bool = False) -> None:
+        """The codes of ``tile`` changed: drop its cached weights (except the int16 copy when
+        the native apply has just updated it in place)."""
         self._wcache = {k: v for k, v in self._wcache.items() if k[1] != tile}
+        if not keep_w16:
+            self._w16_ok[tile] = False
+
+    def _w16_buf(self, tile: int) -> torch.Tensor:
+        if self._w16 is None:
+            self._w16 = torch.empty(self.tiles, self.rows, self.cols, dtype=torch.int16)
+        return self._w16[tile]
 
     def _weights(self, tile: int, dtype: torch.dtype):
         key = ("w", tile, dtype)
@@ -442,14 +455,20 @@ class Twin:
 
     def _native_read(self, lib, tile: int, v: torch.Tensor, transpose: bool) -> torch.Tensor:
         """_read without read noise by the native kernel: exact int32 sums of int16 products."""
-        key = ("i16", tile, transpose)
-        w = self._wcache.get(key)
-        if w is None:
-            w = torch.empty((self.cols, self.rows) if transpose else (self.rows, self.cols),
-                            dtype=torch.int16)
-            lib.memhil_weights16(self.rows, self.cols, native.ptr(self.gp[tile]),
-                                 native.ptr(self.gm[tile]), native.ptr(w), int(transpose))
-            self._wcache[key] = w
+        if transpose:
+            key = ("i16", tile, transpose)
+            w = self._wcache.get(key)
+            if w is None:
+                w = torch.empty((self.cols, self.rows), dtype=torch.int16)
+                lib.memhil_weights16(self.rows, self.cols, native.ptr(self.gp[tile]),
+                                     native.ptr(self.gm[tile]), native.ptr(w), 1)
+                self._wcache[key] = w
+        else:
+            w = self._w16_buf(tile)
+            if not self._w16_ok[tile]:
+                lib.memhil_weights16(self.rows, self.cols, native.ptr(self.gp[tile]),
+                                     native.ptr(self.gm[tile]), native.ptr(w), 0)
+                self._w16_ok[tile] = True
         B = v.shape[0]
         n_out, n_in = w.shape
         out = torch.empty(B, n_out, dtype=torch.int64)
@@ -614,13 +633,14 @@ class Twin:
                 fp, fm = (f[tile] for f in self.d2d_factors())
         pulses = lib.memhil_update(kind, R, C, B, nw, CODE_MAX, P(rwords), P(rneg), P(cwords), P(cneg),
                                    P(d), P(x), P(inc), int(apply), P(acc), P(self.gp[tile]),
-                                   P(self.gm[tile]), P(rs), P(cs), P(fp), P(fm), P(steps),
+                                   P(self.gm[tile]), P(self._w16_buf(tile)), P(rs), P(cs),
+                                   P(fp), P(fm), P(steps),
                                    P(self._gauss), P(self._root), ctypes.byref(params), threads)
         if not apply:
             self._acc_zero[tile] = False
             return 0
         self._acc_zero[tile] = True
-        self._invalidate(tile)
+        self._invalidate(tile, keep_w16=True)
         self.regs["CNT_PULSES"] = (self.regs["CNT_PULSES"] + pulses) & M32
         return pulses
 
@@ -649,6 +669,7 @@ class Twin:
         self.regs = dict(sd["regs"])
         self._acc_zero = [False] * self.tiles
         self._wcache.clear()
+        self._w16_ok = [False] * self.tiles
         self._factors = None
         self._apply_setup = None
 

@@ -192,7 +192,7 @@ typedef struct {
  * constants by the callers below, so the compiler emits one specialised loop per variant. */
 static inline __attribute__((always_inline)) int64_t
 apply_span(int64_t j0, const int64_t len, int32_t *restrict a, int32_t *restrict gp,
-           int32_t *restrict gm, uint32_t rw, const uint32_t *restrict cw,
+           int32_t *restrict gm, int16_t *restrict w16, uint32_t rw, const uint32_t *restrict cw,
            const int32_t *restrict fp, const int32_t *restrict fm, const int32_t *restrict steps,
            const int32_t *restrict gauss, const int32_t *restrict root, const apply_params *p,
            const int rounding, const int uniform, const int d2d, const int c2c)
@@ -255,8 +255,10 @@ apply_span(int64_t j0, const int64_t len, int32_t *restrict a, int32_t *restrict
         nc = nc < 0 ? 0 : nc;
         nc = nc > cmax ? cmax : nc;
         const int act = n > 0;
-        gp[j] = (act & plus) ? nc : p0;
-        gm[j] = (act & !plus) ? nc : m0;
+        const int32_t np = (act & plus) ? nc : p0, nm = (act & !plus) ? nc : m0;
+        gp[j] = np;
+        gm[j] = nm;
+        w16[j] = (int16_t)(np - nm);          /* the read kernels' weight copy stays current */
         pulses += act ? n : 0;
         a[j] = 0;
     }
@@ -268,7 +270,7 @@ apply_span(int64_t j0, const int64_t len, int32_t *restrict a, int32_t *restrict
  * apply). In training most accumulators are zero at the apply. */
 static inline __attribute__((always_inline)) int64_t
 apply_row(int64_t C, int32_t *restrict a, int32_t *restrict gp, int32_t *restrict gm,
-          uint32_t rw, const uint32_t *restrict cw, const int32_t *restrict fp,
+          int16_t *restrict w16, uint32_t rw, const uint32_t *restrict cw, const int32_t *restrict fp,
           const int32_t *restrict fm, const int32_t *restrict steps, const int32_t *restrict gauss,
           const int32_t *restrict root, const apply_params *p,
           const int rounding, const int uniform, const int d2d, const int c2c)
@@ -279,27 +281,30 @@ apply_row(int64_t C, int32_t *restrict a, int32_t *restrict gp, int32_t *restric
         for (int k = 0; k < 8; k++)
             any |= a[j0 + k];
         if (any)
-            pulses += apply_span(j0, 8, a, gp, gm, rw, cw, fp, fm, steps, gauss, root, p,
+            pulses += apply_span(j0, 8, a, gp, gm, w16, rw, cw, fp, fm, steps, gauss, root, p,
                                  rounding, uniform, d2d, c2c);
     }
     if (j0 < C)
-        pulses += apply_span(j0, C - j0, a, gp, gm, rw, cw, fp, fm, steps, gauss, root, p,
+        pulses += apply_span(j0, C - j0, a, gp, gm, w16, rw, cw, fp, fm, steps, gauss, root, p,
                              rounding, uniform, d2d, c2c);
     return pulses;
 }
 
-typedef int64_t (*row_fn)(int64_t, int32_t *, int32_t *, int32_t *, uint32_t, const uint32_t *,
+typedef int64_t (*row_fn)(int64_t, int32_t *, int32_t *, int32_t *, int16_t *, uint32_t,
+                          const uint32_t *,
                           const int32_t *, const int32_t *, const int32_t *, const int32_t *,
                           const int32_t *, const apply_params *);
 
 #define VARIANT(R_, U_, D_, N_)                                                                   \
     static int64_t apply_row_##R_##U_##D_##N_(                                                    \
-        int64_t C, int32_t *restrict a, int32_t *restrict gp, int32_t *restrict gm, uint32_t rw,  \
+        int64_t C, int32_t *restrict a, int32_t *restrict gp, int32_t *restrict gm,               \
+        int16_t *restrict w16, uint32_t rw,                                                       \
         const uint32_t *restrict cw, const int32_t *restrict fp, const int32_t *restrict fm,      \
         const int32_t *restrict steps, const int32_t *restrict gauss,                             \
         const int32_t *restrict root, const apply_params *restrict p)                             \
     {                                                                                             \
-        return apply_row(C, a, gp, gm, rw, cw, fp, fm, steps, gauss, root, p, R_, U_, D_, N_);    \
+        return apply_row(C, a, gp, gm, w16, rw, cw, fp, fm, steps, gauss, root, p, R_, U_, D_,   \
+                         N_);                                                                     \
     }
 VARIANT(0, 0, 0, 0) VARIANT(0, 0, 0, 1) VARIANT(0, 0, 1, 0) VARIANT(0, 0, 1, 1)
 VARIANT(0, 1, 0, 0) VARIANT(0, 1, 0, 1) VARIANT(0, 1, 1, 0) VARIANT(0, 1, 1, 1)
@@ -444,7 +449,9 @@ static void coinc_rows(int nr, int64_t Q, int64_t C, int32_t *acc, const uint32_
  *         memhil_streams; kind 1: rounding of one sample, outer product d[i] * x[j] of the
  *         codes d (R) and x (C); kind 2: add the precomputed increments inc (R x C);
  *         kind 3: no increments (apply only).
- * rw/cw: the LFSR words of the apply (already advanced by the caller). Returns the pulses. */
+ * rw/cw: the LFSR words of the apply (already advanced by the caller); w16 (R x C): the
+ * int16 copy of gp - gm that the reads use, kept current for every cell the apply visits
+ * (the caller knows whether it was current before). Returns the pulses. */
 #define RBLK 4
 #ifndef SPARSE_NUM
 #define SPARSE_NUM 3   /* a row block runs dense when over 3/4 of its words are nonzero */
@@ -454,7 +461,7 @@ int64_t memhil_update(int64_t kind, int64_t R, int64_t C, int64_t B, int64_t nw,
                       int64_t code_max, const uint32_t *rwords, const int32_t *rneg,
                       const uint32_t *cwords, const int32_t *cneg,
                       const int64_t *d, const int64_t *x, const int32_t *inc,
-                      int64_t apply, int32_t *acc, int32_t *gp, int32_t *gm,
+                      int64_t apply, int32_t *acc, int32_t *gp, int32_t *gm, int16_t *w16,
                       const int64_t *rw, const int64_t *cw64, const int32_t *fp, const int32_t *fm,
                       const int32_t *steps, const int32_t *gauss, const int32_t *root,
                       const apply_params *p, int64_t threads)
@@ -533,7 +540,7 @@ int64_t memhil_update(int64_t kind, int64_t R, int64_t C, int64_t B, int64_t nw,
                     a[j] += src[j];
             }
             if (apply)
-                pulses += fn(C, a, gp + i * C, gm + i * C, (uint32_t)rw[i], cw,
+                pulses += fn(C, a, gp + i * C, gm + i * C, w16 + i * C, (uint32_t)rw[i], cw,
                              fp ? fp + i * C : NULL, fm ? fm + i * C : NULL, steps, gauss, root, p);
         }
     }

@@ -98,7 +98,7 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.memhil_advance.restype = None
     lib.memhil_streams.argtypes = [i64] * 6 + [p, p, i64, p, p, p, p, i64]
     lib.memhil_streams.restype = None
-    lib.memhil_update.argtypes = ([i64] * 6 + [p] * 7 + [i64] + [p] * 10
+    lib.memhil_update.argtypes = ([i64] * 6 + [p] * 7 + [i64] + [p] * 11
                                   + [ctypes.POINTER(ApplyParams), i64])
     lib.memhil_update.restype = i64
     lib.memhil_read.argtypes = [i64] * 4 + [p, p] + [i64] * 3 + [p, i64]
