@@ -589,53 +589,38 @@ class Twin:
                 s_up0=int(up[0]), s_dn0=int(dn[0]), lr_frac=LR_FRAC, nmax=NMAX,
                 max_levels=MAX_LEVELS, factor_frac=FF, step_frac=SF, noise_shift=NOISE_SHIFT,
                 rounding=int(r["UPDATE_MODE"] == SPEC.update_mode["ROUNDING"]),
-                uniform=int(uniform), d2d=int(r["D2D_Q"] != 0), c2c=int(r["C2C_Q"] != 0))
+                uniform=int(uniform), d2d=int(r["D2D_Q"] != 0), c2c=int(r["C2C_Q"] != 0),
+                bl=r["BL"], stream_k8=native.STREAM_K8, apply_k8=native.APPLY_K8,
+                prob_mask=PROB_MASK, code_max=CODE_MAX, taps=native.TAPS)
             self._apply_setup = (p, self._steps().contiguous())
         return self._apply_setup
 
     def _native_update(self, lib, tile: int, x, d, apply: bool) -> int:
         """Accumulate (x, d given) and/or apply with the native kernels; same contract, same
         state changes as the torch path (which the tests hold it to)."""
-        R, C = self.rows, self.cols
         P = native.ptr
-        t8 = native.t8_table()
-        rs, cs = self.row_lfsr[tile], self.col_lfsr[tile]
-        acc = self.acc[tile]
-        B, nw, kind = 0, 0, 3
-        threads = torch.get_num_threads()
-        rwords = rneg = cwords = cneg = inc = None
+        B, kind, inc = 0, 3, None
         if x is not None:
             B = x.shape[0]
             x, d = x.contiguous(), d.contiguous()
             if self.regs["UPDATE_MODE"] == SPEC.update_mode["COINCIDENCE"]:
-                kind, bl = 0, self.regs["BL"]
-                nw = (bl + 31) // 32
-                rwords = torch.empty(B * nw * R, dtype=torch.int32)
-                cwords = torch.empty(B * nw * C, dtype=torch.int32)
-                rneg = torch.empty(B * R, dtype=torch.int32)
-                cneg = torch.empty(B * C, dtype=torch.int32)
-                fb = native.feedback_table()
-                for n, codes, st, words, neg in ((R, d, rs, rwords, rneg), (C, x, cs, cwords, cneg)):
-                    lib.memhil_streams(n, B, bl, native.STREAM_K8, PROB_MASK, CODE_MAX, P(t8), P(fb),
-                                       native.TAPS, P(codes), P(st), P(words), P(neg), threads)
+                kind = 0
             elif B == 1:
                 kind = 1
             else:
                 kind = 2
                 inc = _int_matmul(d.T.clamp(-CODE_MAX, CODE_MAX), x.clamp(-CODE_MAX, CODE_MAX),
                                   B * CODE_MAX * CODE_MAX).contiguous()
-        fp = fm = None
         params, steps = self._setup()
-        if apply:
-            lib.memhil_advance(R, native.APPLY_K8, P(t8), P(rs))
-            lib.memhil_advance(C, native.APPLY_K8, P(t8), P(cs))
-            if params.d2d:
-                fp, fm = (f[tile] for f in self.d2d_factors())
-        pulses = lib.memhil_update(kind, R, C, B, nw, CODE_MAX, P(rwords), P(rneg), P(cwords), P(cneg),
-                                   P(d), P(x), P(inc), int(apply), P(acc), P(self.gp[tile]),
-                                   P(self.gm[tile]), P(self._w16_buf(tile)), P(rs), P(cs),
-                                   P(fp), P(fm), P(steps),
-                                   P(self._gauss), P(self._root), ctypes.byref(params), threads)
+        fp = fm = None
+        if apply and params.d2d:
+            fp, fm = (f[tile] for f in self.d2d_factors())
+        pulses = lib.memhil_update(
+            kind, self.rows, self.cols, B, P(d), P(x), P(inc), int(apply), P(self.acc[tile]),
+            P(self.gp[tile]), P(self.gm[tile]), P(self._w16_buf(tile)), P(self.row_lfsr[tile]),
+            P(self.col_lfsr[tile]), P(fp), P(fm), P(steps), P(self._gauss), P(self._root),
+            P(native.t8_table()), P(native.feedback_table()), ctypes.byref(params),
+            torch.get_num_threads())
         if not apply:
             self._acc_zero[tile] = False
             return 0

@@ -185,6 +185,8 @@ typedef struct {
     int64_t s_up0, s_dn0;          /* the step tables' first entries (uniform tables) */
     int64_t lr_frac, nmax, max_levels, factor_frac, step_frac, noise_shift;
     int64_t rounding, uniform, d2d, c2c;
+    /* stochastic streams and LFSR strides (contract section 4) */
+    int64_t bl, stream_k8, apply_k8, prob_mask, code_max, taps;
 } apply_params;
 
 /* Apply one row's accumulators a[0..C) to the row's devices (acc, gp, gm rows), with row
@@ -445,11 +447,12 @@ static void coinc_rows(int nr, int64_t Q, int64_t C, int32_t *acc, const uint32_
  * apply them (contract sections 5-6), a block of rows at a time so that the rows stay in
  * cache; the blocks are shared among `threads` threads (rows are independent).
  *
- * kind 0: pulse coincidence, rwords/rneg (B*nw x R, B x R) and cwords/cneg from
- *         memhil_streams; kind 1: rounding of one sample, outer product d[i] * x[j] of the
- *         codes d (R) and x (C); kind 2: add the precomputed increments inc (R x C);
+ * kind 0: pulse coincidence: the streams of the codes d (B x R) and x (B x C) are drawn
+ *         here (memhil_streams); kind 1: rounding of one sample, outer product d[i] * x[j] of
+ *         the codes d (R) and x (C); kind 2: add the precomputed increments inc (R x C);
  *         kind 3: no increments (apply only).
- * rw/cw: the LFSR words of the apply (already advanced by the caller); w16 (R x C): the
+ * rw/cw64: the row and column LFSR states, advanced here (streams, then the apply's 32 steps,
+ * whose states are the apply's noise words); w16 (R x C): the
  * int16 copy of gp - gm that the reads use, kept current for every cell the apply visits
  * (the caller knows whether it was current before). Returns the pulses. */
 #define RBLK 4
@@ -457,15 +460,32 @@ static void coinc_rows(int nr, int64_t Q, int64_t C, int32_t *acc, const uint32_
 #define SPARSE_NUM 3   /* a row block runs dense when over 3/4 of its words are nonzero */
 #define SPARSE_DEN 4
 #endif
-int64_t memhil_update(int64_t kind, int64_t R, int64_t C, int64_t B, int64_t nw,
-                      int64_t code_max, const uint32_t *rwords, const int32_t *rneg,
-                      const uint32_t *cwords, const int32_t *cneg,
+int64_t memhil_update(int64_t kind, int64_t R, int64_t C, int64_t B,
                       const int64_t *d, const int64_t *x, const int32_t *inc,
                       int64_t apply, int32_t *acc, int32_t *gp, int32_t *gm, int16_t *w16,
-                      const int64_t *rw, const int64_t *cw64, const int32_t *fp, const int32_t *fm,
+                      int64_t *rw, int64_t *cw64, const int32_t *fp, const int32_t *fm,
                       const int32_t *steps, const int32_t *gauss, const int32_t *root,
-                      const apply_params *p, int64_t threads)
+                      const uint32_t *t8, const uint8_t *fb, const apply_params *p,
+                      int64_t threads)
 {
+    const int64_t code_max = p->code_max;
+    const int64_t nw = kind == 0 ? (p->bl + 31) / 32 : 0;
+    uint32_t *rwords = NULL, *cwords = NULL;
+    int32_t *rneg = NULL, *cneg = NULL;
+    if (kind == 0) {               /* the streams of rows (d) then columns (x), contract 4.2 */
+        rwords = malloc(sizeof(uint32_t) * B * nw * R);
+        cwords = malloc(sizeof(uint32_t) * B * nw * C);
+        rneg = malloc(sizeof(int32_t) * B * R);
+        cneg = malloc(sizeof(int32_t) * B * C);
+        memhil_streams(R, B, p->bl, p->stream_k8, p->prob_mask, code_max, t8, fb, p->taps, d, rw,
+                       rwords, rneg, threads);
+        memhil_streams(C, B, p->bl, p->stream_k8, p->prob_mask, code_max, t8, fb, p->taps, x,
+                       cw64, cwords, cneg, threads);
+    }
+    if (apply) {                   /* the apply's noise words: 32 more steps of every LFSR */
+        memhil_advance(R, p->apply_k8, t8, rw);
+        memhil_advance(C, p->apply_k8, t8, cw64);
+    }
     uint32_t *cw = NULL, *rwT = NULL, *rmk = NULL, *csg = NULL, *rwc = NULL, *rmkc = NULL;
     int32_t *qi = NULL, *nq = NULL;
     int32_t *xi = NULL;
@@ -546,6 +566,10 @@ int64_t memhil_update(int64_t kind, int64_t R, int64_t C, int64_t B, int64_t nw,
     }
     free(cw);
     free(xi);
+    free(rwords);
+    free(cwords);
+    free(rneg);
+    free(cneg);
     free(rwc);
     free(rmkc);
     free(qi);

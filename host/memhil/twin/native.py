@@ -39,7 +39,8 @@ class NativeUnavailable(RuntimeError):
 class ApplyParams(ctypes.Structure):
     _fields_ = [(n, ctypes.c_int64) for n in (
         "cmax", "sub_bits", "c2c_q", "lr_q", "s_up0", "s_dn0", "lr_frac", "nmax", "max_levels",
-        "factor_frac", "step_frac", "noise_shift", "rounding", "uniform", "d2d", "c2c")]
+        "factor_frac", "step_frac", "noise_shift", "rounding", "uniform", "d2d", "c2c",
+        "bl", "stream_k8", "apply_k8", "prob_mask", "code_max", "taps")]
 
 
 def _cpu_key() -> str:
@@ -98,7 +99,7 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.memhil_advance.restype = None
     lib.memhil_streams.argtypes = [i64] * 6 + [p, p, i64, p, p, p, p, i64]
     lib.memhil_streams.restype = None
-    lib.memhil_update.argtypes = ([i64] * 6 + [p] * 7 + [i64] + [p] * 11
+    lib.memhil_update.argtypes = ([i64] * 4 + [p] * 3 + [i64] + [p] * 13
                                   + [ctypes.POINTER(ApplyParams), i64])
     lib.memhil_update.restype = i64
     lib.memhil_read.argtypes = [i64] * 4 + [p, p] + [i64] * 3 + [p, i64]
