@@ -14,7 +14,7 @@ import sys
 
 SUBSET = int(os.environ.get("MEMHIL_BENCH_SUBSET", 2048))
 BATCH = 32
-REPEATS = int(os.environ.get("MEMHIL_BENCH_REPEATS", 3))
+REPEATS = int(os.environ.get("MEMHIL_BENCH_REPEATS", 5))
 
 
 def _data():
