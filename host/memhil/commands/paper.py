@@ -11,7 +11,7 @@ def add_arguments(p) -> None:
     g.add_argument("--quick", dest="scale", action="store_const", const="quick",
                    help="digits, 64-32-10 (default)")
     g.add_argument("--full", dest="scale", action="store_const", const="full",
-                   help="Fashion-MNIST, 784-256-128-10 (hours on 2 CPU cores)")
+                   help="Fashion-MNIST, 784-256-128-10 (about an hour on 2 CPU cores)")
     p.set_defaults(scale="quick")
     p.add_argument("--seeds", type=positive_int, default=None, help="number of seeds (3)")
     p.add_argument("--epochs", type=positive_int, default=None, help="override the scale's epochs")
