@@ -38,6 +38,7 @@ from torch import nn
 from memhil.config import DeviceConfig
 from memhil.nn.backend import (MAX_COLS, MAX_ROWS, BackendUnavailable, open_backend,  # noqa: F401
                                plan_tiles, reg_cache)
+from memhil.twin import native
 
 MAX_SHIFT = 31
 LR_Q_MIN = 1
@@ -49,7 +50,6 @@ def _fast_lib(t: torch.Tensor):
     else None. They compute exactly what the torch expressions next to each call compute."""
     if t.dtype != torch.float32 or t.device.type != "cpu":
         return None
-    from memhil.twin import native
     return native.library()
 
 

@@ -555,10 +555,8 @@ class Twin:
         acc = self.acc[tile]
         fp, fm = self.d2d_factors()
         r = self.regs
-        levels = (r["CMAX"] >> r["SUB_BITS"]) + 1
-        up, dn = self.step_up[:levels], self.step_dn[:levels]
-        uniform = bool((up == up[0]).all() and (dn == dn[0]).all())
-        params = torch.tensor([r["CMAX"], r["SUB_BITS"], r["C2C_Q"], r["LR_Q"], int(up[0]), int(dn[0])],
+        up0, dn0, uniform = self._step_form()
+        params = torch.tensor([r["CMAX"], r["SUB_BITS"], r["C2C_Q"], r["LR_Q"], up0, dn0],
                               dtype=torch.int64, device=self.device)
         gp, gm, pulses = apply_kernel(acc, self.gp[tile], self.gm[tile], rw, cw, fp[tile], fm[tile],
                                 self._steps(), self._gauss, self._root, params,
@@ -573,6 +571,13 @@ class Twin:
         self.regs["CNT_PULSES"] = (self.regs["CNT_PULSES"] + pulses) & M32
         return pulses
 
+    def _step_form(self) -> tuple[int, int, bool]:
+        """(STEP_UP[0], STEP_DN[0], whether both tables are uniform over the used levels)."""
+        r = self.regs
+        levels = (r["CMAX"] >> r["SUB_BITS"]) + 1
+        up, dn = self.step_up[:levels], self.step_dn[:levels]
+        return int(up[0]), int(dn[0]), bool((up == up[0]).all() and (dn == dn[0]).all())
+
     def _native(self):
         """The native CPU kernels (memhil.twin.native), or None on CUDA or when unavailable."""
         return native.library() if self.device.type == "cpu" and _NATIVE_FITS else None
@@ -581,12 +586,10 @@ class Twin:
         """(ApplyParams, int32 step table) from the registers, cached until a register write."""
         if self._apply_setup is None:
             r = self.regs
-            levels = (r["CMAX"] >> r["SUB_BITS"]) + 1
-            up, dn = self.step_up[:levels], self.step_dn[:levels]
-            uniform = bool((up == up[0]).all() and (dn == dn[0]).all())
+            up0, dn0, uniform = self._step_form()
             p = native.ApplyParams(
                 cmax=r["CMAX"], sub_bits=r["SUB_BITS"], c2c_q=r["C2C_Q"], lr_q=r["LR_Q"],
-                s_up0=int(up[0]), s_dn0=int(dn[0]), lr_frac=LR_FRAC, nmax=NMAX,
+                s_up0=up0, s_dn0=dn0, lr_frac=LR_FRAC, nmax=NMAX,
                 max_levels=MAX_LEVELS, factor_frac=FF, step_frac=SF, noise_shift=NOISE_SHIFT,
                 rounding=int(r["UPDATE_MODE"] == SPEC.update_mode["ROUNDING"]),
                 uniform=int(uniform), d2d=int(r["D2D_Q"] != 0), c2c=int(r["C2C_Q"] != 0),

@@ -23,7 +23,7 @@ static inline int64_t sat(int64_t v, int64_t m) { return v < -m ? -m : (v > m ? 
 static inline uint32_t step8(uint32_t s, const uint32_t *t8) { return (s >> 8) ^ t8[s & 0xFFu]; }
 
 /* Advance n states by k8 * 8 single steps. */
-void memhil_advance(int64_t n, int64_t k8, const uint32_t *t8, int64_t *states)
+static void memhil_advance(int64_t n, int64_t k8, const uint32_t *t8, int64_t *states)
 {
     for (int64_t a = 0; a < n; a++) {
         uint32_t s = (uint32_t)states[a];
@@ -139,7 +139,7 @@ static void stream_block_avx2(int64_t a0, int64_t n, int64_t B, int64_t bl, int6
 }
 #endif
 
-void memhil_streams(int64_t n, int64_t B, int64_t bl, int64_t spb, int64_t prob_mask,
+static void memhil_streams(int64_t n, int64_t B, int64_t bl, int64_t spb, int64_t prob_mask,
                     int64_t code_max, const uint32_t *t8, const uint8_t *fb, int64_t taps,
                     const int64_t *codes, int64_t *states, uint32_t *words, int32_t *neg,
                     int64_t threads)

@@ -6,8 +6,8 @@ The kernels are compiled at first use with the machine's C compiler (``$CC`` or 
 so concurrent processes never load a half-written library. ``MEMHIL_NATIVE=0`` turns the kernels
 off (the twin then uses its torch path: same results, slower); ``MEMHIL_NATIVE=1`` makes a
 failed build an error instead of a warning; ``MEMHIL_NATIVE_CFLAGS`` adds compiler flags (the
-tests build once with ``-mno-avx2`` to check the portable C paths). They are a speed path only: tests check them
-against the torch twin and the loop-by-loop reference, bit for bit.
+tests build once with ``-mno-avx2`` to check the portable C paths). They are a speed path only:
+tests check them against the torch twin and the loop-by-loop reference, bit for bit.
 """
 from __future__ import annotations
 
@@ -95,10 +95,6 @@ def build() -> Path:
 
 def _declare(lib: ctypes.CDLL) -> None:
     p, i64 = ctypes.c_void_p, ctypes.c_int64
-    lib.memhil_advance.argtypes = [i64, i64, p, p]
-    lib.memhil_advance.restype = None
-    lib.memhil_streams.argtypes = [i64] * 6 + [p, p, i64, p, p, p, p, i64]
-    lib.memhil_streams.restype = None
     lib.memhil_update.argtypes = ([i64] * 4 + [p] * 3 + [i64] + [p] * 13
                                   + [ctypes.POINTER(ApplyParams), i64])
     lib.memhil_update.restype = i64
