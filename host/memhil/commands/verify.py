@@ -31,6 +31,12 @@ def add_arguments(p) -> None:
                    help="tries per command after the first (default 8; 100 with --fault-rate)")
     p.add_argument("--fault-rate", type=float, default=0.0,
                    help="inject byte faults at this rate per byte (tests the retry path)")
+    p.add_argument("--pause-rate", type=float, default=0.0,
+                   help="a slow device: after each received byte, with this probability, hold "
+                        "the rest of the answer back for --pause-ms (nothing is lost; a correct "
+                        "driver needs no retry for it)")
+    p.add_argument("--pause-ms", type=float, default=20.0,
+                   help="length of each --pause-rate pause in ms (default 20)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
@@ -82,13 +88,22 @@ def run(args) -> int:
     from memhil.runtime.sim_link import SimBuildError
     from memhil.runtime.transport import TransportError
 
+    if not 0.0 <= args.pause_rate <= 1.0:
+        print(f"memhil verify: --pause-rate {args.pause_rate} is not allowed: must be in [0, 1]",
+              file=sys.stderr)
+        return 2
+    if not 0.0 <= args.pause_ms <= 60000.0:
+        print(f"memhil verify: --pause-ms {args.pause_ms} is not allowed: must be in "
+              f"[0, 60000]", file=sys.stderr)
+        return 2
     try:
         tr = open_backend(args)
     except (TransportError, SimBuildError, ValueError) as e:
         print(f"memhil verify: cannot open the {args.backend} backend: {e}", file=sys.stderr)
         return 2
-    if args.fault_rate:
-        tr = FaultyTransport(tr, args.fault_rate, seed=args.seed)
+    if args.fault_rate or args.pause_rate:
+        tr = FaultyTransport(tr, args.fault_rate, seed=args.seed, pause_rate=args.pause_rate,
+                             pause_s=args.pause_ms / 1e3)
     t_start = time.monotonic()
     try:
         timeout = args.timeout if args.timeout is not None else (
@@ -122,6 +137,7 @@ def run(args) -> int:
         tr.close()
     if isinstance(tr, FaultyTransport):
         summary["faults_injected"] = tr.stats.injected
+        summary["pauses"] = tr.pauses
     summary["seconds"] = round(time.monotonic() - t_start, 3)
     summary["ok"] = code == 0
     if args.json:

@@ -168,7 +168,7 @@ class Crossbar:
         errors: list[Response] = []
         self._got_bytes = False
         now = time.monotonic()
-        deadline = now + timeout
+        end = deadline = now + timeout
         while True:
             remaining = deadline - now
             if remaining <= 0:
@@ -189,10 +189,14 @@ class Crossbar:
                         self.stats.stale += 1
                     else:
                         errors.append(r)
-                # A device sends each response in one burst: once bytes have come and the link
-                # has then been quiet for quiet_s without our answer (an error response, or a
-                # response mangled beyond recognition), nothing more is coming for this try.
-                deadline = min(deadline, time.monotonic() + tr.quiet_s)
+                # Part of our answer has come (a frame whose header names this SEQ and OP, or
+                # a header still too short to tell): a slow device may pause inside a response,
+                # so wait for the rest until the try's own deadline. Otherwise the bytes were
+                # complete responses that are not our answer (error statuses, late duplicates)
+                # or junk: once the link has then been quiet for quiet_s, nothing more is
+                # coming for this try.
+                deadline = end if self._dec.may_hold(seq, op) else \
+                    min(end, time.monotonic() + tr.quiet_s)
             elif tr.synchronous:
                 return None, errors
             now = time.monotonic()

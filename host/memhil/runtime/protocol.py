@@ -108,6 +108,18 @@ class ResponseDecoder:
                 return out
             out.append(got)
 
+    def may_hold(self, seq: int, op: int) -> bool:
+        """True if the undecoded bytes may be the start of the response to (seq, op): a
+        candidate frame whose header names them, or whose header has not fully arrived."""
+        hb = P["rsp_header_bytes"]
+        sof = bytes([SOF_RSP])
+        i = self.buf.find(sof)
+        while i >= 0:
+            if len(self.buf) - i < hb or (self.buf[i + 1] == seq and self.buf[i + 2] == op):
+                return True
+            i = self.buf.find(sof, i + 1)
+        return False
+
     def _try(self, i: int):
         """Frame at SOF position i: a Response, 'wait' (incomplete) or None (invalid)."""
         hb = P["rsp_header_bytes"]

@@ -181,12 +181,14 @@ class TwinLinkServer:
 
     Like the UART bridge, it holds the last received byte and feeds it with TLAST once the
     socket has been idle for ``idle_s`` seconds (``0``: every received chunk ends a packet).
-    Serves one client at a time; the device state survives reconnects.
+    Serves one client at a time; the device state survives reconnects. ``pause_s`` > 0 makes
+    a slow device: every answer is sent in two parts with that pause between them.
     """
 
-    def __init__(self, device, *, port: int = 0, idle_s: float = 0.0002):
+    def __init__(self, device, *, port: int = 0, idle_s: float = 0.0002, pause_s: float = 0.0):
         self.device = device
         self.idle_s = float(idle_s)
+        self.pause_s = float(pause_s)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((LOOPBACK, port))            # loopback only
@@ -251,6 +253,10 @@ class TwinLinkServer:
                 held = None
             if out:
                 try:
+                    if self.pause_s > 0 and len(out) > 1:
+                        conn.sendall(out[:len(out) // 2])
+                        time.sleep(self.pause_s)
+                        out = out[len(out) // 2:]
                     conn.sendall(out)
                 except OSError:
                     return

@@ -17,7 +17,9 @@ byte carries TLAST, on a byte link the device's bridge marks TLAST after an idle
 ``read(timeout)`` returns the bytes that arrived within ``timeout`` seconds (``b""`` if none);
 it never blocks longer. ``quiet_s`` is how long the link must be silent before the driver may
 assume that a device which answered with an error has finished answering (at least the
-bridge's idle gap on byte links).
+bridge's idle gap on byte links). It is not a limit on pauses inside a response: while part
+of the answer it waits for has arrived, the driver waits for the rest until its timeout (a
+slow device, or a USB-UART that holds bytes for its 16 ms latency timer, is not a fault).
 """
 from __future__ import annotations
 
@@ -185,15 +187,25 @@ class FaultyTransport(Transport):
     Each byte that passes (host->device ``tx`` and/or device->host ``rx``) is, with
     probability ``rate``, corrupted (one bit flipped), dropped, or duplicated. ``max_faults``
     stops injecting after that many (so a test can end on a clean link).
+
+    ``pause_rate``/``pause_s`` make a slow but correct device: after a received byte, with
+    probability ``pause_rate``, the bytes after it are held back for ``pause_s`` seconds
+    (nothing is lost or changed). Pauses draw from their own seeded generator, so adding them
+    leaves the sequence of byte faults unchanged.
     """
 
     KINDS = ("corrupt", "drop", "dup")
 
     def __init__(self, inner: Transport, rate: float, *, seed: int = 0,
                  directions: tuple[str, ...] = ("tx", "rx"), kinds: tuple[str, ...] = KINDS,
-                 max_faults: int | None = None):
+                 max_faults: int | None = None, pause_rate: float = 0.0,
+                 pause_s: float = 0.0):
         if not 0.0 <= rate <= 1.0:
             raise ValueError(f"rate={rate!r} is not allowed: must be in [0, 1]")
+        if not 0.0 <= pause_rate <= 1.0:
+            raise ValueError(f"pause_rate={pause_rate!r} is not allowed: must be in [0, 1]")
+        if not 0.0 <= pause_s <= 60.0:
+            raise ValueError(f"pause_s={pause_s!r} is not allowed: must be in [0, 60] seconds")
         bad = [k for k in kinds if k not in self.KINDS]
         if bad:
             raise ValueError(f"kinds={bad!r} is not allowed: must be among {self.KINDS}")
@@ -204,10 +216,17 @@ class FaultyTransport(Transport):
         self.kinds = tuple(kinds)
         self.max_faults = max_faults
         self.stats = FaultStats()
+        self.pause_rate = float(pause_rate)
+        self.pause_s = float(pause_s)
+        self.pauses = 0
+        self._prng = random.Random(seed ^ 0x5EED5)
+        self._held = b""
+        self._release = 0.0
         self.name = f"faulty({inner.name})"
         self.quiet_s = inner.quiet_s
         self.byte_s = inner.byte_s
-        self.synchronous = inner.synchronous
+        # a held-back answer arrives later: the driver must wait for it, not poll once
+        self.synchronous = inner.synchronous and not (self.pause_rate and self.pause_s)
 
     def enabled(self, on: bool = True) -> None:
         self.rate = self.rate if on else 0.0
@@ -235,11 +254,36 @@ class FaultyTransport(Transport):
     def write(self, data: bytes) -> None:
         self.inner.write(self._mangle(bytes(data), "tx"))
 
+    def _pause(self, data: bytes, first: int = 0) -> bytes:
+        """Hold back the bytes from a randomly chosen one on (see the class docstring);
+        ``first``: the index of the first byte that may be held."""
+        if self.pause_rate == 0.0 or self.pause_s == 0.0:
+            return data
+        for i in range(first, len(data)):
+            if self._prng.random() < self.pause_rate:
+                self.pauses += 1
+                self._held = data[i:]
+                self._release = time.monotonic() + self.pause_s
+                return data[:i]
+        return data
+
     def read(self, timeout: float) -> bytes:
-        return self._mangle(self.inner.read(timeout), "rx")
+        if self._held:
+            wait = self._release - time.monotonic()
+            if wait > 0:
+                time.sleep(min(wait, max(0.0, timeout)))
+                if wait > timeout:
+                    return b""
+            data, self._held = self._held, b""
+            data = self._pause(data, 1)          # the released byte itself goes now
+        else:
+            data = self._pause(self.inner.read(timeout))
+        return self._mangle(data, "rx")
 
     def close(self) -> None:
         self.inner.close()
 
     def describe(self) -> str:
-        return f"{self.inner.describe()} with faults (rate {self.rate})"
+        pauses = (f", pauses of {self.pause_s * 1e3:.0f} ms at rate {self.pause_rate}"
+                  if self.pause_rate and self.pause_s else "")
+        return f"{self.inner.describe()} with faults (rate {self.rate}{pauses})"
