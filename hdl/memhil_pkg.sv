@@ -120,6 +120,133 @@ package memhil_pkg;
   localparam logic [11:0] REG_STEP_DN_BASE = 12'h800;
   localparam logic [15:0] STEP_RESET = 16'd2048;
 
+  // register fields: <REG>_<FIELD>_LSB/_WIDTH (<REG>_LSB/_WIDTH for a register's only
+  // field named after it)
+  localparam int unsigned ID_LSB = 0;
+  localparam int unsigned ID_WIDTH = 32;
+  localparam int unsigned VERSION_LSB = 0;
+  localparam int unsigned VERSION_WIDTH = 32;
+  localparam int unsigned GEOMETRY0_ROWS_LSB = 0;
+  localparam int unsigned GEOMETRY0_ROWS_WIDTH = 16;
+  localparam int unsigned GEOMETRY0_COLS_LSB = 16;
+  localparam int unsigned GEOMETRY0_COLS_WIDTH = 16;
+  localparam int unsigned GEOMETRY1_TILES_LSB = 0;
+  localparam int unsigned GEOMETRY1_TILES_WIDTH = 8;
+  localparam int unsigned GEOMETRY1_LANES_LSB = 8;
+  localparam int unsigned GEOMETRY1_LANES_WIDTH = 8;
+  localparam int unsigned GEOMETRY1_G_W_LSB = 16;
+  localparam int unsigned GEOMETRY1_G_W_WIDTH = 8;
+  localparam int unsigned CTRL_CLR_LSB = 0;
+  localparam int unsigned CTRL_CLR_WIDTH = 1;
+  localparam int unsigned STATUS_BUSY_LSB = 0;
+  localparam int unsigned STATUS_BUSY_WIDTH = 1;
+  localparam int unsigned STATUS_LAST_ERROR_LSB = 8;
+  localparam int unsigned STATUS_LAST_ERROR_WIDTH = 8;
+  localparam int unsigned CMAX_LSB = 0;
+  localparam int unsigned CMAX_WIDTH = 16;
+  localparam int unsigned SUB_BITS_LSB = 0;
+  localparam int unsigned SUB_BITS_WIDTH = 4;
+  localparam int unsigned C0_LSB = 0;
+  localparam int unsigned C0_WIDTH = 16;
+  localparam int unsigned UPDATE_MODE_LSB = 0;
+  localparam int unsigned UPDATE_MODE_WIDTH = 1;
+  localparam int unsigned BL_LSB = 0;
+  localparam int unsigned BL_WIDTH = 8;
+  localparam int unsigned LR_Q_LSB = 0;
+  localparam int unsigned LR_Q_WIDTH = 32;
+  localparam int unsigned C2C_Q_LSB = 0;
+  localparam int unsigned C2C_Q_WIDTH = 14;
+  localparam int unsigned D2D_Q_LSB = 0;
+  localparam int unsigned D2D_Q_WIDTH = 14;
+  localparam int unsigned D2D_KEY_LSB = 0;
+  localparam int unsigned D2D_KEY_WIDTH = 32;
+  localparam int unsigned RN_Q_LSB = 0;
+  localparam int unsigned RN_Q_WIDTH = 16;
+  localparam int unsigned ADC_SHIFT_LSB = 0;
+  localparam int unsigned ADC_SHIFT_WIDTH = 5;
+  localparam int unsigned ADC_BITS_LSB = 0;
+  localparam int unsigned ADC_BITS_WIDTH = 5;
+  localparam int unsigned CNT_PULSES_LSB = 0;
+  localparam int unsigned CNT_PULSES_WIDTH = 32;
+  localparam int unsigned CNT_UPDATES_LSB = 0;
+  localparam int unsigned CNT_UPDATES_WIDTH = 32;
+  localparam int unsigned CNT_READS_LSB = 0;
+  localparam int unsigned CNT_READS_WIDTH = 32;
+  localparam int unsigned CNT_BUSY_LSB = 0;
+  localparam int unsigned CNT_BUSY_WIDTH = 32;
+  localparam int unsigned CNT_ERRORS_LSB = 0;
+  localparam int unsigned CNT_ERRORS_WIDTH = 32;
+
+  // write ranges of the rw registers: a write outside [<REG>_MIN, <REG>_MAX] is refused
+  localparam logic [31:0] CTRL_MIN = 32'd0;
+  localparam logic [31:0] CTRL_MAX = 32'd1;
+  localparam logic [31:0] CMAX_MIN = 32'd1;
+  localparam logic [31:0] CMAX_MAX = 32'd65535;  // and <= 2^G_W - 1 of the build
+  localparam logic [31:0] SUB_BITS_MIN = 32'd0;
+  localparam logic [31:0] SUB_BITS_MAX = 32'd8;
+  localparam logic [31:0] C0_MIN = 32'd0;
+  localparam logic [31:0] C0_MAX = 32'd65535;
+  localparam logic [31:0] UPDATE_MODE_MIN = 32'd0;
+  localparam logic [31:0] UPDATE_MODE_MAX = 32'd1;
+  localparam logic [31:0] BL_MIN = 32'd1;
+  localparam logic [31:0] BL_MAX = 32'd255;
+  localparam logic [31:0] LR_Q_MIN = 32'd0;
+  localparam logic [31:0] LR_Q_MAX = 32'd4294967295;
+  localparam logic [31:0] C2C_Q_MIN = 32'd0;
+  localparam logic [31:0] C2C_Q_MAX = 32'd16383;
+  localparam logic [31:0] D2D_Q_MIN = 32'd0;
+  localparam logic [31:0] D2D_Q_MAX = 32'd16383;
+  localparam logic [31:0] D2D_KEY_MIN = 32'd0;
+  localparam logic [31:0] D2D_KEY_MAX = 32'd4294967295;
+  localparam logic [31:0] RN_Q_MIN = 32'd0;
+  localparam logic [31:0] RN_Q_MAX = 32'd65535;
+  localparam logic [31:0] ADC_SHIFT_MIN = 32'd0;
+  localparam logic [31:0] ADC_SHIFT_MAX = 32'd31;
+  localparam logic [31:0] ADC_BITS_MIN = 32'd2;
+  localparam logic [31:0] ADC_BITS_MAX = 32'd16;
+
+  // is v inside the write range of the rw register at addr? (0 for every other address;
+  // a max_g_w register is further bounded by 2^G_W - 1 where G_W is known)
+  function automatic logic reg_wr_in_range(input logic [11:0] addr, input logic [31:0] v);
+    unique case (addr)
+      REG_CTRL: reg_wr_in_range = (v <= CTRL_MAX);
+      REG_CMAX: reg_wr_in_range = (v >= CMAX_MIN) && (v <= CMAX_MAX);
+      REG_SUB_BITS: reg_wr_in_range = (v <= SUB_BITS_MAX);
+      REG_C0: reg_wr_in_range = (v <= C0_MAX);
+      REG_UPDATE_MODE: reg_wr_in_range = (v <= UPDATE_MODE_MAX);
+      REG_BL: reg_wr_in_range = (v >= BL_MIN) && (v <= BL_MAX);
+      REG_LR_Q: reg_wr_in_range = 1'b1;
+      REG_C2C_Q: reg_wr_in_range = (v <= C2C_Q_MAX);
+      REG_D2D_Q: reg_wr_in_range = (v <= D2D_Q_MAX);
+      REG_D2D_KEY: reg_wr_in_range = 1'b1;
+      REG_RN_Q: reg_wr_in_range = (v <= RN_Q_MAX);
+      REG_ADC_SHIFT: reg_wr_in_range = (v <= ADC_SHIFT_MAX);
+      REG_ADC_BITS: reg_wr_in_range = (v >= ADC_BITS_MIN) && (v <= ADC_BITS_MAX);
+      default: reg_wr_in_range = 1'b0;
+    endcase
+  endfunction
+
+  // words of the registers with several fields (arguments: the fields from bit 0 up)
+  function automatic logic [31:0] pack_geometry0(
+    input logic [GEOMETRY0_ROWS_WIDTH-1:0] rows,
+    input logic [GEOMETRY0_COLS_WIDTH-1:0] cols
+  );
+    pack_geometry0 = {cols, rows};
+  endfunction
+  function automatic logic [31:0] pack_geometry1(
+    input logic [GEOMETRY1_TILES_WIDTH-1:0] tiles,
+    input logic [GEOMETRY1_LANES_WIDTH-1:0] lanes,
+    input logic [GEOMETRY1_G_W_WIDTH-1:0] g_w
+  );
+    pack_geometry1 = {8'd0, g_w, lanes, tiles};
+  endfunction
+  function automatic logic [31:0] pack_status(
+    input logic [STATUS_BUSY_WIDTH-1:0] busy,
+    input logic [STATUS_LAST_ERROR_WIDTH-1:0] last_error
+  );
+    pack_status = {16'd0, last_error, 7'd0, busy};
+  endfunction
+
   localparam int unsigned GAUSS_W = 11;  // signed
   // inverse-CDF Gaussian table: round(256 * Phi^-1((i + 0.5) / 256))
   function automatic logic signed [10:0] gauss_lut(input logic [7:0] idx);

@@ -7,7 +7,9 @@
 // answers err (AXI4-Lite: SLVERR; command: BAD_ARG). The step tables STEP_UP/STEP_DN live in
 // the array (tbl_* port, one cycle of read latency). While lock_i is high (an array command is
 // running) AXI4-Lite writes and table reads wait; plain register reads are served.
-// AXI4-Lite: 32-bit data, WSTRB ignored (writes are whole words), address bits [1:0] ignored.
+// AXI4-Lite: 32-bit data, WSTRB ignored (writes are whole words). A misaligned address
+// (bits [1:0] != 0) is refused like an unknown one (SLVERR, nothing changes), as WRITE_REG /
+// READ_REG refuse it (BAD_ARG): the full 12-bit address is decoded, never rounded down.
 
 `resetall
 `default_nettype none
@@ -89,7 +91,8 @@ module memhil_regfile
   input  wire logic                busy_i
 );
 
-  if (G_W < 1 || G_W > MAX_CODE_BITS || LANES < 1 || LANES > 255) begin : g_bad_param
+  if (G_W < 1 || G_W > MAX_CODE_BITS || LANES < 1 ||
+      LANES >= (1 << GEOMETRY1_LANES_WIDTH)) begin : g_bad_param
     $fatal(1, "memhil_regfile: G_W=%0d LANES=%0d outside the contract", G_W, LANES);
   end
 
@@ -98,18 +101,18 @@ module memhil_regfile
   localparam logic [15:0] CMAX_RESET = (RST_CMAX > CMAX_TOP) ? CMAX_TOP[15:0] : RST_CMAX[15:0];
 
   // ---------------------------------------------------------------- registers
-  logic [15:0] cmax_q, cmax_d;
-  logic [15:0] c0_q, c0_d;
-  logic [3:0]  sub_bits_q, sub_bits_d;
+  logic [CMAX_WIDTH-1:0] cmax_q, cmax_d;
+  logic [C0_WIDTH-1:0] c0_q, c0_d;
+  logic [SUB_BITS_WIDTH-1:0] sub_bits_q, sub_bits_d;
   logic        mode_q, mode_d;
-  logic [7:0]  bl_q, bl_d;
+  logic [BL_WIDTH-1:0] bl_q, bl_d;
   logic [31:0] lr_q_q, lr_q_d;
   logic [31:0] d2d_key_q, d2d_key_d;
-  logic [13:0] c2c_q_q, c2c_q_d;
-  logic [13:0] d2d_q_q, d2d_q_d;
-  logic [15:0] rn_q_q, rn_q_d;
-  logic [4:0]  adc_shift_q, adc_shift_d;
-  logic [4:0]  adc_bits_q, adc_bits_d;
+  logic [C2C_Q_WIDTH-1:0] c2c_q_q, c2c_q_d;
+  logic [D2D_Q_WIDTH-1:0] d2d_q_q, d2d_q_d;
+  logic [RN_Q_WIDTH-1:0] rn_q_q, rn_q_d;
+  logic [ADC_SHIFT_WIDTH-1:0] adc_shift_q, adc_shift_d;
+  logic [ADC_BITS_WIDTH-1:0] adc_bits_q, adc_bits_d;
   logic [31:0] cnt_pulses_q, cnt_pulses_d;
   logic [31:0] cnt_updates_q, cnt_updates_d;
   logic [31:0] cnt_reads_q, cnt_reads_d;
@@ -135,8 +138,7 @@ module memhil_regfile
   assign ar_is_tbl = s_axil_araddr[11:10] != 2'b00;
 
   logic unused_axil;
-  assign unused_axil = ^{s_axil_awprot, s_axil_arprot, s_axil_wstrb, s_axil_awaddr[1:0],
-                         s_axil_araddr[1:0]};
+  assign unused_axil = ^{s_axil_awprot, s_axil_arprot, s_axil_wstrb};
 
   always_comb begin
     grant_cmd = (astate_q == A_IDLE) && req_i;
@@ -149,11 +151,11 @@ module memhil_regfile
       acc_wdata = wdata_i;
     end else if (grant_w) begin
       acc_we    = 1'b1;
-      acc_addr  = {4'h0, s_axil_awaddr[11:2], 2'b00};
+      acc_addr  = {4'h0, s_axil_awaddr};           // bits [1:0] too: misaligned is refused
       acc_wdata = s_axil_wdata;
     end else begin
       acc_we    = 1'b0;
-      acc_addr  = {4'h0, s_axil_araddr[11:2], 2'b00};
+      acc_addr  = {4'h0, s_axil_araddr};
       acc_wdata = 32'h0;
     end
   end
@@ -196,22 +198,25 @@ module memhil_regfile
       unique case (acc_addr[11:0])
         REG_ID:          r_data = MAGIC;
         REG_VERSION:     r_data = CONTRACT_VERSION;
-        REG_GEOMETRY0:   r_data = {16'(COLS), 16'(ROWS)};
-        REG_GEOMETRY1:   r_data = {8'h00, 8'(G_W), 8'(LANES), 8'(TILES)};
+        REG_GEOMETRY0:   r_data = pack_geometry0(GEOMETRY0_ROWS_WIDTH'(ROWS),
+                                                 GEOMETRY0_COLS_WIDTH'(COLS));
+        REG_GEOMETRY1:   r_data = pack_geometry1(GEOMETRY1_TILES_WIDTH'(TILES),
+                                                 GEOMETRY1_LANES_WIDTH'(LANES),
+                                                 GEOMETRY1_G_W_WIDTH'(G_W));
         REG_CTRL:        r_data = 32'h0;
-        REG_STATUS:      r_data = {16'h0000, last_err_q, 7'h00, busy_i};
-        REG_CMAX:        r_data = {16'h0000, cmax_q};
-        REG_SUB_BITS:    r_data = {28'h0000000, sub_bits_q};
-        REG_C0:          r_data = {16'h0000, c0_q};
+        REG_STATUS:      r_data = pack_status(busy_i, last_err_q);
+        REG_CMAX:        r_data = 32'(cmax_q);
+        REG_SUB_BITS:    r_data = 32'(sub_bits_q);
+        REG_C0:          r_data = 32'(c0_q);
         REG_UPDATE_MODE: r_data = {31'h00000000, mode_q};
-        REG_BL:          r_data = {24'h000000, bl_q};
+        REG_BL:          r_data = 32'(bl_q);
         REG_LR_Q:        r_data = lr_q_q;
-        REG_C2C_Q:       r_data = {18'h00000, c2c_q_q};
-        REG_D2D_Q:       r_data = {18'h00000, d2d_q_q};
+        REG_C2C_Q:       r_data = 32'(c2c_q_q);
+        REG_D2D_Q:       r_data = 32'(d2d_q_q);
         REG_D2D_KEY:     r_data = d2d_key_q;
-        REG_RN_Q:        r_data = {16'h0000, rn_q_q};
-        REG_ADC_SHIFT:   r_data = {27'h0000000, adc_shift_q};
-        REG_ADC_BITS:    r_data = {27'h0000000, adc_bits_q};
+        REG_RN_Q:        r_data = 32'(rn_q_q);
+        REG_ADC_SHIFT:   r_data = 32'(adc_shift_q);
+        REG_ADC_BITS:    r_data = 32'(adc_bits_q);
         REG_CNT_PULSES:  r_data = cnt_pulses_q;
         REG_CNT_UPDATES: r_data = cnt_updates_q;
         REG_CNT_READS:   r_data = cnt_reads_q;
@@ -221,27 +226,14 @@ module memhil_regfile
       endcase
     end
 
-    // writes: range checks of section 7 (the twin's write_reg)
+    // writes: the range checks of section 7, generated from contract.toml (the twin's
+    // write_reg); CMAX is further bounded by the cells' 2^G_W - 1
     w_ok = 1'b0;
     if (a_tbl) begin
       w_ok = (acc_wdata[31:16] == 16'h0000);
     end else if (a_aligned) begin
-      unique case (acc_addr[11:0])
-        REG_CTRL:        w_ok = (acc_wdata <= 32'd1);
-        REG_CMAX:        w_ok = (acc_wdata >= 32'd1) && (acc_wdata <= CMAX_TOP);
-        REG_SUB_BITS:    w_ok = (acc_wdata <= 32'd8);
-        REG_C0:          w_ok = (acc_wdata[31:16] == 16'h0000);
-        REG_UPDATE_MODE: w_ok = (acc_wdata <= 32'd1);
-        REG_BL:          w_ok = (acc_wdata >= 32'd1) && (acc_wdata <= 32'(MAX_BL));
-        REG_LR_Q:        w_ok = 1'b1;
-        REG_C2C_Q:       w_ok = (acc_wdata[31:14] == 18'h00000);
-        REG_D2D_Q:       w_ok = (acc_wdata[31:14] == 18'h00000);
-        REG_D2D_KEY:     w_ok = 1'b1;
-        REG_RN_Q:        w_ok = (acc_wdata[31:16] == 16'h0000);
-        REG_ADC_SHIFT:   w_ok = (acc_wdata <= 32'd31);
-        REG_ADC_BITS:    w_ok = (acc_wdata >= 32'd2) && (acc_wdata <= 32'd16);
-        default:         w_ok = 1'b0;
-      endcase
+      w_ok = reg_wr_in_range(acc_addr[11:0], acc_wdata) &&
+             ((acc_addr[11:0] != REG_CMAX) || (acc_wdata <= CMAX_TOP));
     end
   end
 
@@ -282,19 +274,19 @@ module memhil_regfile
           astate_d  = A_RESP;
           if (acc_we && w_ok && !a_tbl) begin
             unique case (acc_addr[11:0])
-              REG_CTRL:        clr = acc_wdata[0];
-              REG_CMAX:        cmax_d = acc_wdata[15:0];
-              REG_SUB_BITS:    sub_bits_d = acc_wdata[3:0];
-              REG_C0:          c0_d = acc_wdata[15:0];
+              REG_CTRL:        clr = acc_wdata[CTRL_CLR_LSB];
+              REG_CMAX:        cmax_d = acc_wdata[CMAX_WIDTH-1:0];
+              REG_SUB_BITS:    sub_bits_d = acc_wdata[SUB_BITS_WIDTH-1:0];
+              REG_C0:          c0_d = acc_wdata[C0_WIDTH-1:0];
               REG_UPDATE_MODE: mode_d = acc_wdata[0];
-              REG_BL:          bl_d = acc_wdata[7:0];
+              REG_BL:          bl_d = acc_wdata[BL_WIDTH-1:0];
               REG_LR_Q:        lr_q_d = acc_wdata;
-              REG_C2C_Q:       c2c_q_d = acc_wdata[13:0];
-              REG_D2D_Q:       d2d_q_d = acc_wdata[13:0];
+              REG_C2C_Q:       c2c_q_d = acc_wdata[C2C_Q_WIDTH-1:0];
+              REG_D2D_Q:       d2d_q_d = acc_wdata[D2D_Q_WIDTH-1:0];
               REG_D2D_KEY:     d2d_key_d = acc_wdata;
-              REG_RN_Q:        rn_q_d = acc_wdata[15:0];
-              REG_ADC_SHIFT:   adc_shift_d = acc_wdata[4:0];
-              REG_ADC_BITS:    adc_bits_d = acc_wdata[4:0];
+              REG_RN_Q:        rn_q_d = acc_wdata[RN_Q_WIDTH-1:0];
+              REG_ADC_SHIFT:   adc_shift_d = acc_wdata[ADC_SHIFT_WIDTH-1:0];
+              REG_ADC_BITS:    adc_bits_d = acc_wdata[ADC_BITS_WIDTH-1:0];
               default:         clr = 1'b0;
             endcase
           end

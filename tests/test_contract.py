@@ -73,3 +73,124 @@ def test_gauss_table_is_a_standard_normal_quantile_table():
     assert all(a == -b for a, b in zip(g, reversed(g)))
     assert abs(SPEC.gauss_std - 1.0) < 0.005
     assert SPEC.root[0] == 0 and SPEC.root[1] == 256 and SPEC.root[255] == round(256 * 255 ** 0.5)
+
+
+# ---------------------------------------------------------------- register fields and ranges
+def test_register_fields_round_trip_through_pack_and_unpack():
+    for r in SPEC.registers.values():
+        assert r.fields, r.name
+        for f in r.fields:
+            for v in (0, 1, f.max, f.max >> 1):
+                word = SPEC.pack(r.name, **{f.name: v})
+                assert word == v << f.lsb
+                assert SPEC.unpack(r.name, word)[f.name] == v
+        every = {f.name: f.max for f in r.fields}
+        assert SPEC.unpack(r.name, SPEC.pack(r.name, **every)) == every
+    assert SPEC.pack("GEOMETRY1", TILES=2, LANES=4, G_W=8) == 2 | (4 << 8) | (8 << 16)
+    assert SPEC.unpack("STATUS", 0x0401) == {"BUSY": 1, "LAST_ERROR": 4}
+
+
+def test_pack_refuses_a_value_wider_than_its_field():
+    import pytest
+    from memhil.contract.spec import RegisterValueError
+
+    with pytest.raises(RegisterValueError, match="GEOMETRY1 field LANES: value 256"):
+        SPEC.pack("GEOMETRY1", LANES=256)
+    with pytest.raises(KeyError, match="GEOMETRY1 has no field 'ROWS'"):
+        SPEC.pack("GEOMETRY1", ROWS=1)
+
+
+def test_check_write_accepts_min_and_max_and_refuses_outside():
+    import pytest
+    from memhil.contract.spec import RegisterValueError
+
+    rw = [r for r in SPEC.registers.values() if r.access == "rw"]
+    assert {r.name for r in rw} >= {"CTRL", "CMAX", "BL", "ADC_BITS"}
+    for r in rw:
+        lo, hi = r.limits()
+        assert SPEC.check_write(r.name, lo) == lo and SPEC.check_write(r.name, hi) == hi
+        assert r.reset is not None
+        for bad in (lo - 1, hi + 1):
+            if 0 <= bad <= 0xFFFFFFFF or bad == -1:
+                msg = rf"register {r.name}: value {bad} must be in \[{lo}, {hi}\]"
+                with pytest.raises(RegisterValueError, match=msg):
+                    SPEC.check_write(r.name, bad)
+    assert SPEC.registers["CMAX"].limits(g_w=4) == (1, 15)
+    with pytest.raises(RegisterValueError, match="not writable"):
+        SPEC.check_write("STATUS", 0)
+
+
+def test_twin_write_limits_are_the_contracts():
+    from memhil.twin.core import RW_LIMITS
+
+    assert RW_LIMITS == {n: (r.min, r.max) for n, r in SPEC.registers.items() if r.access == "rw"}
+    # the values the twin and RTL refused before the ranges moved into contract.toml
+    assert RW_LIMITS == {
+        "CTRL": (0, 1), "CMAX": (1, 65535), "SUB_BITS": (0, 8), "C0": (0, 65535),
+        "UPDATE_MODE": (0, 1), "BL": (1, SPEC.limits["max_bl"]), "LR_Q": (0, 0xFFFFFFFF),
+        "C2C_Q": (0, 16383), "D2D_Q": (0, 16383), "D2D_KEY": (0, 0xFFFFFFFF),
+        "RN_Q": (0, 65535), "ADC_SHIFT": (0, 31), "ADC_BITS": (2, 16)}
+
+
+def test_sv_package_carries_register_fields_and_ranges():
+    from memhil.contract.gen_sv import field_prefix
+
+    text = PKG_PATH.read_text()
+    for r in SPEC.registers.values():
+        for f in r.fields:
+            p = field_prefix(r, f)
+            assert f"localparam int unsigned {p}_LSB = {f.lsb};" in text
+            assert f"localparam int unsigned {p}_WIDTH = {f.width};" in text
+        if r.access == "rw":
+            assert f"localparam logic [31:0] {r.name}_MIN = 32'd{r.min};" in text
+            assert f"localparam logic [31:0] {r.name}_MAX = 32'd{r.max};" in text
+            assert f"      REG_{r.name}: reg_wr_in_range = " in text
+    for name in ("geometry0", "geometry1", "status"):
+        assert f"function automatic logic [31:0] pack_{name}(" in text
+
+
+def test_regfile_uses_the_generated_ranges():
+    """No write range is typed by hand in the RTL: the regfile calls reg_wr_in_range."""
+    from memhil.contract.gen_sv import REPO
+
+    rtl = (REPO / "hdl" / "memhil_regfile.sv").read_text()
+    assert "reg_wr_in_range(" in rtl
+    for lit in ("32'd8)", "32'd16)", "32'd31)", "[31:14] == ", "32'(MAX_BL)"):
+        assert lit not in rtl, lit
+
+
+def test_contract_loader_refuses_a_bad_register_map(tmp_path):
+    import pytest
+    from memhil.contract.spec import CONTRACT_TOML, Spec
+
+    text = CONTRACT_TOML.read_text()
+    bad = text.replace('{ name = "LANES", lsb = 8, width = 8 }',
+                       '{ name = "LANES", lsb = 4, width = 8 }')
+    assert bad != text
+    (tmp_path / "c.toml").write_text(bad)
+    with pytest.raises(ValueError, match="GEOMETRY1 field LANES"):
+        Spec.load(tmp_path / "c.toml")
+    bad = text.replace("min = 2\nmax = 16\n", "min = 2\nmax = 64\n")
+    assert bad != text
+    (tmp_path / "c.toml").write_text(bad)
+    with pytest.raises(ValueError, match="ADC_BITS"):
+        Spec.load(tmp_path / "c.toml")
+
+
+def test_hardware_contract_register_table_matches_the_toml():
+    """docs/hardware-contract.md section 7's table: address and access of every register."""
+    import re
+
+    from memhil.contract.gen_sv import REPO
+
+    doc = (REPO / "docs" / "hardware-contract.md").read_text()
+    sec = doc[doc.index("## 7. Registers"):doc.index("## 8.")]
+    rows = {m[1]: (int(m[0], 16), m[2])
+            for m in re.findall(r"^\| (0x[0-9A-Fa-f]{3}) \| (\w+) \| (ro|rw) \|", sec, re.M)}
+    assert rows == {n: (r.addr, r.access) for n, r in SPEC.registers.items()}
+    for r in SPEC.registers.values():
+        if r.access == "rw" and r.max < 0xFFFFFFFF and r.name != "CTRL":
+            lo, hi = r.min, r.max
+            spelled = {f"{lo}..{hi}", f"≤ {hi}", f"< 2^{hi.bit_length()}", f"{lo}..2^G_W − 1"}
+            line = sec[sec.index(f"`{r.name}`"):][:60]
+            assert any(s in line for s in spelled), (r.name, line)

@@ -7,7 +7,8 @@ from torch import nn
 from memhil.config import DeviceConfig
 from memhil.contract import SPEC
 from memhil.nn import CrossbarLinear, CrossbarSGD, crossbar_mlp, float_mlp
-from memhil.nn.backend import BackendUnavailable, open_backend, plan_tiles
+from memhil.backend import BackendUnavailable, open_backend
+from memhil.nn.backend import plan_tiles
 
 
 def _layer(n_in=12, n_out=5, **cfg):
@@ -137,7 +138,11 @@ def test_layer_split_over_tiles_matches_single_tile():
 def test_unavailable_backend_is_clear(monkeypatch):
     import sys
 
-    monkeypatch.setitem(sys.modules, "memhil.runtime", None)     # as if it were not installed
+    from memhil import backend
+
+    for name in ("memhil.runtime", "memhil.runtime.session"):     # as if it were not installed
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.delitem(backend._OPENERS, "sim", raising=False)   # ... nor ever imported
     with pytest.raises(BackendUnavailable, match="memhil.runtime.*use --backend twin"):
         open_backend("sim", 4, 4, 1, DeviceConfig())
     with pytest.raises(BackendUnavailable, match="backend='analog' is not allowed"):
@@ -178,6 +183,70 @@ def test_sim_path_maps_layers_onto_one_device():
     opt = CrossbarSGD(shared, 0.1)
     nn.CrossEntropyLoss()(shared(x), torch.arange(6) % 4).backward()
     assert opt.step() > 0
+
+
+def _all_lfsrs(net):
+    from memhil.nn.models import lfsr_states
+    return [(t, s.cpu().clone()) for _, t, s in lfsr_states(net)]
+
+
+def _lockstep_mlp(cfg):
+    """The [20, 12, 4] network on one device driven through the protocol over the loopback
+    transport (TwinDevice), every answer checked against a second twin (lockstep)."""
+    from memhil.runtime.device_model import TwinDevice
+    from memhil.runtime.lockstep import LockstepCrossbar
+    from memhil.runtime.transport import LoopbackTransport
+    dev = TwinDevice(12, 21, 2, g_w=cfg.code_bits)
+    xb = LockstepCrossbar(LoopbackTransport(dev), sync="reset")
+    xb.configure(cfg)
+    ref = float_mlp([20, 12, 4], 1)
+    return nn.Sequential(
+        CrossbarLinear(20, 12, config=cfg, backend=xb, tiles=[0], weight=ref[0].weight.detach(),
+                       bias_init=ref[0].bias.detach()),
+        nn.ReLU(),
+        CrossbarLinear(12, 4, config=cfg, backend=xb, tiles=[1], weight=ref[2].weight.detach(),
+                       bias_init=ref[2].bias.detach())), dev, xb
+
+
+@pytest.mark.parametrize("backend", ["twin", "sim", "lockstep"])
+def test_evaluation_restores_the_lfsrs(backend, request):
+    """Issue 9 (defect 3): noisy reads advance the LFSRs; an evaluation (``predict``/``accuracy``,
+    which the trainer and the noisy evaluation use) puts them back, on the twin and through the
+    driver (``sim``: the twin behind the simulator's socket; ``lockstep``: the loopback
+    transport to a TwinDevice, every answer checked against a twin): READ_RNG/WRITE_RNG."""
+    from memhil.nn.models import preserved_lfsrs
+    from memhil.nn.trainer import accuracy, predict
+    cfg = DeviceConfig(read_noise_sigma=0.05)
+    dev = xb = None
+    if backend == "lockstep":
+        net, dev, xb = _lockstep_mlp(cfg)
+    else:
+        opts = {"model": "twin"} if backend == "sim" else None
+        net = crossbar_mlp([20, 12, 4], 1, cfg, backend=backend, backend_options=opts)
+    torch.manual_seed(2)
+    x, y = torch.rand(30, 20), torch.randint(0, 4, (30,))
+    if backend == "sim":
+        request.addfinalizer(net[0].backend.close)
+    before = _all_lfsrs(net)
+    assert len(before) == 2                                  # two layers, one tile each
+    net.eval()
+    with torch.no_grad():
+        net(x)                                               # a bare noisy read moves them ...
+    moved = _all_lfsrs(net)
+    assert any(not torch.equal(a, b) for (_, a), (_, b) in zip(before, moved))
+    p1 = predict(net, x)                                     # ... an evaluation does not
+    acc = accuracy(net, x[:7], y[:7])
+    assert all(torch.equal(a, b) for (_, a), (_, b) in zip(moved, _all_lfsrs(net)))
+    assert torch.equal(predict(net, x), p1) and accuracy(net, x[:7], y[:7]) == acc
+    with pytest.raises(RuntimeError, match="stop"):          # restored when the body raises
+        with preserved_lfsrs(net), torch.no_grad():
+            net(x)
+            raise RuntimeError("stop")
+    assert all(torch.equal(a, b) for (_, a), (_, b) in zip(moved, _all_lfsrs(net)))
+    if dev is not None:                                      # the device itself, not the driver
+        for t, a in moved:
+            assert torch.equal(dev.twin.read_rng(t, 0, 12 + 21), a)
+        assert xb.checked > 0
 
 
 @pytest.mark.parametrize("native", ["0", "1"])

@@ -97,3 +97,27 @@ def test_random_malformed_frames_resync():
         seq = (seq + 1) & 0xFF
         r = _one(dev, pr.encode_command(seq, Op.PING))
         assert r.ok and r.seq == seq
+
+
+MISALIGNED = [(0x402, 1234), (0x021, 100), (0x031, 7), (0x806, 777), (0x013, 1), (0x403, 5),
+              (0x04A, 8), (0x7FF, 9)]
+
+
+def test_misaligned_register_addresses_are_refused():
+    """Issue 9 (defect 5), contract §7: WRITE_REG / READ_REG of an address with bits [1:0] != 0
+    answer BAD_ARG and change nothing, even where the aligned register would take the value
+    (the RTL's AXI4-Lite port refuses the same addresses with SLVERR)."""
+    dev = TwinDevice(3, 4)
+    regs = {a: dev.read_reg(a) for a in (0x010, 0x020, 0x030, 0x048, 0x060, 0x064, 0x068)}
+    tables = (dev.twin.step_up.clone(), dev.twin.step_dn.clone())
+    before = _state(dev)
+    for seq, (addr, value) in enumerate(MISALIGNED):
+        dev.twin.check_write_reg(addr & ~3, value)           # the aligned register takes it
+        r = _one(dev, pr.encode_command(2 * seq, Op.WRITE_REG, pr.pack_write_reg(addr, value)))
+        assert r.status == Status.BAD_ARG and r.payload == b""
+        r = _one(dev, pr.encode_command(2 * seq + 1, Op.READ_REG, pr.pack_read_reg(addr)))
+        assert r.status == Status.BAD_ARG and r.payload == b""
+    assert _same(before, _state(dev))
+    assert torch.equal(tables[0], dev.twin.step_up) and torch.equal(tables[1], dev.twin.step_dn)
+    assert {a: dev.read_reg(a) for a in regs} == regs
+    assert dev.read_reg(0x070) == 2 * len(MISALIGNED)        # CNT_ERRORS

@@ -3,6 +3,7 @@ the same methods, shapes and results as the Twin, chunking, errors."""
 import pytest
 import torch
 
+from memhil.backend import CrossbarError
 from memhil.config import DeviceConfig
 from memhil.contract.spec import SPEC
 from memhil.runtime import protocol as pr
@@ -12,7 +13,6 @@ from memhil.runtime.driver import (MAX_READ, MAX_WRITE_CELLS, Crossbar, DeviceEr
 from memhil.runtime.protocol import Op
 from memhil.runtime.transport import LoopbackTransport, Transport
 from memhil.twin import Twin
-from memhil.twin.core import TwinError
 
 
 
@@ -110,13 +110,13 @@ def test_device_refusals_raise_clear_errors_and_change_nothing():
         xb.write_reg(SPEC.reg("ID"), 1)
     with pytest.raises(DeviceError, match="BL"):
         xb.write_reg(SPEC.reg("BL"), 0)
-    with pytest.raises(TwinError, match="tile=2"):
+    with pytest.raises(CrossbarError, match="tile=2"):
         xb.forward(2, [[0, 0, 0, 0]])
-    with pytest.raises(TwinError, match="must be integers"):
+    with pytest.raises(CrossbarError, match="must be integers"):
         xb.forward(0, torch.zeros(1, 4))
-    with pytest.raises(TwinError, match=r"shape \(B, 4\)"):
+    with pytest.raises(CrossbarError, match=r"shape \(B, 4\)"):
         xb.forward(0, torch.zeros(1, 5, dtype=torch.int64))
-    with pytest.raises(TwinError, match="at least one sample"):
+    with pytest.raises(CrossbarError, match="at least one sample"):
         xb.update(0, torch.zeros(0, 4, dtype=torch.int64), torch.zeros(0, 3, dtype=torch.int64))
     assert xb.read_reg(SPEC.reg("CNT_ERRORS")) == 3
     assert xb.ping()["rows"] == 3                    # still in sync
@@ -202,7 +202,7 @@ def test_state_dict_round_trip_with_the_twin():
     tw2.load_state_dict(sd)
     x = torch.randint(-127, 128, (2, 5), generator=g)
     assert torch.equal(tw2.forward(1, x), xb.forward(1, x))
-    with pytest.raises(TwinError, match="geometry"):
+    with pytest.raises(CrossbarError, match="geometry"):
         Crossbar(LoopbackTransport(TwinDevice(2, 2, g_w=8))).load_state_dict(sd)
 
 
@@ -226,8 +226,8 @@ def test_open_crossbar_for_training_code():
 def test_lockstep_training_demo():
     """A network trained on the twin, moved onto the simulated device (twin server here;
     test_sim_link runs the RTL), trains identically in lockstep."""
+    from memhil.experiments.lockstep import lockstep_demo
     from memhil.nn.models import crossbar_mlp
-    from memhil.runtime import lockstep_demo
 
     cfg = DeviceConfig(update_mode="coincidence", seed=1)
     net = crossbar_mlp([6, 4, 3], 0, cfg)

@@ -10,7 +10,7 @@ import torch
 
 from memhil.config import DeviceConfig
 from memhil.contract.spec import SPEC
-from memhil.runtime import pynq_standin as ps
+import pynq_standin as ps  # the test double of pynq's API (tests/pynq_standin.py)
 from memhil.runtime import sim_link
 from memhil.runtime.driver import Crossbar
 from memhil.runtime.lockstep import LockstepCrossbar

@@ -94,3 +94,32 @@ def test_corrupt_and_truncated_checkpoints(digits, tmp_path):
     assert load_checkpoint(tmp_path)["epoch"] == 1
     # no temporary files left behind
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def _training_state(tr):
+    """What training produced, without the evaluation's traces: the per-epoch losses, pulse
+    counts and train accuracies, and the complete network state except the read counter
+    (``CNT_READS`` counts evaluation reads too; it is read-only on a device)."""
+    hist = [{k: v for k, v in h.items() if k not in ("test_accuracy", "epoch_time_s")}
+            for h in tr.history]
+    net = network_state(tr.model)
+    for b in net["backends"]:
+        b["regs"] = {k: v for k, v in b["regs"].items() if k != "CNT_READS"}
+    return hist, net
+
+
+@pytest.mark.parametrize("mode", ["coincidence", "rounding"])
+def test_test_set_size_does_not_change_training_with_read_noise(digits, mode):
+    """Issue 9 (defect 3): noisy reads advance the LFSRs that the updates draw from, so an
+    evaluation between epochs used to change the training that followed (the size of the test
+    set changed losses, pulse counts and weights). Evaluation now restores the LFSR states."""
+    got = []
+    for n_test in (40, 360):
+        spec = _spec(test_subset=n_test,
+                     config=DeviceConfig(read_noise_sigma=0.02, update_mode=mode).to_dict())
+        tr = Trainer(spec, digits.subset(300, n_test))
+        tr.fit()
+        got.append(_training_state(tr))
+    (h_small, net_small), (h_full, net_full) = got
+    assert h_small == h_full
+    assert final_state_equal(net_small, net_full)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from memhil.contract.spec import SPEC
-from memhil.runtime import pynq_standin as ps
+import pynq_standin as ps  # the test double of pynq's API (tests/pynq_standin.py)
 from memhil.runtime.device_model import TwinDevice
 from memhil.runtime.driver import Crossbar
 from memhil.runtime.lockstep import LockstepCrossbar
@@ -124,6 +124,27 @@ def test_standin_dma_semantics():
     assert pr.ResponseDecoder().feed(bytes(rx[:n]))[0].seq == 1 and n == 6 + 12 + 2
     with pytest.raises(ValueError):
         ps.MMIO(0, 0x10, backend=ps.TwinBackend(dev)).read(0x20)
+
+
+def test_standin_mmio_refuses_misaligned_offsets():
+    """Issue 9 (defect 5): the stand-in's MMIO, like PYNQ's, takes only word offsets, and the
+    logic behind it (TwinBackend, as the RTL's AXI4-Lite port: SLVERR) refuses a misaligned
+    register address and changes nothing; PYNQ's MMIO ignores the SLVERR, so a read gives 0."""
+    dev = TwinDevice(2, 2, g_w=8)
+    be = ps.TwinBackend(dev)
+    mmio = ps.MMIO(0, 0x1000, backend=be)
+    for off in (0x402, 0x021, 0x031, 0x806):
+        with pytest.raises(ValueError, match="aligned"):
+            mmio.write(off, 7)
+        with pytest.raises(ValueError, match="aligned"):
+            mmio.read(off)
+    regs = {a: be.mmio_read(a) for a in (0x010, 0x020, 0x030, 0x400, 0x804)}
+    for addr, value in ((0x402, 1234), (0x021, 100), (0x031, 7), (0x806, 777), (0x013, 1)):
+        be.mmio_write(addr, value)
+        assert be.mmio_read(addr) == 0
+    assert {a: be.mmio_read(a) for a in regs} == regs
+    mmio.write(0x020, 100)                       # the aligned register itself is writable
+    assert mmio.read(0x020) == 100
 
 
 def test_real_pynq_is_imported_only_by_the_pynq_transport():

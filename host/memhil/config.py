@@ -11,6 +11,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from memhil.contract.hashing import mix32
 from memhil.contract.spec import SPEC
 
 STEP_MODELS = ("linear", "soft-bounds", "table")
@@ -25,6 +26,9 @@ class ConfigError(ValueError):
         self.value = value
         self.allowed = allowed
         super().__init__(f"{field_name}={value!r} is not allowed: {allowed}")
+
+
+_REG = SPEC.registers   # register write ranges (contract.toml) that configs map onto
 
 
 def _check_num(name, value, lo=None, hi=None, *, integer=False, lo_open=False):
@@ -74,7 +78,7 @@ class DeviceConfig:
         lim = SPEC.limits
         _check_num("levels", self.levels, 2, lim["max_levels"], integer=True)
         _check_num("dynamic_range", self.dynamic_range, 1.0, 1e6, lo_open=True)
-        _check_num("sub_bits", self.sub_bits, 0, 8, integer=True)
+        _check_num("sub_bits", self.sub_bits, *_REG["SUB_BITS"].limits(), integer=True)
         # levels <= 256 (8 bits) and sub_bits <= 8 keep G_W <= 16 = max_code_bits
         if self.step_model not in STEP_MODELS:
             raise ConfigError("step_model", self.step_model, f"one of {STEP_MODELS}")
@@ -97,10 +101,10 @@ class DeviceConfig:
         _check_num("d2d_sigma", self.d2d_sigma, 0.0, 1.0)
         _check_num("read_noise_sigma", self.read_noise_sigma, 0.0, 1.0)
         _check_num("dac_bits", self.dac_bits, 2, 8, integer=True)
-        _check_num("adc_bits", self.adc_bits, 2, 16, integer=True)
+        _check_num("adc_bits", self.adc_bits, *_REG["ADC_BITS"].limits(), integer=True)
         if self.update_mode not in UPDATE_MODES:
             raise ConfigError("update_mode", self.update_mode, f"one of {UPDATE_MODES}")
-        _check_num("bl", self.bl, 1, lim["max_bl"], integer=True)
+        _check_num("bl", self.bl, *_REG["BL"].limits(), integer=True)
         _check_num("seed", self.seed, 0, 2**63 - 1, integer=True)
         _check_num("d2d_seed", self.d2d_seed, 0, 2**63 - 1, integer=True)
 
@@ -177,38 +181,3 @@ class DeviceConfig:
             if d.get(k) is not None:
                 d[k] = tuple(d[k])
         return cls(**d)
-
-
-M32 = 0xFFFFFFFF
-
-
-def mix32(x: int) -> int:
-    """The contract's 32-bit mixing hash (lowbias32)."""
-    x &= M32
-    x ^= x >> 16
-    x = (x * SPEC.hash["m1"]) & M32
-    x ^= x >> 15
-    x = (x * SPEC.hash["m2"]) & M32
-    x ^= x >> 16
-    return x
-
-
-def splitmix64(state: int) -> tuple[int, int]:
-    """One SplitMix64 step: (new_state, output). Used host-side to seed the LFSRs."""
-    state = (state + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
-    z = state
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
-    return state, z ^ (z >> 31)
-
-
-def lfsr_seeds(seed: int, count: int) -> list[int]:
-    """``count`` nonzero 32-bit LFSR states derived from ``seed`` (the contract's seeding rule)."""
-    out = []
-    s = seed & 0xFFFFFFFFFFFFFFFF
-    while len(out) < count:
-        s, z = splitmix64(s)
-        v = z & M32
-        if v:
-            out.append(v)
-    return out

@@ -4,26 +4,11 @@
 from __future__ import annotations
 
 from memhil.contract.spec import SPEC
+from memhil.runtime.protocol import crc16
 
 P = SPEC.protocol
 OP = SPEC.opcodes
 ST = SPEC.status
-
-try:  # the host codec, when present on this branch
-    from memhil.runtime import protocol as _codec
-except ImportError:  # pragma: no cover - until the codec is merged
-    _codec = None
-
-
-def crc16(data: bytes) -> int:
-    if _codec is not None and hasattr(_codec, "crc16"):
-        return _codec.crc16(bytes(data))
-    crc = P["crc_init"]
-    for b in data:
-        crc ^= b << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ P["crc_poly"]) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
-    return crc
 
 
 def encode_command(seq: int, op: int, payload: bytes = b"", length: int | None = None) -> bytes:

@@ -133,6 +133,33 @@ class TopTB:
         r = await self.axil.write(addr, int(value).to_bytes(4, "little"))
         return int(r.resp)
 
+    # One beat with exactly this AWADDR/ARADDR and the whole word on WDATA/RDATA. (AxiLiteMaster
+    # puts the bytes of a misaligned access into their byte lanes and splits a word that
+    # crosses a word boundary into two beats; these helpers drive its channels directly, so
+    # they must not overlap its own transfers.)
+    async def axil_write_beat(self, addr: int, value: int, strb: int = 0xF) -> int:
+        """One AXI4-Lite write beat (AW and W) at ``addr``; returns BRESP."""
+        wif = self.axil.write_if
+        assert not wif.in_flight_operations, "axil_write_beat during an AxiLiteMaster write"
+        aw = wif.aw_channel._transaction_obj()
+        aw.awaddr, aw.awprot = addr, 0
+        w = wif.w_channel._transaction_obj()
+        w.wdata, w.wstrb = int(value) & 0xFFFFFFFF, strb
+        await wif.aw_channel.send(aw)
+        await wif.w_channel.send(w)
+        b = await wif.b_channel.recv()
+        return int(b.bresp)
+
+    async def axil_read_beat(self, addr: int):
+        """One AXI4-Lite read beat at ``addr``; returns (RDATA, RRESP)."""
+        rif = self.axil.read_if
+        assert not rif.in_flight_operations, "axil_read_beat during an AxiLiteMaster read"
+        ar = rif.ar_channel._transaction_obj()
+        ar.araddr, ar.arprot = addr, 0
+        await rif.ar_channel.send(ar)
+        r = await rif.r_channel.recv()
+        return int(r.rdata), int(r.rresp)
+
     async def idle(self, n: int):
         for _ in range(n):
             await RisingEdge(self.dut.clk)

@@ -213,6 +213,58 @@ async def test_saturation_and_nmax(dut):
     await run.check_state()
 
 
+# (misaligned address, a value the register it would alias accepts)
+MISALIGNED = [(0x402, 1234), (0x021, 100), (0x031, 7), (0x806, 777), (0x013, 1), (0x403, 5),
+              (0x04A, 8), (0x7FF, 9)]
+
+
+@cocotb.test()
+async def test_misaligned_addresses_are_refused(dut):
+    """Issue 9 (defect 5): a register address with bits [1:0] != 0 is refused on both paths
+    (contract section 7): over AXI4-Lite with SLVERR, reads and writes alike, and nothing
+    changes (it used to land on the aligned register and be accepted: 0x402 wrote STEP_UP[0],
+    0x013 cleared the counters); over the command link with BAD_ARG, as TwinDevice answers."""
+    tb = await make_tb(dut, "none")
+    run = Run(tb, random.Random(9))
+    await run.cmd(OP["FORWARD"], bytes([0]) + pr.pack_i8s([3] * tb.cols))    # CNT_READS = 1
+    await run.cmd(OP["WRITE_REG"], pr.pack_write_reg(0x402, 5), expect_ok=False)  # STATUS, errors
+    watched = sorted({r.addr for r in SPEC.registers.values()} |
+                     {base + 4 * k for base in (UP, DN) for k in range(4)} | {UP + 0x3FC})
+
+    async def snapshot():
+        out = {}
+        for a in watched:
+            out[a] = await tb.axil_read_beat(a)
+            assert out[a][1] == 0, f"read 0x{a:03x} refused"
+        return out
+
+    before = await snapshot()
+    assert before[REG["CNT_READS"]][0] == 1 and before[REG["CNT_ERRORS"]][0] == 1
+    for addr, value in MISALIGNED:
+        assert addr % 4 and before[addr & ~3][0] != value
+        assert await tb.axil_write_beat(addr, value) == 2, f"write 0x{addr:03x} not SLVERR"
+        assert (await tb.axil_read_beat(addr))[1] == 2, f"read 0x{addr:03x} not SLVERR"
+        # AxiLiteMaster's own sub-word access at that address (bytes in their lanes): refused too
+        n = 4 - addr % 4
+        r = await tb.axil.write(addr, value.to_bytes(4, "little")[:n])
+        assert int(r.resp) == 2, f"{n}-byte write at 0x{addr:03x} not SLVERR"
+        r = await tb.axil.read(addr, n)
+        assert int(r.resp) == 2, f"{n}-byte read at 0x{addr:03x} not SLVERR"
+    assert await snapshot() == before
+    # the command link: BAD_ARG for writes and reads, as the model answers (xfer_raw compares)
+    for addr, value in MISALIGNED:
+        st, _ = await run.cmd(OP["WRITE_REG"], pr.pack_write_reg(addr, value), expect_ok=False)
+        assert st == ST["BAD_ARG"], f"WRITE_REG 0x{addr:03x}: status {st}"
+        st, _ = await run.cmd(OP["READ_REG"], pr.pack_read_reg(addr), expect_ok=False)
+        assert st == ST["BAD_ARG"], f"READ_REG 0x{addr:03x}: status {st}"
+    after = await snapshot()
+    for a in watched:
+        if a not in (REG["CNT_ERRORS"], REG["CNT_BUSY"]):
+            assert after[a] == before[a], f"0x{a:03x}: {before[a]} -> {after[a]}"
+    assert after[REG["CNT_ERRORS"]][0] == 1 + 2 * len(MISALIGNED)
+    await run.check_state()
+
+
 PARAMS = [
     dict(ROWS=5, COLS=7, TILES=2, LANES=4, G_W=8),      # non-power-of-two, partial words
     dict(ROWS=6, COLS=8, TILES=2, LANES=2, G_W=10),     # wider codes

@@ -4,35 +4,40 @@ from __future__ import annotations
 
 HELP = "train float vs memristive (DR 15, 32 levels) on digits, lockstep check, table and plot"
 
+EXAMPLES = """
+  memhil demo                                    # about a minute on 2 CPU cores
+  memhil demo --epochs 5 --c2c-sigma 0 --out runs/demo0
+  memhil demo --no-lockstep --quiet              # skip the simulated RTL stretch
+"""
+
 
 def add_arguments(p) -> None:
-    from memhil.experiments.cli_common import positive_float, positive_int
-    p.add_argument("--out", default="runs/demo", help="output folder (runs/demo)")
-    p.add_argument("--epochs", type=positive_int, default=15, help="epochs (15)")
-    p.add_argument("--batch", type=positive_int, default=8, help="minibatch size (8)")
-    p.add_argument("--lr", type=positive_float, default=0.1, help="learning rate (0.1)")
-    p.add_argument("--hidden", type=positive_int, default=32, help="hidden units (32)")
+    from memhil.commands.common import nonneg_int, positive_float, positive_int
+    p.add_argument("--out", default="runs/demo", help="output folder")
+    p.add_argument("--epochs", type=positive_int, default=15, help="epochs")
+    p.add_argument("--batch", type=positive_int, default=8, help="minibatch size")
+    p.add_argument("--lr", type=positive_float, default=0.1, help="learning rate")
+    p.add_argument("--hidden", type=positive_int, default=32, help="hidden units")
     p.add_argument("--c2c-sigma", type=float, default=0.1,
-                   help="cycle-to-cycle variability of the memristive devices (0.1)")
-    p.add_argument("--update-mode", choices=("coincidence", "rounding"), default="coincidence")
-    p.add_argument("--seed", type=int, default=0, help="seed (0)")
+                   help="cycle-to-cycle variability of the memristive devices")
+    p.add_argument("--update-mode", choices=("coincidence", "rounding"), default="coincidence",
+                   help="how an update becomes pulses: stochastic coincidence of pulse streams "
+                        "or deterministic rounding")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="seed")
     p.add_argument("--lockstep-steps", type=positive_int, default=4,
-                   help="training steps run on the simulated RTL in lockstep with the twin (4)")
+                   help="training steps run on the simulated RTL in lockstep with the twin")
     p.add_argument("--no-lockstep", action="store_true", help="skip the simulator stretch")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def lockstep_verdict(trainer, args, out) -> tuple[str, dict]:
-    """Ask memhil.runtime for a short lockstep stretch (sim vs twin); never raises."""
+    """A short lockstep stretch (sim vs twin, memhil.experiments.lockstep); never raises."""
     if args.no_lockstep:
         return "skipped: --no-lockstep", {}
     try:
-        import memhil.runtime as rt
+        from memhil.experiments.lockstep import lockstep_demo as fn
     except ImportError as e:
         return f"skipped: simulator not available ({e})", {}
-    fn = getattr(rt, "lockstep_demo", None)
-    if fn is None:
-        return "skipped: simulator not available (memhil.runtime has no lockstep_demo)", {}
     try:
         import numpy as np
         d = trainer.data
@@ -50,23 +55,22 @@ def lockstep_verdict(trainer, args, out) -> tuple[str, dict]:
 def run(args) -> int:
     import sys
     import time
-    from pathlib import Path
 
     from memhil.config import ConfigError, DeviceConfig
     from memhil.data import load_digits
-    from memhil.experiments.cli_common import progress_enabled, set_threads, usage_exit
+    from memhil.commands.common import UsageError, check_out_dir, progress_enabled, set_threads
     from memhil.experiments.report import plot_histories, write_csv, write_json
     from memhil.nn.trainer import RunSpec, Trainer
 
     set_threads()
     t_start = time.perf_counter()
-    out = Path(args.out)
+    out = check_out_dir(args.out)
     try:
         cfg = DeviceConfig(levels=32, dynamic_range=15.0, c2c_sigma=args.c2c_sigma,
                            update_mode=args.update_mode, seed=args.seed, d2d_seed=args.seed + 1)
     except ConfigError as e:
         flag = {"c2c_sigma": "--c2c-sigma"}.get(e.field, "--" + e.field.replace("_", "-"))
-        return usage_exit("demo", f"argument {flag}: {e}")
+        raise UsageError(flag, str(e)) from None
     data = load_digits()
     log = (lambda *a: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
     prog = progress_enabled(args)
@@ -102,7 +106,9 @@ def run(args) -> int:
     print(f"{'':<{w}} {'test accuracy':>14}")
     print(f"{'float baseline':<{w}} {100 * fa:>13.2f}%")
     print(f"{'memristive (DR 15, 32 levels)':<{w}} {100 * ma:>13.2f}%")
-    print(f"{'difference':<{w}} {100 * (fa - ma):>+12.2f} pt")
+    gap = 100 * (fa - ma)
+    lead = "float ahead" if gap > 0 else "memristive ahead" if gap < 0 else "tie"
+    print(f"{'difference (' + lead + ')':<{w}} {abs(gap):>12.2f} pt")
     print(f"{'lockstep (sim vs twin)':<{w}} {verdict}")
     print(f"plot: {out / 'demo.png'}   results: {out / 'results.json'}   "
           f"({time.perf_counter() - t_start:.0f} s)")

@@ -3,37 +3,42 @@ from __future__ import annotations
 
 HELP = "run the paper's experiments (headline, device sweeps, noisy inference) into --out"
 
+EXAMPLES = """
+  memhil paper --quick --out runs/paper          # digits, 3 seeds: tables and figures
+  memhil paper --quick --headline-only --seeds 1 --out runs/p1
+  memhil paper --full --jobs 2 --out runs/paper-full   # Fashion-MNIST, about an hour
+"""
+
 
 def add_arguments(p) -> None:
-    from memhil.experiments.cli_common import positive_int
-    p.add_argument("--out", default="runs/paper", help="output folder (runs/paper)")
+    from memhil.commands.common import positive_float, positive_int
+    p.add_argument("--out", default="runs/paper", help="output folder")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--quick", dest="scale", action="store_const", const="quick",
-                   help="digits, 64-32-10 (default)")
+                   help="digits, 64-32-10")
     g.add_argument("--full", dest="scale", action="store_const", const="full",
                    help="Fashion-MNIST, 784-256-128-10 (about an hour on 2 CPU cores)")
     p.set_defaults(scale="quick")
-    p.add_argument("--seeds", type=positive_int, default=None, help="number of seeds (3)")
+    p.add_argument("--seeds", type=positive_int, default=None, help="number of seeds")
     p.add_argument("--epochs", type=positive_int, default=None, help="override the scale's epochs")
     p.add_argument("--batch", type=positive_int, default=None, help="override the minibatch size")
-    p.add_argument("--lr", type=float, default=None, help="override the learning rate")
+    p.add_argument("--lr", type=positive_float, default=None, help="override the learning rate")
     p.add_argument("--train-subset", type=positive_int, default=None,
                    help="first N training samples only")
     p.add_argument("--test-subset", type=positive_int, default=None,
                    help="first N test samples only")
     p.add_argument("--headline-only", action="store_true",
                    help="only (a) and (c): no sweeps")
-    p.add_argument("--jobs", type=positive_int, default=2, help="worker processes (2)")
+    p.add_argument("--jobs", type=positive_int, default=2, help="worker processes")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
 def run(args) -> int:
     import sys
     from dataclasses import replace
-    from pathlib import Path
 
     from memhil.data import DataError, load_dataset
-    from memhil.experiments.cli_common import progress_enabled, set_threads, usage_exit
+    from memhil.commands.common import UsageError, check_out_dir, progress_enabled, set_threads
     from memhil.experiments.paper import SCALES, run_paper, tables_markdown
 
     set_threads()
@@ -46,8 +51,6 @@ def run(args) -> int:
     if args.batch:
         ch["batch"] = args.batch
     if args.lr is not None:
-        if not args.lr > 0:
-            return usage_exit("paper", f"argument --lr: must be a positive number, got {args.lr}")
         ch["lr"] = args.lr
     if args.train_subset:
         ch["train_subset"] = args.train_subset
@@ -59,9 +62,9 @@ def run(args) -> int:
     try:
         load_dataset(sc.dataset)
     except DataError as e:
-        return usage_exit("paper", f"argument --{sc.name}: {e}")
+        raise UsageError(f"--{sc.name}", str(e)) from None
     log = (lambda *a: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
-    out = Path(args.out)
+    out = check_out_dir(args.out)
     doc = run_paper(sc, out, args.jobs, log, progress_enabled(args))
     print(tables_markdown(doc["summary"], sc))
     print(f"-> {out}/results.json, tables.md, runs.csv, {', '.join(doc['figures'])} "

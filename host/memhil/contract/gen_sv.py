@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from memhil.contract.spec import SPEC, Spec
+from memhil.contract.spec import M32, SPEC, Field, Register, Spec
 
 REPO = Path(__file__).resolve().parents[3]
 PKG_PATH = REPO / "hdl" / "memhil_pkg.sv"
@@ -16,6 +16,65 @@ PKG_PATH = REPO / "hdl" / "memhil_pkg.sv"
 
 def _bits(v: int) -> int:
     return max(1, int(v).bit_length())
+
+
+def field_prefix(reg: Register, f: Field) -> str:
+    """``<REG>_<FIELD>``, or ``<REG>`` for a field named after its register."""
+    return reg.name if f.name == reg.name else f"{reg.name}_{f.name}"
+
+
+def _render_fields(spec: Spec, w) -> None:
+    w("  // register fields: <REG>_<FIELD>_LSB/_WIDTH (<REG>_LSB/_WIDTH for a register's only")
+    w("  // field named after it)")
+    for r in spec.registers.values():
+        for f in r.fields:
+            p = field_prefix(r, f)
+            w(f"  localparam int unsigned {p}_LSB = {f.lsb};")
+            w(f"  localparam int unsigned {p}_WIDTH = {f.width};")
+    w("")
+    w("  // write ranges of the rw registers: a write outside [<REG>_MIN, <REG>_MAX] is refused")
+    rw = [r for r in spec.registers.values() if r.access == "rw"]
+    for r in rw:
+        w(f"  localparam logic [31:0] {r.name}_MIN = 32'd{r.min};")
+        w(f"  localparam logic [31:0] {r.name}_MAX = 32'd{r.max};"
+          + ("  // and <= 2^G_W - 1 of the build" if r.max_g_w else ""))
+    w("")
+    w("  // is v inside the write range of the rw register at addr? (0 for every other address;")
+    w("  // a max_g_w register is further bounded by 2^G_W - 1 where G_W is known)")
+    w("  function automatic logic reg_wr_in_range(input logic [11:0] addr, input logic [31:0] v);")
+    w("    unique case (addr)")
+    for r in rw:
+        conds = []
+        if r.min > 0:
+            conds.append(f"(v >= {r.name}_MIN)")
+        if r.max < M32:
+            conds.append(f"(v <= {r.name}_MAX)")
+        always = "1'b1"
+        w(f"      REG_{r.name}: reg_wr_in_range = {' && '.join(conds) or always};")
+    w("      default: reg_wr_in_range = 1'b0;")
+    w("    endcase")
+    w("  endfunction")
+    w("")
+    w("  // words of the registers with several fields (arguments: the fields from bit 0 up)")
+    for r in spec.registers.values():
+        if len(r.fields) < 2:
+            continue
+        fs = sorted(r.fields, key=lambda f: f.lsb)
+        args = ",\n".join(f"    input logic [{field_prefix(r, f)}_WIDTH-1:0] {f.name.lower()}"
+                          for f in fs)
+        parts, bit = [], 0
+        for f in fs:
+            if f.lsb > bit:
+                parts.append(f"{f.lsb - bit}'d0")
+            parts.append(f.name.lower())
+            bit = f.lsb + f.width
+        if bit < 32:
+            parts.append(f"{32 - bit}'d0")
+        fn = f"pack_{r.name.lower()}"
+        w(f"  function automatic logic [31:0] {fn}(\n{args}\n  );")
+        w(f"    {fn} = {{{', '.join(reversed(parts))}}};")
+        w("  endfunction")
+    w("")
 
 
 def render(spec: Spec = SPEC) -> str:
@@ -83,6 +142,7 @@ def render(spec: Spec = SPEC) -> str:
     w(f"  localparam logic [11:0] REG_STEP_DN_BASE = 12'h{spec.tables['step_dn_base']:03X};")
     w(f"  localparam logic [15:0] STEP_RESET = 16'd{spec.tables['step_reset']};")
     w("")
+    _render_fields(spec, w)
     gw = max(_bits(abs(g)) for g in spec.gauss) + 1
     w(f"  localparam int unsigned GAUSS_W = {gw};  // signed")
     w("  // inverse-CDF Gaussian table: round(256 * Phi^-1((i + 0.5) / 256))")

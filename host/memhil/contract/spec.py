@@ -17,12 +17,128 @@ from types import MappingProxyType
 CONTRACT_TOML = Path(__file__).with_name("contract.toml")
 
 
+M32 = 0xFFFFFFFF
+
+
+class RegisterValueError(ValueError):
+    """A value that a register (or one of its fields) does not accept; the message names the
+    register, the value and the allowed range."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """One bit field of a register: bits ``[lsb + width - 1 : lsb]``."""
+
+    name: str
+    lsb: int
+    width: int
+    access: str
+
+    @property
+    def max(self) -> int:
+        return (1 << self.width) - 1
+
+    @property
+    def mask(self) -> int:
+        return self.max << self.lsb
+
+
 @dataclass(frozen=True)
 class Register:
+    """One register of the map (docs/hardware-contract.md section 7), as contract.toml gives it.
+
+    ``min``/``max`` bound a write of the whole word (``rw`` registers only); ``max_g_w`` narrows
+    ``max`` to ``2^g_w - 1`` of the build. :meth:`pack`/:meth:`unpack` convert between the word
+    and its fields, :meth:`check_write` is the write-range check of the RTL and the twin.
+    """
+
     name: str
     addr: int
     access: str
     reset: int | None
+    fields: tuple[Field, ...] = ()
+    min: int | None = None
+    max: int | None = None
+    max_g_w: bool = False
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(f"register {self.name} has no field {name!r} (fields: "
+                       f"{', '.join(self.field_names)})")
+
+    def limits(self, g_w: int | None = None) -> tuple[int, int]:
+        """``(min, max)`` of an accepted write; ``g_w`` narrows a ``max_g_w`` register."""
+        if self.access != "rw":
+            raise RegisterValueError(f"register {self.name} is not writable")
+        hi = self.max
+        if self.max_g_w and g_w is not None:
+            hi = min(hi, (1 << int(g_w)) - 1)
+        return self.min, hi
+
+    def check_write(self, value: int, g_w: int | None = None) -> int:
+        """Return ``value`` if a write of it is accepted, else raise RegisterValueError."""
+        lo, hi = self.limits(g_w)
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise RegisterValueError(f"register {self.name}: value {value} must be in "
+                                     f"[{lo}, {hi}]")
+        return value
+
+    def pack(self, **fields: int) -> int:
+        """The 32-bit word of the given field values (missing fields are 0)."""
+        word = 0
+        for name, v in fields.items():
+            f = self.field(name)
+            v = int(v)
+            if not 0 <= v <= f.max:
+                raise RegisterValueError(f"register {self.name} field {name}: value {v} must be "
+                                         f"in [0, {f.max}]")
+            word |= v << f.lsb
+        return word
+
+    def unpack(self, word: int) -> dict[str, int]:
+        """The field values of the 32-bit word ``word`` (bits outside every field ignored)."""
+        word = int(word)
+        return {f.name: (word >> f.lsb) & f.max for f in self.fields}
+
+
+def _register(name: str, r: dict, limits: dict) -> Register:
+    access = str(r["access"])
+    if access not in ("ro", "rw"):
+        raise ValueError(f"contract: register {name}: access {access!r} must be ro or rw")
+    fields = tuple(Field(str(f["name"]), int(f["lsb"]), int(f["width"]),
+                         str(f.get("access", access))) for f in r.get("fields", ()))
+    if not fields:
+        raise ValueError(f"contract: register {name} has no fields")
+    used = 0
+    for f in fields:
+        if f.width < 1 or f.lsb < 0 or f.lsb + f.width > 32 or used & f.mask:
+            raise ValueError(f"contract: register {name} field {f.name} [{f.lsb}+:{f.width}] "
+                             "is empty, outside 32 bits or overlaps another field")
+        if f.access not in ("ro", "rw", "wo"):
+            raise ValueError(f"contract: register {name} field {f.name}: access {f.access!r}")
+        used |= f.mask
+
+    def bound(key):
+        v = r.get(key)
+        return int(limits[v]) if isinstance(v, str) else (None if v is None else int(v))
+
+    lo, hi = bound("min"), bound("max")
+    reset = r.get("reset")
+    if access == "rw":
+        if lo is None or hi is None or not 0 <= lo <= hi <= M32 or hi & ~used:
+            raise ValueError(f"contract: register {name} needs 0 <= min <= max with max inside "
+                             "its fields")
+        if reset is None or (not r.get("max_g_w") and not lo <= int(reset) <= hi):
+            raise ValueError(f"contract: register {name}: reset must be in [min, max]")
+    elif lo is not None or hi is not None or r.get("max_g_w"):
+        raise ValueError(f"contract: read-only register {name} has a write range")
+    return Register(name, int(r["addr"]), access, reset, fields, lo, hi, bool(r.get("max_g_w")))
 
 
 def _gauss_table(bits: int, scale: int) -> tuple[int, ...]:
@@ -56,10 +172,7 @@ class Spec:
     @classmethod
     def load(cls, path: Path = CONTRACT_TOML) -> "Spec":
         raw = tomllib.loads(Path(path).read_text())
-        regs = {
-            name: Register(name, int(r["addr"]), str(r["access"]), r.get("reset"))
-            for name, r in raw["registers"].items()
-        }
+        regs = {name: _register(name, r, raw["limits"]) for name, r in raw["registers"].items()}
         fx = raw["fixed_point"]
         return cls(
             raw=raw,
@@ -82,6 +195,18 @@ class Spec:
     def reg(self, name: str) -> int:
         """Byte address of register ``name``."""
         return self.registers[name].addr
+
+    def pack(self, name: str, **fields: int) -> int:
+        """The word of register ``name`` with the given field values (see Register.pack)."""
+        return self.registers[name].pack(**fields)
+
+    def unpack(self, name: str, word: int) -> dict[str, int]:
+        """The field values of register ``name``'s word ``word`` (see Register.unpack)."""
+        return self.registers[name].unpack(word)
+
+    def check_write(self, name: str, value: int, g_w: int | None = None) -> int:
+        """``value`` if register ``name`` accepts it, else RegisterValueError (names the range)."""
+        return self.registers[name].check_write(value, g_w)
 
     def reg_name(self, addr: int) -> str | None:
         for r in self.registers.values():

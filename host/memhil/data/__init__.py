@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from memhil.fileio import atomic_write_bytes
+
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 MNIST_DIRS = [Path("/usr/share/datasets/mnist"), Path.home() / ".cache" / "memhil" / "mnist",
               Path("data/mnist")]
@@ -30,6 +32,9 @@ _IDX_CODES = {np.dtype(np.uint8): 0x08, np.dtype(np.int8): 0x09, np.dtype(">i2")
               np.dtype(">i4"): 0x0C, np.dtype(">f4"): 0x0D, np.dtype(">f8"): 0x0E}
 SPLITS = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
           "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+
+
+MAX_CLASSES = 1000     # labels of an IDX folder: class numbers 0..K-1 with K at most this
 
 
 class DataError(RuntimeError):
@@ -106,9 +111,7 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, compress: bool | None 
         compress = path.suffix == ".gz"
     if compress:
         body = gzip.compress(body, mtime=0)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(body)
-    os.replace(tmp, path)
+    atomic_write_bytes(path, body)
 
 
 def _find(folder: Path, stem: str) -> Path | None:
@@ -145,7 +148,17 @@ def load_idx_folder(folder: str | os.PathLike, name: str | None = None) -> Datas
     def prep(x):
         return (x.reshape(len(x), -1).astype(np.float32) / np.float32(scale))
 
+    for split, y in (("train", ytr), ("test", yte)):
+        if not np.issubdtype(y.dtype, np.integer) or (len(y) and y.min() < 0):
+            raise DataError(f"{folder}: the {split} labels must be class numbers 0, 1, 2, ..., "
+                            f"found {y.dtype} values from {y.min()!r} to {y.max()!r}")
     classes = int(max(ytr.max(), yte.max())) + 1
+    used = np.unique(np.concatenate([ytr, yte]))
+    if classes > MAX_CLASSES or len(used) * 2 < classes:
+        shown = ", ".join(str(int(v)) for v in used[:12]) + (", ..." if len(used) > 12 else "")
+        raise DataError(f"{folder}: the labels go up to {classes - 1} but only {len(used)} "
+                        f"different values occur ({shown}); labels must be class numbers "
+                        f"0..K-1 (K <= {MAX_CLASSES}) with most classes present")
     return Dataset(name or folder.name, prep(xtr), ytr.astype(np.int64), prep(xte),
                    yte.astype(np.int64), shape, classes, str(folder))
 
@@ -197,6 +210,23 @@ def load_dataset(name: str) -> Dataset:
 
 # ---------------------------------------------------------------------------- corruption
 NOISE_KINDS = ("gaussian", "salt-pepper")
+
+
+_CACHE: dict = {}
+
+
+def load_data(spec) -> Dataset:
+    """The data set named by ``spec.dataset`` with ``spec.train_subset`` and ``test_subset``
+    applied (a ``RunSpec``, or anything with those fields). The last full data set loaded stays
+    in memory, so a series of runs on one data set reads its files once."""
+    key = spec.dataset
+    if key not in _CACHE:
+        _CACHE.clear()
+        _CACHE[key] = load_dataset(key)
+    d = _CACHE[key]
+    if spec.train_subset or spec.test_subset:
+        d = d.subset(spec.train_subset, spec.test_subset)
+    return d
 
 
 def corrupt(x: np.ndarray, kind: str, level: float, seed: int = 0) -> np.ndarray:

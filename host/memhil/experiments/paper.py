@@ -100,7 +100,7 @@ def _worker_init():
 
 def run_one(task: dict) -> dict:
     """Train one spec (and its noisy evaluation); returns a JSON-able record."""
-    from memhil.experiments.cli_common import load_data
+    from memhil.data import load_data
     from memhil.experiments.noisy import noisy_accuracy
     from memhil.nn.trainer import RunSpec, Trainer
     spec = RunSpec.from_dict(task["spec"])
@@ -251,12 +251,18 @@ def _pct(m, s=None):
     return f"{100 * m:.2f}" + (f" ± {100 * s:.2f}" if s is not None else "")
 
 
+def _n(k: int, noun: str) -> str:
+    """``1 epoch``, ``3 epochs``."""
+    return f"{k} {noun}{'' if k == 1 else 's'}"
+
+
 def tables_markdown(summary: dict, scale: Scale) -> str:
     L = []
     f = summary["float"]
-    L.append(f"**(a) Headline** ({scale.dataset}, {'-'.join(['in', *map(str, scale.hidden), '10'])}, "
-             f"{scale.epochs} epochs, batch {scale.batch}, lr {scale.lr}, seeds {scale.seeds}; "
-             "mean ± std over seeds)\n")
+    n_in = {"digits": 64, "fashion-mnist": 784, "mnist": 784}.get(str(scale.dataset), "in")
+    L.append(f"**(a) Headline** ({scale.dataset}, {'-'.join(map(str, [n_in, *scale.hidden, 10]))}, "
+             f"{_n(scale.epochs, 'epoch')}, batch {scale.batch}, lr {scale.lr}, "
+             f"{_n(len(scale.seeds), 'seed')}; mean ± std over {_n(len(scale.seeds), 'seed')})\n")
     L.append("| network | test accuracy (%) | gap to float (points) | max gap | within 3 points |")
     L.append("|---|---|---|---|---|")
     L.append(f"| float baseline | {_pct(f['mean'], f['std'])} | — | — | — |")
@@ -268,7 +274,7 @@ def tables_markdown(summary: dict, scale: Scale) -> str:
              "dr": f"dynamic range (read noise σ = {DR_READ_NOISE})"}
     for name, sw in summary["sweeps"].items():
         L.append(f"\n**(b) Accuracy vs {names[name]}** (test accuracy %, mean ± std over "
-                 f"{len(scale.seeds)} seeds)\n")
+                 f"{_n(len(scale.seeds), 'seed')})\n")
         vals = sorted({p["value"] for pts in sw.values() for p in pts})
         L.append("| update mode | " + " | ".join(f"{v:g}" for v in vals) + " |")
         L.append("|---|" + "---|" * len(vals))

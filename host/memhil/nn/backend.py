@@ -1,63 +1,23 @@
-"""Crossbar backends for :mod:`memhil.nn`: the twin now, the simulator or a board through
-``memhil.runtime`` when it is installed.
+"""Helpers of :mod:`memhil.nn` for the crossbar backends it maps layers onto.
 
-A backend is any object with the twin's method names (the *backend protocol*)::
+The backend interface (:class:`memhil.backend.CrossbarBackend`, implemented by
+:class:`memhil.twin.Twin` and ``memhil.runtime``'s ``Crossbar``) and the registry of kinds
+(:func:`memhil.backend.open_backend`: ``twin``, ``sim``, ``board``) live in :mod:`memhil.backend`.
+A layer uses the primitives ``write_reg``, ``write_cells``, ``read_cells``, ``forward``,
+``transpose``, ``update``, ``read_rng``/``write_rng`` (to restore the LFSRs after an
+evaluation) and ``state_dict``/``load_state_dict`` (checkpoints, ``--resume``), and the geometry
+``rows``, ``cols``, ``tiles``.
 
-    rows, cols, tiles                       geometry of one tile / number of tiles
-    write_reg(addr, value)                  register write (addresses: memhil.contract.SPEC.reg)
-    write_cells(tile, start, gp, gm)        program conductance codes (flat row-major index)
-    read_cells(tile, start, count) -> (gp, gm)
-    forward(tile, x_codes (B, cols)) -> (B, rows) ADC codes
-    transpose(tile, d_codes (B, rows)) -> (B, cols) ADC codes
-    update(tile, x_codes (B, cols), d_codes (B, rows), apply=True) -> pulses
-    state_dict() / load_state_dict(sd)      (needed for checkpoints and --resume)
-
-:class:`memhil.twin.Twin` is one; ``memhil.runtime`` offers the same methods over the Verilator
-simulation of the RTL (``sim``) or a PYNQ/UART board (``board``).
+Here: the per-backend register cache (:func:`reg_cache`) and the tiling of a weight matrix
+(:func:`plan_tiles`) with the contract's largest tile.
 """
 from __future__ import annotations
 
-from memhil.config import DeviceConfig
 from memhil.contract.spec import SPEC
 
-BACKENDS = ("twin", "sim", "board")
 MAX_ROWS = SPEC.limits["max_rows"]
 MAX_COLS = SPEC.limits["max_cols"]
 MAX_TILES = SPEC.limits["max_tiles"]
-
-
-class BackendUnavailable(RuntimeError):
-    """The requested backend cannot be opened here (e.g. no simulator or board runtime)."""
-
-
-def open_backend(kind: str, rows: int, cols: int, tiles: int, config: DeviceConfig,
-                 device: str = "cpu", **options):
-    """Open a crossbar backend of ``tiles`` tiles of ``rows x cols`` configured with ``config``.
-
-    ``twin`` is the bit-exact software model; ``sim`` and ``board`` are delegated lazily to
-    ``memhil.runtime.open_crossbar(kind, rows=, cols=, tiles=, config=, **options)``.
-    """
-    if kind == "twin":
-        from memhil.twin import Twin
-        return Twin(rows, cols, tiles, config, device=device)
-    if kind not in BACKENDS:
-        raise BackendUnavailable(f"backend={kind!r} is not allowed: one of {BACKENDS}")
-    try:
-        import memhil.runtime as rt  # noqa: F401  (another part of the project)
-    except ImportError as e:
-        raise BackendUnavailable(
-            f"backend {kind!r} needs memhil.runtime, which is not available here ({e}); "
-            "use --backend twin") from e
-    opener = getattr(rt, "open_crossbar", None)
-    if opener is None:
-        raise BackendUnavailable(
-            f"backend {kind!r}: memhil.runtime has no open_crossbar(); use --backend twin")
-    try:
-        return opener(kind, rows=rows, cols=cols, tiles=tiles, config=config, **options)
-    except BackendUnavailable:
-        raise
-    except Exception as e:  # the runtime's own reason (no Verilator, no board, ...)
-        raise BackendUnavailable(f"backend {kind!r} could not be opened: {e}") from e
 
 
 class RegCache:

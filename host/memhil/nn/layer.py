@@ -35,9 +35,9 @@ import math
 import torch
 from torch import nn
 
+from memhil.backend import open_backend
 from memhil.config import DeviceConfig
-from memhil.nn.backend import (MAX_COLS, MAX_ROWS, BackendUnavailable, open_backend,  # noqa: F401
-                               plan_tiles, reg_cache)
+from memhil.nn.backend import MAX_COLS, MAX_ROWS, plan_tiles, reg_cache
 from memhil.twin import native
 
 MAX_SHIFT = 31
@@ -105,7 +105,7 @@ class CrossbarLinear(nn.Module):
     in_features, out_features, bias: as for ``torch.nn.Linear``.
     config: the device (:class:`memhil.config.DeviceConfig`).
     backend: ``"twin"`` (the layer opens its own twin with just enough tiles), or an open backend
-        object (see :mod:`memhil.nn.backend`) together with ``tiles``, the tile indices to use
+        object (a :class:`memhil.backend.CrossbarBackend`) together with ``tiles``, the tile indices to use
         (one per block of :func:`plan_tiles` with the backend's geometry).
     weight, bias_init: initial float weights (default: ``torch.nn.Linear``'s initialisation
         from the current torch RNG).
@@ -173,13 +173,7 @@ class CrossbarLinear(nn.Module):
         mid = (L - 1) // 2
         gp = (mid + torch.div(lvl + 1, 2, rounding_mode="floor")).clamp(0, L - 1) * self.sub
         gm = (mid - torch.div(lvl, 2, rounding_mode="floor")).clamp(0, L - 1) * self.sub
-        pad = mid * self.sub
-        for t, r0, r1, c0, c1 in self.blocks:
-            tp = torch.full((self.rows, self.cols), pad, dtype=torch.int64)
-            tm = tp.clone()
-            tp[: r1 - r0, : c1 - c0] = gp[r0:r1, c0:c1]
-            tm[: r1 - r0, : c1 - c0] = gm[r0:r1, c0:c1]
-            self.backend.write_cells(t, 0, tp.reshape(-1), tm.reshape(-1))
+        self.load_codes(gp, gm)
 
     def load_codes(self, gp: torch.Tensor, gm: torch.Tensor) -> None:
         """Program exact codes of the whole (out, in [+1]) matrix (e.g. copied from another
@@ -260,8 +254,15 @@ class CrossbarLinear(nn.Module):
 
         Training: the shift of the previous read of this tile is used and then adapted (one
         read per minibatch). Inference (``eval()``): a coarse read at :meth:`safe_shift` picks
-        the shift of a second read, so the result depends only on the inputs and the
-        conductances, and evaluating never changes the training's state.
+        the shift of a second read, so the shift depends only on the inputs and the
+        conductances and the layer's own state (``shift``, ``pulses``) is not changed.
+
+        The device's state is another matter: with read noise on (``RN_Q != 0``) every read,
+        in either mode, advances the output-side LFSRs (contract §4.3), from which the next
+        update draws its stream bits and noise words, and the result depends on their states.
+        An evaluation between training steps therefore has to restore them:
+        :func:`memhil.nn.trainer.predict` / ``accuracy`` do (through
+        :func:`memhil.nn.models.preserved_lfsrs`); calling the model directly does not.
         """
         op = self.backend.forward if direction == "fwd" else self.backend.transpose
         if self.training:

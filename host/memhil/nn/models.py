@@ -1,11 +1,15 @@
 """Multilayer perceptrons: the float baseline and the same network on crossbars."""
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
 
-from memhil.config import DeviceConfig, splitmix64
-from memhil.nn.backend import MAX_COLS, MAX_ROWS, open_backend, plan_tiles
+from memhil.backend import open_backend
+from memhil.config import DeviceConfig
+from memhil.contract.hashing import splitmix64
+from memhil.nn.backend import MAX_COLS, MAX_ROWS, plan_tiles
 from memhil.nn.layer import CrossbarLinear
 
 
@@ -83,3 +87,37 @@ def backends_of(model: nn.Module) -> list:
             seen.add(id(m.backend))
             out.append(m.backend)
     return out
+
+
+def lfsr_states(model: nn.Module) -> list:
+    """``[(backend, tile, states)]``: the LFSR states (rows, then columns) of every crossbar tile
+    that ``model`` uses, read through the backend's ``read_rng``."""
+    out, seen = [], set()
+    for m in model.modules():
+        if isinstance(m, CrossbarLinear):
+            b = m.backend
+            for t, *_ in m.blocks:
+                if (id(b), t) not in seen:
+                    seen.add((id(b), t))
+                    out.append((b, t, b.read_rng(t, 0, b.rows + b.cols)))
+    return out
+
+
+@contextlib.contextmanager
+def preserved_lfsrs(model: nn.Module):
+    """Run the body (an evaluation) with the LFSR states of every tile of ``model`` saved before
+    and written back after (also when the body raises).
+
+    Reads with read noise (``RN_Q != 0``) advance the output-side LFSRs (contract §4.3), the same
+    LFSRs that the next update draws its stream bits and noise words from; without this, the
+    size and number of evaluations between training steps would change the training. The
+    states go through ``read_rng``/``write_rng`` (READ_RNG/WRITE_RNG on a device), so this
+    holds on the twin, the simulated RTL and a board alike. What it cannot undo: the read
+    counter ``CNT_READS``, which counts the evaluation's reads (it is read-only on a device).
+    """
+    saved = lfsr_states(model)
+    try:
+        yield
+    finally:
+        for b, t, states in saved:
+            b.write_rng(t, 0, states)

@@ -3,9 +3,10 @@ checkpoints from which ``resume`` continues bit for bit."""
 from __future__ import annotations
 
 import copy
+import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +14,11 @@ import torch
 from torch import nn
 
 from memhil.config import DeviceConfig
-from memhil.nn.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from memhil.nn.checkpoint import (CheckpointError, checkpoint_file, crossbar_state_problem,
+                                   first_line, form_problem, history_problem, load_checkpoint,
+                                   save_checkpoint)
 from memhil.nn.layer import CrossbarLinear, CrossbarSGD
-from memhil.nn.models import backends_of, crossbar_mlp, float_mlp
+from memhil.nn.models import backends_of, crossbar_mlp, float_mlp, preserved_lfsrs
 
 
 @dataclass
@@ -57,12 +60,60 @@ class RunSpec:
         return [features, *self.hidden, classes]
 
 
-def build_model(spec: RunSpec, features: int, classes: int) -> nn.Module:
+def _spec_problem(d) -> str | None:
+    """Why ``d`` (a checkpoint's spec) is not a ``RunSpec.to_dict()`` that can be trained."""
+    from memhil.config import ConfigError
+    if not isinstance(d, dict):
+        return f"its spec is a {type(d).__name__}, not a dict"
+    names = [f.name for f in fields(RunSpec)]
+    unknown = sorted(map(str, set(d) - set(names)))
+    if unknown:
+        return f"its spec has unknown fields {', '.join(unknown)}"
+
+    def num(x, lo=None, above=None):
+        return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and \
+            (lo is None or x >= lo) and (above is None or x > above)
+
+    def whole(x, lo):
+        return isinstance(x, int) and not isinstance(x, bool) and x >= lo
+
+    rules = {
+        "dataset": (lambda x: isinstance(x, str) and x != "", "a data set name"),
+        "hidden": (lambda x: isinstance(x, (list, tuple)) and all(whole(h, 1) for h in x),
+                   "a list of positive integers"),
+        "device": (lambda x: x in ("memristive", "float"), "'memristive' or 'float'"),
+        "backend": (lambda x: isinstance(x, str), "a backend name"),
+        "epochs": (lambda x: whole(x, 1), "an integer >= 1"),
+        "batch": (lambda x: whole(x, 1), "an integer >= 1"),
+        "lr": (lambda x: num(x, above=0), "a number > 0"),
+        "seed": (lambda x: whole(x, 0), "an integer >= 0"),
+        "w_range": (lambda x: num(x, above=0), "a number > 0"),
+        "lr_schedule": (lambda x: x in ("linear", "constant"), "'linear' or 'constant'"),
+        "lr_end": (lambda x: num(x), "a number"),
+        "train_subset": (lambda x: x is None or whole(x, 1), "None or an integer >= 1"),
+        "test_subset": (lambda x: x is None or whole(x, 1), "None or an integer >= 1"),
+        "config": (lambda x: isinstance(x, dict), "a dict"),
+    }
+    for name in names:
+        if name in d and not rules[name][0](d[name]):
+            return f"its spec's {name} is {d[name]!r:.60}, not {rules[name][1]}"
+    try:
+        DeviceConfig.from_dict(d.get("config", {}))
+    except (ConfigError, TypeError) as e:
+        return f"its spec's config: {first_line(e)}"
+    return None
+
+
+def build_model(spec: RunSpec, features: int, classes: int,
+                backend_options: dict | None = None) -> nn.Module:
+    """The network of ``spec``; ``backend_options`` (``bitfile=``, ``port=``, ...) reach
+    :func:`memhil.backend.open_backend` (how to reach a board is no part of the run's spec)."""
     sizes = spec.sizes(features, classes)
     if spec.device == "float":
         return float_mlp(sizes, spec.seed)
     cfg = spec.device_config()
-    return crossbar_mlp(sizes, spec.seed, cfg, spec.backend, spec.w_range)
+    return crossbar_mlp(sizes, spec.seed, cfg, spec.backend, spec.w_range,
+                        backend_options=backend_options)
 
 
 def is_crossbar(model: nn.Module) -> bool:
@@ -71,12 +122,19 @@ def is_crossbar(model: nn.Module) -> bool:
 
 @torch.no_grad()
 def predict(model: nn.Module, x, batch: int = 512) -> torch.Tensor:
-    """Predicted classes of ``x`` (numpy or tensor), in batches."""
+    """Predicted classes of ``x`` (numpy or tensor), in batches, in ``eval()`` mode.
+
+    Evaluation leaves the training's state alone: the layers' ADC gains are not adapted (see
+    ``CrossbarLinear._read``) and the crossbar LFSRs, which noisy reads advance, are restored
+    afterwards (:func:`memhil.nn.models.preserved_lfsrs`). So what follows (more training, or
+    another evaluation) does not depend on what or how much was evaluated before.
+    """
     model.eval()
     x = torch.as_tensor(np.asarray(x, dtype=np.float32))
     out = []
-    for i in range(0, len(x), batch):
-        out.append(model(x[i: i + batch]).argmax(1))
+    with preserved_lfsrs(model):
+        for i in range(0, len(x), batch):
+            out.append(model(x[i: i + batch]).argmax(1))
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.int64)
 
 
@@ -97,14 +155,14 @@ def network_state(model: nn.Module) -> dict:
     return {"model": model.state_dict(), "backends": bks}
 
 
-def load_network_state(model: nn.Module, st: dict) -> None:
+def load_network_state(model: nn.Module, st: dict, where: str = "checkpoint") -> None:
     bks = backends_of(model)
     if len(bks) != len(st["backends"]):
-        raise CheckpointError(f"checkpoint has {len(st['backends'])} crossbar backends, "
+        raise CheckpointError(f"{where} has {len(st['backends'])} crossbar backends, "
                               f"the network {len(bks)}")
     for b, s in zip(bks, st["backends"]):
         if s is None or not callable(getattr(b, "load_state_dict", None)):
-            raise CheckpointError("this checkpoint holds no complete crossbar state (its backend "
+            raise CheckpointError(f"{where} holds no complete crossbar state (its backend "
                                   "had no state_dict), so it cannot be loaded")
         b.load_state_dict(s)
         rc = getattr(b, "_memhil_regcache", None)
@@ -131,14 +189,15 @@ class Trainer:
     """
 
     def __init__(self, spec: RunSpec, data, out_dir: str | Path | None = None,
-                 progress: bool = False, log=None, stop_after: int | None = None):
+                 progress: bool = False, log=None, stop_after: int | None = None,
+                 backend_options: dict | None = None):
         self.spec = spec
         self.data = data
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.progress = progress
         self.log = log or (lambda *a: None)
         self.stop_after = stop_after   # for tests: stop (as if killed) after this many epochs
-        self.model = build_model(spec, data.features, data.classes)
+        self.model = build_model(spec, data.features, data.classes, backend_options)
         if is_crossbar(self.model):
             self.opt = CrossbarSGD(self.model, spec.lr)
         else:
@@ -156,36 +215,95 @@ class Trainer:
         return self.out_dir / "checkpoint.pt" if self.out_dir is not None else None
 
     def state(self) -> dict:
-        return {"spec": self.spec.to_dict(), "epoch": self.epoch, "history": self.history,
+        """What a checkpoint holds. Nothing in it depends on the clock or on torch's global
+        generator (training draws only from ``self.gen`` and the crossbars' LFSRs), so identical
+        runs write byte-identical checkpoints; the epochs' wall-clock times stay out."""
+        history = [{k: v for k, v in h.items() if k != "epoch_time_s"} for h in self.history]
+        return {"spec": self.spec.to_dict(), "epoch": self.epoch, "history": history,
                 "net": network_state(self.model), "optimizer": self.opt.state_dict(),
-                "data_rng": self.gen.get_state(), "torch_rng": torch.get_rng_state(),
-                "order": self.order, "data": self.data.describe()}
+                "data_rng": self.gen.get_state(), "order": self.order,
+                "data": self.data.describe()}
 
     def save(self) -> None:
         if self.ckpt_path is not None:
             save_checkpoint(self.ckpt_path, self.state())
 
-    def load(self, st: dict) -> None:
+    def _state_problem(self, st: dict) -> str | None:
+        """Why ``st`` is not a :meth:`state` of this run (its spec and data already match)."""
+        need = ("epoch", "history", "net", "optimizer", "data_rng", "order")
+        missing = [k for k in need if k not in st]
+        if missing:
+            return f"it lacks {', '.join(missing)}"
+        ep = st["epoch"]
+        if not isinstance(ep, int) or isinstance(ep, bool) or not 0 <= ep <= self.spec.epochs:
+            return f"its epoch is {ep!r:.40}, not an integer in [0, {self.spec.epochs}]"
+        net = st["net"]
+        if not isinstance(net, dict) or set(net) != {"model", "backends"}:
+            return "its net is not a dict of model and backends"
+        p = history_problem(st["history"], ep) or \
+            form_problem(self.model.state_dict(), net["model"], "net.model") or \
+            form_problem(self.gen.get_state(), st["data_rng"], "data_rng")
+        if p:
+            return p
+        bks = net["backends"]
+        if not isinstance(bks, list):
+            return f"net.backends is a {type(bks).__name__}, not a list"
+        for i, (b, s) in enumerate(zip(backends_of(self.model), bks)):
+            if s is not None and all(hasattr(b, a) for a in ("rows", "cols", "tiles")):
+                p = crossbar_state_problem(s, b.rows, b.cols, b.tiles, f"net.backends[{i}]",
+                                           getattr(b, "check_write_reg", None))
+                if p:
+                    return p
+        if not isinstance(st["optimizer"], dict):
+            return f"its optimizer state is a {type(st['optimizer']).__name__}, not a dict"
+        order, n = st["order"], len(self.y)
+        if order is not None and (not isinstance(order, torch.Tensor) or
+                                  order.dtype != torch.int64 or tuple(order.shape) != (n,)):
+            return f"its order is not None or an int64 tensor of {n} indices"
+        return None
+
+    def load(self, st: dict, where: str = "checkpoint") -> None:
+        """Continue from ``st`` (a :meth:`state` of this run). A state that is not (another
+        run, missing or mistyped parts) raises :class:`CheckpointError` naming ``where``.
+        Checkpoints of earlier versions, which also held torch's global RNG state, load: that
+        state is not used."""
         if st.get("spec") != self.spec.to_dict():
-            raise CheckpointError("checkpoint belongs to a different run configuration")
+            raise CheckpointError(f"{where} belongs to a different run configuration")
         if st.get("data") != self.data.describe():
-            raise CheckpointError(f"checkpoint was trained on {st.get('data')}, "
+            raise CheckpointError(f"{where} was trained on {st.get('data')!r:.200}, "
                                   f"not on {self.data.describe()}")
-        load_network_state(self.model, st["net"])
-        self.opt.load_state_dict(st["optimizer"])
-        self.gen.set_state(st["data_rng"])
-        torch.set_rng_state(st["torch_rng"])
-        self.epoch = int(st["epoch"])
-        self.history = list(st["history"])
+        p = self._state_problem(st)
+        if p:
+            raise CheckpointError(f"{where} does not hold a valid run: {p}")
+        try:
+            load_network_state(self.model, st["net"], where)
+            self.opt.load_state_dict(st["optimizer"])
+            self.gen.set_state(st["data_rng"])
+        except CheckpointError:
+            raise
+        except (LookupError, TypeError, ValueError, AttributeError, RuntimeError) as e:
+            if isinstance(e, RuntimeError) and type(e) is not RuntimeError:
+                raise      # a link, device or backend failure, not the checkpoint's content
+            raise CheckpointError(f"{where} does not hold a valid run: {first_line(e)}") from e
+        self.epoch = st["epoch"]
+        self.history = [dict(h) for h in st["history"]]
+        for h in self.history:            # the wall-clock times are not in checkpoints
+            h.setdefault("epoch_time_s", None)
         self.order = st["order"]
 
     @classmethod
     def from_checkpoint(cls, out_dir, data_loader, **kw) -> "Trainer":
-        """Rebuild a trainer from ``out_dir/checkpoint.pt``; ``data_loader(spec)`` gives the data."""
+        """Rebuild a trainer from ``out_dir/checkpoint.pt``; ``data_loader(spec)`` gives the data.
+        Every checkpoint that cannot be continued raises :class:`CheckpointError` with a
+        one-line message naming the file."""
         st = load_checkpoint(out_dir)
+        where = f"checkpoint {checkpoint_file(out_dir)}"
+        p = _spec_problem(st.get("spec"))
+        if p:
+            raise CheckpointError(f"{where} does not hold a valid run: {p}")
         spec = RunSpec.from_dict(st["spec"])
         tr = cls(spec, data_loader(spec), out_dir=out_dir, **kw)
-        tr.load(st)
+        tr.load(st, where)
         return tr
 
     # ------------------------------------------------------------------ training

@@ -4,7 +4,8 @@ The common names are importable from here (lazily, so that ``memhil.runtime.prot
 light): ``Crossbar``, ``LockstepCrossbar``, ``DivergenceError``, ``LinkError``, ``DeviceError``,
 ``LoopbackTransport``, ``SerialTransport``, ``FaultyTransport``, ``TransportError``,
 ``PynqTransport``, ``open_sim``, ``start_server``, ``SimParams``, ``open_crossbar`` (what
-``memhil.nn`` opens for ``--backend sim|board``), ``lockstep_demo``. See docs/host-runtime.md.
+``memhil.backend.open_backend`` opens for ``--backend sim|board``; importing
+``memhil.runtime.session`` registers those kinds). See docs/host-runtime.md.
 """
 
 _NAMES = {
@@ -15,7 +16,7 @@ _NAMES = {
     "PynqTransport": "pynq_transport",
     "open_sim": "sim_link", "start_server": "sim_link", "SimParams": "sim_link",
     "TwinDevice": "device_model",
-    "open_crossbar": "session", "lockstep_demo": "session",
+    "open_crossbar": "session",
 }
 
 

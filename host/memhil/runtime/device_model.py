@@ -20,7 +20,8 @@ import torch
 from memhil.contract.spec import SPEC
 from memhil.runtime import protocol as pr
 from memhil.runtime.protocol import Op, Status
-from memhil.twin.core import ACC_MAX, ACC_MIN, Twin, TwinError
+from memhil.backend import CrossbarError
+from memhil.twin.core import ACC_MAX, ACC_MIN, Twin
 
 M32 = 0xFFFFFFFF
 _HUNT, _HEADER, _BODY = 0, 1, 2
@@ -112,7 +113,7 @@ class TwinDevice:
         try:
             self._check_args(Op(op), payload)
             rsp_payload = self._execute(Op(op), payload)
-        except TwinError:
+        except CrossbarError:
             return self._error(Status.BAD_ARG)
         rsp = pr.encode_response(seq, op, Status.OK, rsp_payload)
         self.last = (seq, op)
@@ -120,16 +121,16 @@ class TwinDevice:
         return rsp
 
     def _check_args(self, op: Op, p: bytes) -> None:
-        """Raise TwinError for every BAD_ARG case, before anything changes."""
+        """Raise CrossbarError for every BAD_ARG case, before anything changes."""
         t = self.twin
         cells, nrng = self.rows * self.cols, self.rows + self.cols
         maxc = pr.MAX_PAYLOAD // 4
 
         def rng(tile, start, count, size, limit=None):
             if tile >= self.tiles:
-                raise TwinError(f"tile {tile} >= {self.tiles}")
+                raise CrossbarError(f"tile {tile} >= {self.tiles}")
             if count == 0 or start + count > size or (limit is not None and count > limit):
-                raise TwinError(f"range {start}+{count} outside [0, {size})")
+                raise CrossbarError(f"range {start}+{count} outside [0, {size})")
 
         if op == Op.WRITE_REG:
             t.check_write_reg(*struct.unpack("<HI", p))
@@ -142,21 +143,21 @@ class TwinDevice:
             if op == Op.WRITE_CELLS:
                 vals = struct.unpack_from(f"<{2 * count}H", p, 7)
                 if max(vals) > t.regs["CMAX"]:
-                    raise TwinError("code above CMAX")
+                    raise CrossbarError("code above CMAX")
             if op == Op.WRITE_ACC:
                 vals = struct.unpack_from(f"<{count}i", p, 7)
                 if min(vals) < ACC_MIN or max(vals) > ACC_MAX:
-                    raise TwinError("accumulator value out of range")
+                    raise CrossbarError("accumulator value out of range")
         elif op in (Op.WRITE_RNG, Op.READ_RNG):
             tile, start, count = struct.unpack_from("<BHH", p)
             rng(tile, start, count, nrng, maxc)
             if op == Op.WRITE_RNG and 0 in struct.unpack_from(f"<{count}I", p, 5):
-                raise TwinError("LFSR state 0")
+                raise CrossbarError("LFSR state 0")
         elif op in (Op.FORWARD, Op.TRANSPOSE, Op.UPDATE):
             if p[0] >= self.tiles:
-                raise TwinError(f"tile {p[0]} >= {self.tiles}")
+                raise CrossbarError(f"tile {p[0]} >= {self.tiles}")
             if op == Op.UPDATE and p[1] & 0xFE:
-                raise TwinError("UPDATE flags: only bit 0 is defined")
+                raise CrossbarError("UPDATE flags: only bit 0 is defined")
 
     def _execute(self, op: Op, p: bytes) -> bytes:
         t = self.twin
@@ -214,7 +215,7 @@ class TwinDevice:
         if name == "CNT_ERRORS":
             return self.errors
         if name == "STATUS":
-            return (self.last_error & 0xFF) << 8
+            return SPEC.pack("STATUS", LAST_ERROR=self.last_error & 0xFF)
         if name == "CTRL":
             return 0
         return self.twin.read_reg(addr)

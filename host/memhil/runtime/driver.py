@@ -1,10 +1,12 @@
 """The host driver: :class:`Crossbar` speaks the command protocol (contract §8) over a transport.
 
-``Crossbar`` has the same method names, arguments and return shapes as
-:class:`memhil.twin.Twin` (``forward``, ``transpose``, ``update``, ``write_cells``, ``read_cells``,
-``write_rng``, ``read_rng``, ``write_acc``, ``read_acc``, ``write_reg``, ``read_reg``,
-``configure``, ``seed``), so code written against the twin (e.g. ``memhil.nn``'s layers) runs on
-the simulation or a board unchanged. It adds ``ping()``, ``counters()`` and ``snapshot()``.
+``Crossbar`` is a :class:`memhil.backend.CrossbarBackend`, like :class:`memhil.twin.Twin`: it
+implements the primitives (``forward``, ``transpose``, ``update``, ``write_cells``,
+``read_cells``, ``write_rng``, ``read_rng``, ``write_acc``, ``read_acc``, ``write_reg``,
+``read_reg``, ``state_dict``, ``load_state_dict``) as commands, and inherits ``configure``,
+``seed``, ``counters``, ``clear_counters``, ``weights``, ``snapshot`` and the argument checks
+from the interface, so code written against a backend (e.g. ``memhil.nn``'s layers) runs on the
+simulation or a board unchanged. It adds ``ping()`` and ``regs[name]``.
 
 Reliability (contract §8 "Sequence numbers"): every command gets a new ``SEQ``; every read has a
 timeout; after a timeout, a corrupted or missing response or a link-level error status
@@ -13,6 +15,11 @@ partial bytes and sends the **same frame with the same SEQ** again. A device tha
 executed it replays its stored response instead of executing twice. After ``retries`` failed
 tries a :class:`LinkError` says what was tried and what came back. ``BAD_ARG``/``BAD_OP``
 from a CRC-checked frame are the device's verdict and raise :class:`DeviceError` at once.
+
+Errors: arguments the host can check itself raise :class:`memhil.backend.CrossbarError` before
+anything is sent (the same messages as the twin's); :class:`DeviceError`, a ``CrossbarError``,
+is the device's refusal; :class:`LinkError` is a ``RuntimeError``: the link failed, not the
+arguments.
 """
 from __future__ import annotations
 
@@ -24,14 +31,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from memhil.config import DeviceConfig, lfsr_seeds
+from memhil.backend import COUNTERS, M32, CrossbarBackend, CrossbarError
 from memhil.contract.spec import SPEC
 from memhil.runtime import protocol as pr
 from memhil.runtime.protocol import Op, Response, Status
 from memhil.runtime.transport import Transport
-from memhil.twin.core import CODE_MAX, TwinError
+from memhil.twin.core import CODE_MAX
 
-M32 = 0xFFFFFFFF
 #: most cells (or LFSR states, accumulators) one READ_* answers: 4 bytes each in 4096 bytes
 MAX_READ = pr.MAX_PAYLOAD // 4
 #: most cells one WRITE_CELLS / WRITE_ACC carries (7-byte header), LFSR states per WRITE_RNG (5)
@@ -39,17 +45,19 @@ MAX_WRITE_CELLS = (pr.MAX_PAYLOAD - 7) // 4
 MAX_WRITE_RNG = (pr.MAX_PAYLOAD - 5) // 4
 #: statuses that a corrupted byte can cause; the driver retries these
 TRANSIENT = (Status.BAD_CRC, Status.TRUNCATED, Status.BAD_LEN)
-COUNTER_NAMES = ("CNT_PULSES", "CNT_UPDATES", "CNT_READS", "CNT_BUSY", "CNT_ERRORS")
 
 
 class LinkError(RuntimeError):
-    """A command got no valid answer after every retry (the link, not the device, failed)."""
+    """A command got no valid answer after every retry (the link, not the device, failed).
+
+    Not a :class:`~memhil.backend.CrossbarError`: the arguments may well be right; retrying
+    later, or over a better link, can succeed."""
 
 
-class DeviceError(TwinError):
+class DeviceError(CrossbarError):
     """The device refused a command (``BAD_ARG``/``BAD_OP``): the arguments are wrong.
 
-    A subclass of :class:`memhil.twin.core.TwinError`, which the twin raises for the same cases.
+    A :class:`memhil.backend.CrossbarError`, the error the twin raises for the same cases.
     """
 
     def __init__(self, op: int, status: int, detail: str = ""):
@@ -82,7 +90,7 @@ class _Registers(Mapping):
     """``crossbar.regs[name]``: configuration registers as last written (else read once);
     counters and status read live. Mirrors ``Twin.regs`` for code that reads it."""
 
-    LIVE = ("STATUS",) + COUNTER_NAMES
+    LIVE = ("STATUS",) + COUNTERS
 
     def __init__(self, xb: "Crossbar"):
         self._xb = xb
@@ -114,22 +122,19 @@ class _Registers(Mapping):
 def _codes(v, n: int, what: str) -> np.ndarray:
     """Operand codes as an int8 array (B, n), clamped to [-127, 127] like the twin and RTL."""
     if isinstance(v, torch.Tensor):
-        if v.dtype.is_floating_point:
-            raise TwinError(f"{what}: operand codes must be integers, got {v.dtype}")
+        CrossbarBackend._check_code_dtype(what, v.dtype, not v.dtype.is_floating_point)
         a = v.detach().to("cpu", torch.int64).numpy()
     else:
         a = np.asarray(v)
-        if a.dtype.kind == "f":
-            raise TwinError(f"{what}: operand codes must be integers, got {a.dtype}")
+        CrossbarBackend._check_code_dtype(what, a.dtype, a.dtype.kind != "f")
         a = a.astype(np.int64)
     if a.ndim == 1:
         a = a[None]
-    if a.ndim != 2 or a.shape[1] != n:
-        raise TwinError(f"{what}: expected codes of shape (B, {n}), got {tuple(a.shape)}")
+    CrossbarBackend._check_code_shape(what, a.shape, n)
     return np.clip(a, -CODE_MAX, CODE_MAX).astype(np.int8)
 
 
-class Crossbar:
+class Crossbar(CrossbarBackend):
     """A crossbar device behind ``transport`` (see the module docstring).
 
     ``timeout``: seconds to wait for each answer (plus the link's byte time for long frames);
@@ -156,8 +161,7 @@ class Crossbar:
         info = self.ping()
         self.rows, self.cols, self.tiles = info["rows"], info["cols"], info["tiles"]
         self.lanes = info["lanes"]
-        g1 = self.read_reg(SPEC.reg("GEOMETRY1"))
-        self.g_w = (g1 >> 16) & 0xFF
+        self.g_w = SPEC.unpack("GEOMETRY1", self.read_reg(SPEC.reg("GEOMETRY1")))["G_W"]
         self.device = torch.device("cpu")
 
     # ------------------------------------------------------------------ transaction layer
@@ -302,49 +306,9 @@ class Crossbar:
         return pr.unpack_u32s(self._call(Op.READ_REG, pr.pack_read_reg(addr), 4))[0]
 
     def write_reg(self, addr: int, value: int) -> None:
-        value = int(value)
-        if not 0 <= value <= M32:
-            raise TwinError(f"register 0x{addr:03x}: value {value} is not a 32-bit word")
+        value = self._check_word(addr, value)
         self._call(Op.WRITE_REG, pr.pack_write_reg(addr, value))
         self.regs._note(addr, value)
-
-    def counters(self) -> dict[str, int]:
-        return {n: self.read_reg(SPEC.reg(n)) for n in COUNTER_NAMES}
-
-    def clear_counters(self) -> None:
-        self.write_reg(SPEC.reg("CTRL"), 1)
-
-    def configure(self, config: DeviceConfig, *, seed_rng: bool = True) -> None:
-        """Write the registers and step tables of ``config`` and (by default) seed the LFSRs;
-        the same commands, in the same order, as ``Twin.configure``."""
-        for name, value in config.registers().items():
-            self.write_reg(SPEC.reg(name), value)
-        up, dn = config.step_tables()
-        tb = SPEC.tables
-        for k, (u, d) in enumerate(zip(up, dn)):
-            self.write_reg(tb["step_up_base"] + 4 * k, u)
-            self.write_reg(tb["step_dn_base"] + 4 * k, d)
-        if seed_rng:
-            self.seed(config.seed)
-
-    def seed(self, seed: int) -> None:
-        """Seed every LFSR with the contract's rule (the same states as ``Twin.seed``)."""
-        n = self.rows + self.cols
-        vals = lfsr_seeds(seed, self.tiles * n)
-        for t in range(self.tiles):
-            self.write_rng(t, 0, vals[t * n: (t + 1) * n])
-
-    # ------------------------------------------------------------------ checks
-    def _check_tile(self, tile: int) -> int:
-        tile = int(tile)
-        if not 0 <= tile < self.tiles:
-            raise TwinError(f"tile={tile} is not allowed: must be in [0, {self.tiles - 1}]")
-        return tile
-
-    @staticmethod
-    def _check_range(what: str, start: int, count: int, size: int) -> None:
-        if count < 0 or start < 0 or start + count > size:
-            raise TwinError(f"{what}: start={start} count={count} must lie within [0, {size})")
 
     # ------------------------------------------------------------------ cells, RNG, acc
     def write_cells(self, tile: int, start: int, gp, gm) -> None:
@@ -353,11 +317,10 @@ class Crossbar:
         tile = self._check_tile(tile)
         gp = np.asarray(torch.as_tensor(gp).cpu(), dtype=np.int64).reshape(-1)
         gm = np.asarray(torch.as_tensor(gm).cpu(), dtype=np.int64).reshape(-1)
-        if gp.shape != gm.shape:
-            raise TwinError("write_cells: gp and gm differ in length")
+        self._check_cell_pair(gp, gm)
         self._check_range("write_cells", start, gp.size, self.rows * self.cols)
         if gp.size and (min(gp.min(), gm.min()) < 0 or max(gp.max(), gm.max()) > 0xFFFF):
-            raise TwinError("write_cells: codes must be in [0, CMAX]")
+            raise CrossbarError("write_cells: codes must be in [0, CMAX]")
         inter = np.empty(2 * gp.size, dtype="<u2")
         inter[0::2], inter[1::2] = gp, gm
         for k in range(0, gp.size, MAX_WRITE_CELLS):
@@ -381,8 +344,7 @@ class Crossbar:
         tile = self._check_tile(tile)
         s = np.asarray(torch.as_tensor(states).cpu(), dtype=np.int64).reshape(-1)
         self._check_range("write_rng", start, s.size, self.rows + self.cols)
-        if s.size and (s.min() <= 0 or s.max() > M32):
-            raise TwinError("write_rng: LFSR states must be nonzero 32-bit words")
+        self._check_lfsr_states(s)
         for k in range(0, s.size, MAX_WRITE_RNG):
             n = min(MAX_WRITE_RNG, s.size - k)
             self._call(Op.WRITE_RNG, pr.pack_range(tile, start + k, n, start16=True)
@@ -418,26 +380,6 @@ class Crossbar:
         a = np.concatenate(parts) if parts else np.zeros(0, dtype="<i4")
         return torch.from_numpy(a.astype(np.int64))
 
-    def weights(self, tile: int = 0) -> torch.Tensor:
-        """Integer weight matrix ``gp - gm`` of one tile (rows x cols), read from the device."""
-        gp, gm = self.read_cells(tile, 0, self.rows * self.cols)
-        return (gp - gm).view(self.rows, self.cols)
-
-    def snapshot(self) -> dict:
-        """Codes, accumulators and LFSR states of every tile, shaped like ``Twin``'s tensors."""
-        R, C, T = self.rows, self.cols, self.tiles
-        gp, gm, acc, rl, cl = [], [], [], [], []
-        for t in range(T):
-            p, m = self.read_cells(t, 0, R * C)
-            gp.append(p.view(R, C))
-            gm.append(m.view(R, C))
-            acc.append(self.read_acc(t, 0, R * C).view(R, C))
-            s = self.read_rng(t, 0, R + C)
-            rl.append(s[:R])
-            cl.append(s[R:])
-        return {"gp": torch.stack(gp), "gm": torch.stack(gm), "acc": torch.stack(acc),
-                "row_lfsr": torch.stack(rl), "col_lfsr": torch.stack(cl)}
-
     def state_dict(self) -> dict:
         """The device's complete state in ``Twin.state_dict()``'s format (codes, accumulators,
         LFSRs, step tables, registers and counters), read over the link: checkpoints taken on
@@ -448,7 +390,7 @@ class Crossbar:
         up = [self.read_reg(tb["step_up_base"] + 4 * k) for k in range(n)]
         dn = [self.read_reg(tb["step_dn_base"] + 4 * k) for k in range(n)]
         regs = {name: self.read_reg(r.addr) for name, r in SPEC.registers.items()
-                if (r.access == "rw" and name != "CTRL") or name in COUNTER_NAMES}
+                if (r.access == "rw" and name != "CTRL") or name in COUNTERS}
         return {"geometry": (self.rows, self.cols, self.tiles), "g_w": self.g_w,
                 "lanes": self.lanes, **snap,
                 "step_up": torch.tensor(up, dtype=torch.int64),
@@ -458,9 +400,7 @@ class Crossbar:
         """Write a ``state_dict()`` (of a Crossbar or a Twin) to the device: registers, step
         tables, codes, accumulators and LFSRs. Counters are read-only on the device and are not
         restored (they keep counting from their current values)."""
-        if tuple(sd["geometry"]) != (self.rows, self.cols, self.tiles):
-            raise TwinError(f"state geometry {tuple(sd['geometry'])} does not match the device's "
-                            f"{(self.rows, self.cols, self.tiles)}")
+        self._check_geometry(sd)
         tb = SPEC.tables
         cmax_first = sorted(sd["regs"].items(), key=lambda kv: kv[0] != "CMAX")
         for name, value in cmax_first:
@@ -507,11 +447,10 @@ class Crossbar:
         tile = self._check_tile(tile)
         x = _codes(x, self.cols, "update x")
         d = _codes(d, self.rows, "update d")
-        if x.shape[0] != d.shape[0]:
-            raise TwinError(f"update: x has {x.shape[0]} samples but d has {d.shape[0]}")
+        self._check_batch(x.shape[0], d.shape[0])
         B = x.shape[0]
-        if B == 0:
-            raise TwinError("update: a minibatch needs at least one sample (B >= 1)")
+        if B == 0:   # a minibatch is B UPDATE commands, the last with APPLY: B = 0 has none
+            raise CrossbarError("update: a minibatch needs at least one sample (B >= 1)")
         pulses = 0
         for b in range(B):
             t0 = time.perf_counter()
@@ -524,12 +463,6 @@ class Crossbar:
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:
         self.transport.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({self.rows}x{self.cols}, tiles={self.tiles}, "

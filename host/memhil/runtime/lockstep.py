@@ -14,6 +14,13 @@ running; ``sync="reset"`` instead assumes that both are fresh from reset.
 What is not compared (contract §9): ``CNT_BUSY`` (cycles, RTL only), PING's ``LANES``; and
 ``CNT_ERRORS``/``STATUS`` once the link has seen a transient error (the device counted frames
 that the twin never saw).
+
+What it wraps: a device behind a :class:`~memhil.runtime.transport.Transport` (the simulated
+RTL, a board, a :class:`TwinDevice` over the loopback), not an arbitrary
+:class:`memhil.backend.CrossbarBackend`: the check is made on the protocol's command and response
+frames, which only a transport-based :class:`Crossbar` has. Every backend kind that is a device
+(``sim``, ``board``: ``open_backend(kind, ..., lockstep=True)``) is one; the ``twin`` kind is the
+reference itself.
 """
 from __future__ import annotations
 
@@ -23,10 +30,11 @@ import time
 import numpy as np
 import torch
 
+from memhil.backend import COUNTERS
 from memhil.contract.spec import SPEC
 from memhil.runtime import protocol as pr
 from memhil.runtime.device_model import TwinDevice
-from memhil.runtime.driver import COUNTER_NAMES, Crossbar
+from memhil.runtime.driver import Crossbar
 from memhil.runtime.protocol import Op, Response, Status
 
 _NOT_COMPARED = {SPEC.reg("CNT_BUSY")}
@@ -81,10 +89,10 @@ class LockstepCrossbar(Crossbar):
         for name, r in SPEC.registers.items():
             if r.access == "rw" and name != "CTRL":
                 t.regs[name] = self.read_reg(r.addr)
-        for name in COUNTER_NAMES:
+        for name in COUNTERS:
             t.regs[name] = self.read_reg(SPEC.reg(name))
         td.errors = t.regs["CNT_ERRORS"]
-        td.last_error = (self.read_reg(SPEC.reg("STATUS")) >> 8) & 0xFF
+        td.last_error = SPEC.unpack("STATUS", self.read_reg(SPEC.reg("STATUS")))["LAST_ERROR"]
         tb = SPEC.tables
         for k in range(SPEC.limits["max_levels"]):
             t.step_up[k] = self.read_reg(tb["step_up_base"] + 4 * k)
@@ -136,7 +144,8 @@ class LockstepCrossbar(Crossbar):
                 return
             ev, rv = pr.unpack_u32s(e.payload)[0], pr.unpack_u32s(r.payload)[0]
             if addr == SPEC.reg("GEOMETRY1"):
-                ev, rv = ev & ~0xFF00, rv & ~0xFF00        # LANES is the RTL's own
+                lanes = SPEC.registers["GEOMETRY1"].field("LANES").mask  # the RTL's own
+                ev, rv = ev & ~lanes, rv & ~lanes
                 if ev == rv:
                     return
             name = SPEC.reg_name(addr) or f"0x{addr:03x}"

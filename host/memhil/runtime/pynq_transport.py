@@ -2,8 +2,8 @@
 
 This is the only module that imports ``pynq``, and only when a transport is made. On a board,
 ``PynqTransport.from_bitfile("memhil.bit")`` loads the overlay (its ``.hwh`` alongside) built by
-``bitstreams/``. Elsewhere ``pynq_module=memhil.runtime.pynq_standin`` runs the same code against
-the stand-in (tests, CI).
+``bitstreams/``. Elsewhere the tests pass ``pynq_module=`` a stand-in of pynq's API
+(tests/pynq_standin.py) that runs the same code against the simulated RTL.
 
 Block design (bitstreams/build.tcl): cell ``memhil`` (``memhil:user:memhil_ip:1.0``, its
 ``s_axil`` on the PS's GP0 port) and cell ``dma`` (AXI DMA, simple mode, 8-bit streams), MM2S -> ``s_axis_cmd``,
@@ -35,8 +35,7 @@ def _pynq(module=None):
         return importlib.import_module("pynq")
     except ImportError as e:
         raise TransportError("pynq is not installed: the pynq backend runs on a PYNQ board "
-                             "(pip install 'memhil[board]' there); elsewhere use "
-                             "pynq_module=memhil.runtime.pynq_standin") from e
+                             "(pip install 'memhil[board]' there)") from e
 
 
 def driver_classes(pynq) -> tuple[type, type]:
@@ -60,9 +59,9 @@ def driver_classes(pynq) -> tuple[type, type]:
 
         @property
         def geometry(self) -> dict:
-            g0, g1 = self.read_reg("GEOMETRY0"), self.read_reg("GEOMETRY1")
-            return {"rows": g0 & 0xFFFF, "cols": g0 >> 16, "tiles": g1 & 0xFF,
-                    "lanes": (g1 >> 8) & 0xFF, "g_w": (g1 >> 16) & 0xFF}
+            fields = {**SPEC.unpack("GEOMETRY0", self.read_reg("GEOMETRY0")),
+                      **SPEC.unpack("GEOMETRY1", self.read_reg("GEOMETRY1"))}
+            return {k.lower(): v for k, v in fields.items()}
 
     class MemhilOverlay(pynq.Overlay):
         """The memhil overlay: ``.memhil`` (alias ``.crossbar``, a MemhilIP) and ``.dma``."""

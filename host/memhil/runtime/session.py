@@ -1,21 +1,16 @@
-"""Opening a crossbar backend for training code, and a short lockstep training demo.
+"""Opening a device as a crossbar backend: the ``sim`` and ``board`` kinds of the registry.
 
-:func:`open_crossbar` is what ``memhil.nn.backend.open_backend(kind, ...)`` calls for
-``--backend sim`` and ``--backend board``: it returns a configured :class:`Crossbar` (or
-:class:`LockstepCrossbar`) with the Twin's methods. :func:`lockstep_demo` takes a network
-trained on the twin, moves each crossbar layer's state onto the simulated RTL and runs a few
-training steps there with every answer checked against the twin, and the same steps on the
-twin alone, and reports whether the two networks end up identical.
+:func:`open_crossbar` returns a configured :class:`Crossbar` (or :class:`LockstepCrossbar`) of a
+given geometry: the Verilator build of the RTL (``sim``) or a board (``board``). Importing this
+module registers both kinds with :func:`memhil.backend.register_backend`, so that
+``memhil.backend.open_backend("sim", ...)`` (what ``memhil.nn`` calls for ``--backend sim``)
+reaches it; :data:`memhil.backend.PROVIDERS` names this module for them.
 """
 from __future__ import annotations
 
-import copy
-import json
-import time
-from pathlib import Path
+import functools
 
-import torch
-
+from memhil.backend import BackendUnavailable, register_backend
 from memhil.config import DeviceConfig
 from memhil.runtime.driver import Crossbar
 from memhil.runtime.lockstep import LockstepCrossbar
@@ -76,81 +71,18 @@ def open_crossbar(kind: str, *, rows: int, cols: int, tiles: int, config: Device
     return xb
 
 
-def _train(net, x, y, steps, batch, lr, loss_fn, opt_cls) -> None:
-    opt = opt_cls(net, lr)
-    net.train()
-    for s in range(steps):
-        xb, yb = x[s * batch:(s + 1) * batch], y[s * batch:(s + 1) * batch]
-        if len(yb) == 0:
-            break
-        opt.zero_grad()
-        loss = loss_fn(net(xb), yb)
-        loss.backward()
-        opt.step()
-
-
-def lockstep_demo(model, x, y, *, steps: int = 4, batch: int = 32, lr: float = 0.01,
-                  config: DeviceConfig | None = None, out_dir=None, sim_model: str = "rtl",
-                  **ignored) -> dict:
-    """Run ``steps`` training steps of ``model`` (CrossbarLinear layers on twins) on the
-    simulated RTL in lockstep, and the same steps on the twins; return a verdict dict."""
-    from memhil.nn.layer import CrossbarLinear, CrossbarSGD  # the training part of memhil
-    from memhil.runtime.lockstep import DivergenceError
-
-    t0 = time.monotonic()
-    x = torch.as_tensor(x, dtype=torch.float32)
-    y = torch.as_tensor(y, dtype=torch.int64)
-    on_sim, on_twin = copy.deepcopy(model), copy.deepcopy(model)
-    opened = []
+def _open_kind(kind: str, rows: int, cols: int, tiles: int, config: DeviceConfig,
+               device: str = "cpu", **options) -> Crossbar:
+    """The registry's opener of ``sim`` and ``board``: :func:`open_crossbar`, with any failure
+    (no Verilator, no board, a geometry mismatch) as :class:`BackendUnavailable`. ``device``
+    (the twin's torch device) does not apply to a device."""
     try:
-        for layer in (m for m in on_sim.modules() if isinstance(m, CrossbarLinear)):
-            twin = layer.backend
-            sd = twin.state_dict()
-            cfg = layer.config
-            xb = open_crossbar("sim", rows=twin.rows, cols=twin.cols, tiles=twin.tiles,
-                               config=cfg, lockstep=True, model=sim_model, configure=False)
-            opened.append(xb)
-            xb.load_state_dict(sd)
-            layer.backend = xb
-            if hasattr(layer, "regs") and hasattr(layer.regs, "backend"):
-                layer.regs.backend = xb           # the layer's register cache, same values
-        loss_fn = torch.nn.CrossEntropyLoss()
-        outs = {}
-        res = None
-        for name, net in (("sim", on_sim), ("twin", on_twin)):
-            if name == "sim":
-                try:
-                    _train(net, x, y, steps, batch, lr, loss_fn, CrossbarSGD)
-                except DivergenceError as e:
-                    res = {"verdict": f"DIVERGENCE: {e}", "ok": False, "steps": steps,
-                           "seconds": round(time.monotonic() - t0, 2)}
-                    break
-            else:
-                _train(net, x, y, steps, batch, lr, loss_fn, CrossbarSGD)
-            net.eval()
-            with torch.no_grad():
-                outs[name] = net(x[:batch])
-        if res is None:
-            same_codes = all(
-                torch.equal(a.backend.snapshot()["gp"], b.backend.gp.cpu())
-                and torch.equal(a.backend.snapshot()["gm"], b.backend.gm.cpu())
-                for a, b in zip((m for m in on_sim.modules() if isinstance(m, CrossbarLinear)),
-                                (m for m in on_twin.modules() if isinstance(m, CrossbarLinear))))
-            identical = same_codes and torch.equal(outs["sim"], outs["twin"])
-            commands = sum(xb.stats.commands for xb in opened)
-            checked = sum(xb.checked for xb in opened)
-            res = {
-                "verdict": (f"lockstep OK: {steps} training steps on the simulated RTL, {checked} "
-                            f"answers checked against the twin, network identical to the twin run"
-                            if identical else
-                            "MISMATCH: the RTL-trained network differs from the twin-trained one"),
-                "ok": bool(identical), "steps": steps, "commands": commands, "checked": checked,
-                "layers": len(opened), "seconds": round(time.monotonic() - t0, 2),
-            }
-    finally:
-        for xb in opened:
-            xb.close()
-    if out_dir is not None:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-        (Path(out_dir) / "lockstep.json").write_text(json.dumps(res, indent=2) + "\n")
-    return res
+        return open_crossbar(kind, rows=rows, cols=cols, tiles=tiles, config=config, **options)
+    except BackendUnavailable:
+        raise
+    except Exception as e:  # the runtime's own reason (no Verilator, no board, ...)
+        raise BackendUnavailable(f"backend {kind!r} could not be opened: {e}") from e
+
+
+for _kind in ("sim", "board"):
+    register_backend(_kind, functools.partial(_open_kind, _kind))

@@ -33,6 +33,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from memhil.contract.spec import SPEC
 from memhil.runtime.transport import SerialTransport, TransportError
 
 LOOPBACK = "127.0.0.1"
@@ -61,8 +62,11 @@ class SimParams:
     idle_bytes: int = 2            # UART build: idle gap that marks TLAST, in byte times
 
     def __post_init__(self):
-        for name, lo, hi in (("rows", 1, 1024), ("cols", 1, 1024), ("tiles", 1, 16),
-                             ("lanes", 1, 1024), ("g_w", 1, 16), ("clks_per_bit", 4, 1 << 16),
+        lim = SPEC.limits
+        # lanes: at most one per column (the RTL further requires a power of two in [2, 32])
+        for name, lo, hi in (("rows", 1, lim["max_rows"]), ("cols", 1, lim["max_cols"]),
+                             ("tiles", 1, lim["max_tiles"]), ("lanes", 1, lim["max_cols"]),
+                             ("g_w", 1, lim["max_code_bits"]), ("clks_per_bit", 4, 1 << 16),
                              ("idle_bytes", 1, 255)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
@@ -162,6 +166,8 @@ def build_sim(params: SimParams = SimParams(), *, verbose: bool = False,
                     "-CFLAGS", f"-DMEMHIL_CLKS_PER_BIT={params.clks_per_bit}"]
         cmd += [f"-G{k}={v}" for k, v in params.generics().items()]
         cmd += [str(p) for p in _sources(params)] + [str(harness_path())]
+        print(f"building the RTL simulation of {params.top} with Verilator (first time only, "
+              f"about 2 minutes; cached in {out})...", file=sys.stderr, flush=True)
         if verbose:
             print("building the simulation:", " ".join(cmd), file=sys.stderr)
         t0 = time.monotonic()
@@ -172,6 +178,7 @@ def build_sim(params: SimParams = SimParams(), *, verbose: bool = False,
             raise SimBuildError(f"Verilator build of {params.top} failed (exit {r.returncode}); "
                                 f"full log: {out / 'build.log'}\n{tail}")
         (out / "params.txt").write_text(f"{params}\nbuilt in {time.monotonic() - t0:.1f} s\n")
+        print(f"built in {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
     return binary
 
 
@@ -343,6 +350,11 @@ def start_server(model: str = "rtl", params: SimParams = SimParams(), *, port: i
     err = b""
     if proc.poll() is not None:
         err = proc.stderr.read() or b""
+        srv.close()
+        lines = [l.strip() for l in (line + err).decode(errors="replace").splitlines() if l.strip()]
+        why = lines[-1] if lines else "no output"
+        raise TransportError(f"the {model} simulation server exited at start with status "
+                             f"{proc.returncode}: {why[-300:]}")
     srv.close()
     raise TransportError(f"the {model} simulation server did not start within {start_timeout} s "
                          f"(command: {' '.join(cmd)}); its output: {(line + err).decode()[-2000:]}")

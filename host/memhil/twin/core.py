@@ -15,11 +15,12 @@ import ctypes
 
 import torch
 
-from memhil.config import DeviceConfig, lfsr_seeds, mix32
+from memhil.backend import COUNTERS, M32, CrossbarBackend, CrossbarError, register_backend
+from memhil.config import DeviceConfig
+from memhil.contract.hashing import mix32
 from memhil.contract.spec import SPEC
 from memhil.twin import lfsr, native
 
-M32 = 0xFFFFFFFF
 CODE_MAX = 127                     # operand codes saturate to [-127, 127]
 ACC_MAX = (1 << (SPEC.limits["acc_bits"] - 1)) - 1
 ACC_MIN = -(1 << (SPEC.limits["acc_bits"] - 1))
@@ -35,33 +36,19 @@ PROB_MASK = (1 << SPEC.lfsr["prob_bits"]) - 1
 MAX_LEVELS = SPEC.limits["max_levels"]
 TILE_SHIFT = SPEC.hash["tile_shift"]
 
-# configuration registers a WRITE_REG may change, with their allowed ranges
-RW_LIMITS = {
-    "CTRL": (0, 1),
-    "CMAX": (1, (1 << SPEC.limits["max_code_bits"]) - 1),
-    "SUB_BITS": (0, 8),
-    "C0": (0, (1 << SPEC.limits["max_code_bits"]) - 1),
-    "UPDATE_MODE": (0, 1),
-    "BL": (1, SPEC.limits["max_bl"]),
-    "LR_Q": (0, M32),
-    "C2C_Q": (0, (1 << 14) - 1),
-    "D2D_Q": (0, (1 << 14) - 1),
-    "D2D_KEY": (0, M32),
-    "RN_Q": (0, (1 << 16) - 1),
-    "ADC_SHIFT": (0, 31),
-    "ADC_BITS": (2, 16),
-}
+# configuration registers a WRITE_REG may change, with their allowed ranges (contract.toml's
+# min/max; CMAX is further bounded by 2^g_w - 1, see Register.limits)
+RW_LIMITS = {n: r.limits() for n, r in SPEC.registers.items() if r.access == "rw"}
 # native.c's apply works in 32-bit lanes, which needs C2C_Q < 2^14 (with native.py's checks)
 _NATIVE_FITS = RW_LIMITS["C2C_Q"][1] < (1 << 14)
-COUNTERS = ("CNT_PULSES", "CNT_UPDATES", "CNT_READS", "CNT_BUSY", "CNT_ERRORS")
 
 
 # Registers that only the read path uses: writing them keeps the cached apply set-up.
 _READ_ONLY_REGS = ("ADC_SHIFT", "ADC_BITS", "RN_Q")
 
 
-class TwinError(ValueError):
-    """An operation's argument is outside what the contract allows (the hardware's BAD_ARG)."""
+#: the former name of :class:`memhil.backend.CrossbarError` (the same class), kept for callers
+TwinError = CrossbarError
 
 
 def _exact_dtype(bound: int, device: torch.device) -> torch.dtype:
@@ -151,8 +138,11 @@ def _int_matmul(a: torch.Tensor, b: torch.Tensor, bound: int) -> torch.Tensor:
     return (a.to(dt) @ b.to(dt)).to(torch.int32 if bound < (1 << 31) else torch.int64)
 
 
-class Twin:
-    """Integer-exact model of ``tiles`` crossbar tiles. See the module docstring."""
+class Twin(CrossbarBackend):
+    """Integer-exact model of ``tiles`` crossbar tiles. See the module docstring.
+
+    A :class:`memhil.backend.CrossbarBackend`: ``configure``, ``seed``, ``counters`` and the
+    argument checks are the interface's; the primitives are vectorized torch integer code."""
 
     def __init__(self, rows: int, cols: int, tiles: int = 1, config: DeviceConfig | None = None,
                  device: str | torch.device = "cpu", *, g_w: int = 16, lanes: int = 0):
@@ -160,9 +150,10 @@ class Twin:
         for name, v, hi in (("rows", rows, lim["max_rows"]), ("cols", cols, lim["max_cols"]),
                             ("tiles", tiles, lim["max_tiles"])):
             if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= hi:
-                raise TwinError(f"{name}={v!r} is not allowed: must be an integer in [1, {hi}]")
+                raise CrossbarError(f"{name}={v!r} is not allowed: must be an integer in [1, {hi}]")
         if not 1 <= g_w <= lim["max_code_bits"]:
-            raise TwinError(f"g_w={g_w!r} is not allowed: must be in [1, {lim['max_code_bits']}]")
+            raise CrossbarError(f"g_w={g_w!r} is not allowed: must be in "
+                                f"[1, {lim['max_code_bits']}]")
         self.rows, self.cols, self.tiles = rows, cols, tiles
         self.g_w, self.lanes = g_w, lanes
         self.device = torch.device(device)
@@ -194,49 +185,29 @@ class Twin:
         if config is not None:
             self.configure(config)
 
-    # ------------------------------------------------------------------ configuration
-    def configure(self, config: DeviceConfig, *, seed_rng: bool = True) -> None:
-        """Write the registers and step tables of ``config`` and (by default) seed the LFSRs."""
-        for name, value in config.registers().items():
-            self.write_reg(SPEC.reg(name), value)
-        up, dn = config.step_tables()
-        for k, (u, d) in enumerate(zip(up, dn)):
-            self.write_reg(SPEC.tables["step_up_base"] + 4 * k, u)
-            self.write_reg(SPEC.tables["step_dn_base"] + 4 * k, d)
-        if seed_rng:
-            self.seed(config.seed)
-
-    def seed(self, seed: int) -> None:
-        """Seed every LFSR with the contract's rule: ``lfsr_seeds(seed, tiles*(rows+cols))``,
-        tile-major, each tile's rows first, then its columns."""
-        n = self.rows + self.cols
-        vals = torch.tensor(lfsr_seeds(seed, self.tiles * n), dtype=torch.int64).view(self.tiles, n)
-        self.row_lfsr.copy_(vals[:, : self.rows])
-        self.col_lfsr.copy_(vals[:, self.rows:])
-
+    # ------------------------------------------------------------------ registers
     def _reg_target(self, addr: int, value: int):
-        """Validate a register write; return (table, index) or (None, name). Raises TwinError."""
+        """Validate a register write; return (table, index) or (None, name).
+        Raises CrossbarError."""
         name = SPEC.reg_name(addr)
-        value = int(value)
-        if not 0 <= value <= M32:
-            raise TwinError(f"register 0x{addr:03x}: value {value} is not a 32-bit word")
+        value = self._check_word(addr, value)
         tb = SPEC.tables
         for base, table in ((tb["step_up_base"], self.step_up), (tb["step_dn_base"], self.step_dn)):
             if base <= addr < base + 4 * MAX_LEVELS and addr % 4 == 0:
                 if value > 0xFFFF:
-                    raise TwinError(f"step table 0x{addr:03x}: value {value} must be in [0, 65535]")
+                    raise CrossbarError(f"step table 0x{addr:03x}: value {value} must be in "
+                                        "[0, 65535]")
                 return table, (addr - base) // 4
         if name is None or SPEC.registers[name].access != "rw":
-            raise TwinError(f"register 0x{addr:03x} is not a writable register")
-        lo, hi = RW_LIMITS[name]
-        if name == "CMAX":
-            hi = (1 << self.g_w) - 1
+            raise CrossbarError(f"register 0x{addr:03x} is not a writable register")
+        lo, hi = SPEC.registers[name].limits(g_w=self.g_w)
         if not lo <= value <= hi:
-            raise TwinError(f"register {name}: value {value} must be in [{lo}, {hi}]")
+            raise CrossbarError(f"register {name}: value {value} must be in [{lo}, {hi}]")
         return None, name
 
     def check_write_reg(self, addr: int, value: int) -> None:
-        """Raise TwinError if ``write_reg(addr, value)`` would be refused (BAD_ARG); no effect."""
+        """Raise CrossbarError if ``write_reg(addr, value)`` would be refused (BAD_ARG);
+        no effect."""
         self._reg_target(addr, value)
 
     def write_reg(self, addr: int, value: int) -> None:
@@ -268,15 +239,15 @@ class Twin:
                 return int(table[(addr - base) // 4])
         name = SPEC.reg_name(addr)
         if name is None:
-            raise TwinError(f"register 0x{addr:03x} does not exist")
+            raise CrossbarError(f"register 0x{addr:03x} does not exist")
         if name == "ID":
             return SPEC.magic
         if name == "VERSION":
             return SPEC.version
         if name == "GEOMETRY0":
-            return self.rows | (self.cols << 16)
+            return SPEC.pack(name, ROWS=self.rows, COLS=self.cols)
         if name == "GEOMETRY1":
-            return self.tiles | (self.lanes << 8) | (self.g_w << 16)
+            return SPEC.pack(name, TILES=self.tiles, LANES=self.lanes, G_W=self.g_w)
         if name == "STATUS":
             return 0
         if name == "CTRL":
@@ -284,26 +255,17 @@ class Twin:
         return self.regs[name] & M32
 
     # ------------------------------------------------------------------ cells and RNG
-    def _check_tile(self, tile: int) -> None:
-        if not 0 <= tile < self.tiles:
-            raise TwinError(f"tile={tile} is not allowed: must be in [0, {self.tiles - 1}]")
-
-    def _check_range(self, what: str, start: int, count: int, size: int) -> None:
-        if count < 0 or start < 0 or start + count > size:
-            raise TwinError(f"{what}: start={start} count={count} must lie within [0, {size})")
-
     def write_cells(self, tile: int, start: int, gp, gm) -> None:
         """Program ``len(gp)`` cells from flat index ``start`` (row-major) exactly."""
         self._check_tile(tile)
         gp = torch.as_tensor(gp, dtype=torch.int64).to(self.device).reshape(-1)
         gm = torch.as_tensor(gm, dtype=torch.int64).to(self.device).reshape(-1)
-        if gp.shape != gm.shape:
-            raise TwinError("write_cells: gp and gm differ in length")
+        self._check_cell_pair(gp, gm)
         self._check_range("write_cells", start, gp.numel(), self.rows * self.cols)
         cmax = self.regs["CMAX"]
         for name, t in (("gp", gp), ("gm", gm)):
             if t.numel() and (int(t.min()) < 0 or int(t.max()) > cmax):
-                raise TwinError(f"write_cells: {name} codes must be in [0, CMAX={cmax}]")
+                raise CrossbarError(f"write_cells: {name} codes must be in [0, CMAX={cmax}]")
         self.gp[tile].view(-1)[start: start + gp.numel()] = gp
         self.gm[tile].view(-1)[start: start + gm.numel()] = gm
         self._invalidate(tile)
@@ -322,8 +284,7 @@ class Twin:
         self._check_tile(tile)
         states = torch.as_tensor(states, dtype=torch.int64).to(self.device).reshape(-1)
         self._check_range("write_rng", start, states.numel(), self.rows + self.cols)
-        if states.numel() and (int(states.min()) <= 0 or int(states.max()) > M32):
-            raise TwinError("write_rng: LFSR states must be nonzero 32-bit words")
+        self._check_lfsr_states(states)
         allv = self._rng_view(tile)
         allv[start: start + states.numel()] = states
         self.row_lfsr[tile] = allv[: self.rows]
@@ -339,7 +300,7 @@ class Twin:
         values = torch.as_tensor(values, dtype=torch.int64).to(self.device).reshape(-1)
         self._check_range("write_acc", start, values.numel(), self.rows * self.cols)
         if values.numel() and (int(values.min()) < ACC_MIN or int(values.max()) > ACC_MAX):
-            raise TwinError(f"write_acc: values must be in [{ACC_MIN}, {ACC_MAX}]")
+            raise CrossbarError(f"write_acc: values must be in [{ACC_MIN}, {ACC_MAX}]")
         self.acc[tile].view(-1)[start: start + values.numel()] = values
         self._acc_zero[tile] = False
 
@@ -409,14 +370,13 @@ class Twin:
         ``clamp`` is False (the native kernels saturate as they read)."""
         if not isinstance(v, torch.Tensor):
             v = torch.as_tensor(v)
-        if v.dtype.is_floating_point or v.dtype == torch.bool:
-            raise TwinError(f"{what}: operand codes must be integers, got {v.dtype}")
+        self._check_code_dtype(what, v.dtype,
+                               not (v.dtype.is_floating_point or v.dtype == torch.bool))
         if v.device != self.device or v.dtype != torch.int64:
             v = v.to(device=self.device, dtype=torch.int64)
         if v.dim() == 1:
             v = v[None]
-        if v.dim() != 2 or v.shape[1] != n:
-            raise TwinError(f"{what}: expected codes of shape (B, {n}), got {tuple(v.shape)}")
+        self._check_code_shape(what, v.shape, n)
         return v.clamp(-CODE_MAX, CODE_MAX) if clamp else v
 
     def _read(self, tile: int, v: torch.Tensor, transpose: bool) -> torch.Tensor:
@@ -515,8 +475,7 @@ class Twin:
         lib = self._native()
         x = self._as_codes(x, self.cols, "update x", clamp=lib is None)
         d = self._as_codes(d, self.rows, "update d", clamp=lib is None)
-        if x.shape[0] != d.shape[0]:
-            raise TwinError(f"update: x has {x.shape[0]} samples but d has {d.shape[0]}")
+        self._check_batch(x.shape[0], d.shape[0])
         B = x.shape[0]
         coinc = self.regs["UPDATE_MODE"] == SPEC.update_mode["COINCIDENCE"]
         per_sample_max = self.regs["BL"] if coinc else CODE_MAX * CODE_MAX
@@ -649,9 +608,7 @@ class Twin:
         }
 
     def load_state_dict(self, sd: dict) -> None:
-        if tuple(sd["geometry"]) != (self.rows, self.cols, self.tiles):
-            raise TwinError(f"state geometry {tuple(sd['geometry'])} does not match "
-                            f"{(self.rows, self.cols, self.tiles)}")
+        self._check_geometry(sd)
         for k in ("gp", "gm", "acc", "row_lfsr", "col_lfsr", "step_up", "step_dn"):
             getattr(self, k).copy_(sd[k].to(self.device))
         self.regs = dict(sd["regs"])
@@ -666,3 +623,12 @@ class Twin:
         t = Twin(self.rows, self.cols, self.tiles, device=device, g_w=self.g_w, lanes=self.lanes)
         t.load_state_dict(self.state_dict())
         return t
+
+
+def _open_twin(rows: int, cols: int, tiles: int, config: DeviceConfig, device="cpu",
+               **options) -> Twin:
+    """The registry's opener of ``twin`` (``options`` are for the device kinds; unused here)."""
+    return Twin(rows, cols, tiles, config, device=device)
+
+
+register_backend("twin", _open_twin)

@@ -7,7 +7,7 @@ cannot silently change the contract.
 """
 from __future__ import annotations
 
-from memhil.config import mix32
+from memhil.contract.hashing import mix32
 from memhil.contract.spec import SPEC
 from memhil.twin import lfsr
 

@@ -1,4 +1,4 @@
-"""cocotb side of ``memhil.bench_rtl`` (runs inside the simulator, not imported by the host).
+"""cocotb side of ``memhil.bench.rtl`` (runs inside the simulator, not imported by the host).
 
 Sends FORWARD, TRANSPOSE and UPDATE frames to ``memhil_top`` with no idle cycles and no
 backpressure and counts, for each, the clock cycles from the one where the frame's SOF is

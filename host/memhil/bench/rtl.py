@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SB = 8            # memhil_array's stream bits per LFSR per clock (its parameter default)
 ARRAY_FIXED = 18  # docs/rtl-datapath.md, "Cycle counts"
 # control-path cycles on top of the bytes in, the array and the bytes out (docs/rtl.md)
@@ -103,11 +103,16 @@ def _simulate(R: int, C: int, L: int, build_root: Path) -> dict:
     bdir = build_root / f"r{R}c{C}l{L}"
     out = Path(tempfile.mkstemp(suffix=".json")[1])
     runner = get_runner("verilator")
+    if not (bdir / "Vtop").exists():
+        print(f"building the RTL simulation ({R}x{C}) with Verilator (first time only, about "
+              f"2 minutes; cached in {bdir})...", file=sys.__stderr__, flush=True)
     runner.build(sources=hdl_sources(), hdl_toplevel="memhil_top", parameters=params,
                  build_dir=bdir, build_args=["-Wno-fatal", "-O1"], always=False)
-    env = {"MEMHIL_BENCH_OUT": str(out),
-           "PYTHONPATH": os.pathsep.join([str(ROOT / "host"), os.environ.get("PYTHONPATH", "")])}
-    runner.test(hdl_toplevel="memhil_top", test_module="memhil.bench_rtl_tb", build_dir=bdir,
+    env = {"MEMHIL_BENCH_OUT": str(out)}
+    tb_dir = str(ROOT / "sim" / "bench_rtl")     # the testbench; the runner passes sys.path on
+    if tb_dir not in sys.path:
+        sys.path.append(tb_dir)
+    runner.test(hdl_toplevel="memhil_top", test_module="bench_memhil_top", build_dir=bdir,
                 test_dir=bdir, extra_env=env, results_xml=str(bdir / "bench.xml"))
     res = json.loads(out.read_text())
     out.unlink()
