@@ -145,28 +145,30 @@ module memhil_top
     .in_frame_o     (rx_in_frame)
   );
 
-  memhil_ram_sdp #(
-    .DEPTH  (MAX_PAYLOAD),
-    .DATA_W (8)
+  memhil_dp_ram #(
+    .DEPTH (MAX_PAYLOAD),
+    .WIDTH (8),
+    .DISTR (1'b0)
   ) u_cbuf (
-    .clk     (clk),
-    .we_i    (cbuf_we),
-    .waddr_i (cbuf_waddr),
-    .wdata_i (cbuf_wdata),
-    .raddr_i (cbuf_raddr),
-    .rdata_o (cbuf_rdata)
+    .clk   (clk),
+    .we    (cbuf_we),
+    .waddr (cbuf_waddr),
+    .wdata (cbuf_wdata),
+    .raddr (cbuf_raddr),
+    .rdata (cbuf_rdata)
   );
 
-  memhil_ram_sdp #(
-    .DEPTH  (MAX_PAYLOAD),
-    .DATA_W (8)
+  memhil_dp_ram #(
+    .DEPTH (MAX_PAYLOAD),
+    .WIDTH (8),
+    .DISTR (1'b0)
   ) u_rbuf (
-    .clk     (clk),
-    .we_i    (rbuf_we),
-    .waddr_i (rbuf_waddr),
-    .wdata_i (rbuf_wdata),
-    .raddr_i (rbuf_raddr),
-    .rdata_o (rbuf_rdata)
+    .clk   (clk),
+    .we    (rbuf_we),
+    .waddr (rbuf_waddr),
+    .wdata (rbuf_wdata),
+    .raddr (rbuf_raddr),
+    .rdata (rbuf_rdata)
   );
 
   memhil_exec #(
