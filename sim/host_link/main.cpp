@@ -19,6 +19,15 @@
 // stand-in's MMIO: 7-byte requests 'W' addr16 data32 / 'R' addr16 pad32, 5-byte replies
 // resp8 data32, each one real AXI4-Lite transaction on s_axil_*.
 // It exits on SIGTERM/SIGINT, when its parent dies (--parent-pid), or after --max-idle-s.
+//
+// No client can stall the simulation: every socket is non-blocking, MMIO request bytes collect
+// in a buffer until a request is complete (a client that sends half a request and waits holds
+// up nobody), an AXI4-Lite transaction is clocked by the main loop rather than by a loop of its
+// own, and answers that a client does not read yet wait in a buffer of its own. The command
+// link's input is read as soon as it arrives (as before: a pause in reading would look like
+// the idle gap that ends a packet). Only as a memory guard, a client is not read from while
+// kOutCap bytes of answers wait for it or kInCap bytes wait to enter the device; the link then
+// does not count as idle.
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,6 +40,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -116,10 +126,17 @@ class Sim {
     top_->s_axil_araddr = addr; top_->s_axil_arvalid = 1;
     axil_busy_ = true; axil_write_ = false;
   }
-  bool axil_done() const { return !axil_busy_; }
+  // Give up on a transaction that did not complete (valids dropped; a late answer is ignored).
+  void axil_abort() {
+    top_->s_axil_awvalid = 0; top_->s_axil_wvalid = 0; top_->s_axil_arvalid = 0;
+    axil_busy_ = false;
+  }
   uint8_t axil_resp = 0;
   uint32_t axil_rdata = 0;
 #endif
+  bool axil_done() const { return !axil_busy_; }
+  uint64_t cycles() const { return cycles_; }
+  size_t input_size() const { return in_.size(); }
   // Push a byte (with its TLAST flag) towards the device.
   void push(uint8_t b, bool last) { in_.push_back({b, last}); }
   bool input_empty() const { return in_.empty() && !tx_active_; }
@@ -135,6 +152,7 @@ class Sim {
 
   // One clock cycle: drive inputs, rising edge, sample outputs.
   void tick() {
+    ++cycles_;
 #ifdef MEMHIL_UART
     uart_drive();
 #else
@@ -192,6 +210,7 @@ class Sim {
   bool out_last_ = false;
   bool tx_active_ = false;
   bool axil_busy_ = false, axil_write_ = false;
+  uint64_t cycles_ = 0;
   // response framing (contract section 8): 5A SEQ OP STATUS LEN_LO LEN_HI PAYLOAD CRC_LO CRC_HI.
   // Knowing where a response ends tells the main loop that the device has finished a command.
   size_t rsp_pos_ = 0, rsp_total_ = 0;
@@ -275,14 +294,65 @@ static int port_of(int ls) {
   return ntohs(addr.sin_port);
 }
 
-static bool read_full(int fd, uint8_t* p, size_t n) {
-  size_t got = 0;
-  while (got < n) {
-    ssize_t r = recv(fd, p + got, n - got, 0);
-    if (r <= 0) return false;
-    got += static_cast<size_t>(r);
+static void set_nonblocking(int fd) {
+  int fl = fcntl(fd, F_GETFL, 0);
+  if (fl >= 0) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+// One client connection (non-blocking): bytes received and not yet used (MMIO requests), and
+// bytes for the client that its socket has not taken yet.
+struct Client {
+  int fd = -1;
+  std::vector<uint8_t> rx;
+  std::vector<uint8_t> tx;
+  size_t tx_off = 0;
+  size_t backlog() const { return tx.size() - tx_off; }
+  void queue(const uint8_t* p, size_t n) { tx.insert(tx.end(), p, p + n); }
+  // Send what the socket takes now. False: the connection failed (close it).
+  bool flush() {
+    while (tx_off < tx.size()) {
+      ssize_t w = send(fd, tx.data() + tx_off, tx.size() - tx_off, MSG_NOSIGNAL);
+      if (w > 0) { tx_off += static_cast<size_t>(w); continue; }
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      return false;
+    }
+    if (tx_off == tx.size()) {
+      tx.clear();
+      tx_off = 0;
+    } else if (tx_off >= (1u << 16)) {
+      tx.erase(tx.begin(), tx.begin() + static_cast<std::ptrdiff_t>(tx_off));
+      tx_off = 0;
+    }
+    return true;
   }
-  return true;
+  void reset() {
+    if (fd >= 0) close(fd);
+    fd = -1;
+    rx.clear();
+    tx.clear();
+    tx_off = 0;
+  }
+};
+
+static int accept_client(int ls) {
+  int fd = accept(ls, nullptr, nullptr);
+  if (fd < 0) return -1;
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  set_nonblocking(fd);
+  return fd;
+}
+
+// recv on a non-blocking socket: >0 bytes, 0 the peer closed or failed, -1 nothing to read now.
+static ssize_t recv_some(int fd, uint8_t* p, size_t n) {
+  for (;;) {
+    ssize_t r = recv(fd, p, n, 0);
+    if (r > 0) return r;
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return -1;
+    return 0;
+  }
 }
 
 int main(int argc, char** argv) {
@@ -297,9 +367,11 @@ int main(int argc, char** argv) {
 
   int ls = listen_loopback(opt.port);
   if (ls < 0) return 1;
+  set_nonblocking(ls);
 #ifndef MEMHIL_UART
   int mls = listen_loopback(0);   // MMIO side channel (AXI4-Lite), for the pynq stand-in
   if (mls < 0) return 1;
+  set_nonblocking(mls);
   std::printf("memhil-sim listening on socket://127.0.0.1:%d mmio socket://127.0.0.1:%d\n",
               port_of(ls), port_of(mls));
 #else
@@ -307,9 +379,8 @@ int main(int argc, char** argv) {
   std::printf("memhil-sim listening on socket://127.0.0.1:%d\n", port_of(ls));
 #endif
   std::fflush(stdout);
-  int one = 1;
-  int ms = -1;
-  int cs = -1;
+  Client cc;                 // the command/stream client (one at a time)
+  Client mc;                 // the MMIO client (one at a time)
   bool held = false;
   uint8_t held_b = 0;
   uint64_t last_rx = now_us();
@@ -319,77 +390,135 @@ int main(int argc, char** argv) {
   std::vector<uint8_t> buf(1 << 16);
   const uint64_t kQuietIdle = 256;            // a finished device: this many quiet cycles
   const uint64_t kQuietCap = 20u * 1000 * 1000;  // garbage without an answer: give up spinning
+  // memory guards (far above what a client that reads its answers ever reaches): while this
+  // much waits for a client or to enter the device, that client's input is not read
+  const size_t kOutCap = 64u << 20;
+  const size_t kInCap = 64u << 20;
+  const short kBad = POLLERR | POLLHUP | POLLNVAL;
+
+  auto close_cmd = [&]() {
+    cc.reset();
+    if (held) { sim.push(held_b, true); held = false; }
+  };
+#ifndef MEMHIL_UART
+  // MMIO: request 'W' addr16 data32 | 'R' addr16 pad32 (little-endian); reply resp8 data32.
+  // One AXI4-Lite transaction at a time, clocked by the main loop; a reply goes to the client
+  // (connection number mmio_conn) that sent the request.
+  const size_t kReq = 7;
+  const size_t kMmioOutCap = 1u << 20;        // replies waiting: stop taking requests
+  const uint64_t kAxilGuard = 1000000;        // cycles before a transaction is given up (0xFF)
+  bool mmio_busy = false;
+  uint64_t mmio_start = 0, mmio_conn = 0, mmio_req_conn = 0;
+  auto close_mmio = [&]() { mc.reset(); };
+  auto mmio_service = [&]() {
+    if (mmio_busy && (sim.axil_done() || sim.cycles() - mmio_start >= kAxilGuard)) {
+      bool ok = sim.axil_done();
+      if (!ok) sim.axil_abort();
+      uint8_t rp[5] = {static_cast<uint8_t>(ok ? sim.axil_resp : 0xFF),
+                       static_cast<uint8_t>(sim.axil_rdata),
+                       static_cast<uint8_t>(sim.axil_rdata >> 8),
+                       static_cast<uint8_t>(sim.axil_rdata >> 16),
+                       static_cast<uint8_t>(sim.axil_rdata >> 24)};
+      mmio_busy = false;
+      if (mc.fd >= 0 && mmio_req_conn == mmio_conn) {
+        mc.queue(rp, 5);
+        if (!mc.flush()) close_mmio();
+      }
+      last_activity = now_us();
+      quiet = 0;
+    }
+    if (!mmio_busy && mc.fd >= 0 && mc.rx.size() >= kReq && mc.backlog() < kMmioOutCap) {
+      const uint8_t* rq = mc.rx.data();
+      uint16_t a = static_cast<uint16_t>(rq[1] | (rq[2] << 8));
+      uint32_t v = rq[3] | (rq[4] << 8) | (rq[5] << 16) | (static_cast<uint32_t>(rq[6]) << 24);
+      if (rq[0] == 'W') sim.start_write(a, v); else sim.start_read(a);
+      mc.rx.erase(mc.rx.begin(), mc.rx.begin() + kReq);
+      mmio_busy = true;
+      mmio_start = sim.cycles();
+      mmio_req_conn = mmio_conn;
+    }
+  };
+#endif
 
   while (!g_stop) {
     if (opt.parent_pid && getppid() != opt.parent_pid) break;
-    bool idle = sim.input_empty() && !sim.output_busy() &&
+    bool idle = sim.input_empty() && !sim.output_busy() && sim.axil_done() &&
                 ((!pending && quiet >= kQuietIdle) || quiet >= kQuietCap);
-    // ---- socket work: blocking only when the device is idle
+    // memory guard: a client whose answers pile up (it does not read them), or whose input
+    // the device has not taken yet, is not read from until that clears; meanwhile its link
+    // does not count as idle (the held byte does not end a packet)
+    bool cmd_full = cc.fd >= 0 && (cc.backlog() >= kOutCap || sim.input_size() >= kInCap);
+    if (held && cmd_full) last_rx = now_us();
+    // ---- socket work: never blocking on a client; waiting (poll) only when the device is idle
     int timeout_ms = 0;
     if (idle) {
       timeout_ms = 20;
-      if (held) {
+      if (held && !cmd_full) {
         uint64_t due = last_rx + static_cast<uint64_t>(opt.idle_us);
         uint64_t t = now_us();
         timeout_ms = t >= due ? 0 : static_cast<int>((due - t + 999) / 1000);
       }
     }
-    pollfd pf[2] = {{cs >= 0 ? cs : ls, POLLIN, 0}, {ms >= 0 ? ms : mls, POLLIN, 0}};
+    pollfd pf[2] = {{ls, POLLIN, 0}, {mls, POLLIN, 0}};
+    if (cc.fd >= 0) {
+      pf[0].fd = cc.fd;
+      pf[0].events = static_cast<short>((cmd_full ? 0 : POLLIN) | (cc.backlog() ? POLLOUT : 0));
+    }
+#ifndef MEMHIL_UART
+    bool mmio_full = mc.fd >= 0 && (mc.rx.size() >= 64 * kReq || mc.backlog() >= kMmioOutCap);
+    if (mc.fd >= 0) {
+      pf[1].fd = mc.fd;
+      pf[1].events = static_cast<short>((mmio_full ? 0 : POLLIN) | (mc.backlog() ? POLLOUT : 0));
+    }
+#endif
     int npf = mls >= 0 ? 2 : 1;
     if (poll(pf, npf, timeout_ms) > 0) {
-      if (pf[0].revents && cs < 0) {
-        cs = accept(ls, nullptr, nullptr);
-        if (cs >= 0) {
-          setsockopt(cs, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-          last_activity = now_us();
+      if (cc.fd < 0) {
+        if (pf[0].revents & POLLIN) {
+          cc.fd = accept_client(ls);
+          if (cc.fd >= 0) last_activity = now_us();
         }
-      } else if (pf[0].revents) {
-        ssize_t n = recv(cs, buf.data(), buf.size(), 0);
-        if (n <= 0) {
-          close(cs);
-          cs = -1;
-          if (held) { sim.push(held_b, true); held = false; }
-        } else {
-          if (held) sim.push(held_b, false);
-          if (opt.idle_us > 0) {
-            for (ssize_t k = 0; k + 1 < n; ++k) sim.push(buf[k], false);
-            held = true;
-            held_b = buf[n - 1];
-          } else {
-            for (ssize_t k = 0; k < n; ++k) sim.push(buf[k], k + 1 == n);
-            held = false;
+      } else {
+        if ((pf[0].revents & POLLOUT) && !cc.flush()) close_cmd();
+        if (cc.fd >= 0 && (pf[0].revents & (POLLIN | kBad))) {
+          ssize_t n = recv_some(cc.fd, buf.data(), buf.size());
+          if (n == 0) {
+            close_cmd();
+          } else if (n > 0) {
+            if (held) sim.push(held_b, false);
+            if (opt.idle_us > 0) {
+              for (ssize_t k = 0; k + 1 < n; ++k) sim.push(buf[k], false);
+              held = true;
+              held_b = buf[n - 1];
+            } else {
+              for (ssize_t k = 0; k < n; ++k) sim.push(buf[k], k + 1 == n);
+              held = false;
+            }
+            last_rx = now_us();
+            last_activity = last_rx;
+            pending = true;
+            quiet = 0;
           }
-          last_rx = now_us();
-          last_activity = last_rx;
-          pending = true;
-          quiet = 0;
         }
       }
 #ifndef MEMHIL_UART
-      if (npf == 2 && pf[1].revents && ms < 0) {
-        ms = accept(mls, nullptr, nullptr);
-        if (ms >= 0) setsockopt(ms, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      } else if (npf == 2 && pf[1].revents) {
-        // request: 'W' addr16 data32 | 'R' addr16 pad32 (little-endian); reply: resp8 data32
-        uint8_t rq[7];
-        if (!read_full(ms, rq, 7)) {
-          close(ms);
-          ms = -1;
-        } else {
-          uint16_t a = static_cast<uint16_t>(rq[1] | (rq[2] << 8));
-          uint32_t v = rq[3] | (rq[4] << 8) | (rq[5] << 16) | (static_cast<uint32_t>(rq[6]) << 24);
-          if (rq[0] == 'W') sim.start_write(a, v); else sim.start_read(a);
-          int guard = 0;
-          while (!sim.axil_done() && guard++ < 1000000) sim.tick();
-          uint8_t rp[5] = {static_cast<uint8_t>(sim.axil_done() ? sim.axil_resp : 0xFF),
-                           static_cast<uint8_t>(sim.axil_rdata),
-                           static_cast<uint8_t>(sim.axil_rdata >> 8),
-                           static_cast<uint8_t>(sim.axil_rdata >> 16),
-                           static_cast<uint8_t>(sim.axil_rdata >> 24)};
-          send(ms, rp, 5, 0);
-          last_activity = now_us();
-          quiet = 0;
+      if (npf == 2 && mc.fd < 0) {
+        if (pf[1].revents & POLLIN) {
+          mc.fd = accept_client(mls);
+          if (mc.fd >= 0) ++mmio_conn;
         }
+      } else if (npf == 2) {
+        if ((pf[1].revents & POLLOUT) && !mc.flush()) close_mmio();
+        if (mc.fd >= 0 && (pf[1].revents & (POLLIN | kBad))) {
+          uint8_t tmp[512];
+          ssize_t n = recv_some(mc.fd, tmp, sizeof tmp);
+          if (n == 0) {
+            close_mmio();            // a partial request dies with its connection
+          } else if (n > 0) {
+            mc.rx.insert(mc.rx.end(), tmp, tmp + n);
+          }
+        }
+        mmio_service();              // a complete request starts its transaction now
       }
 #endif
     }
@@ -404,35 +533,37 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "memhil-sim: idle for %.0f s, exiting\n", opt.max_idle_s);
       break;
     }
-    if (idle && sim.input_empty() && !held) {
-      // nothing to simulate; run a few cycles so a late response can still surface
-      for (int k = 0; k < 16; ++k) sim.tick();
-      continue;
-    }
-    // ---- simulate
     size_t before = sim.out().size();
-    bool in_before = sim.input_empty();
-    for (int k = 0; k < 64; ++k) sim.tick();
-    bool progressed = sim.out().size() != before || (!in_before);
+    if (idle && sim.input_empty() && !held && sim.axil_done()) {
+      // nothing to simulate; run a few cycles so a late response can still surface (and be
+      // sent below, rather than wait in the output buffer for the next input)
+      for (int k = 0; k < 16; ++k) sim.tick();
+      if (sim.out().size() == before) continue;
+      quiet = 0;
+    } else {
+      // ---- simulate
+      bool in_before = sim.input_empty();
+      for (int k = 0; k < 64; ++k) sim.tick();
+#ifndef MEMHIL_UART
+      mmio_service();
+#endif
+      bool progressed = sim.out().size() != before || (!in_before);
+      quiet = progressed ? 0 : quiet + 64;
+    }
     if (sim.out_last_seen()) {
       if (sim.input_empty()) pending = false;
     }
-    quiet = progressed ? 0 : quiet + 64;
-    if (!sim.out().empty() && cs >= 0) {
-      size_t off = 0;
-      while (off < sim.out().size()) {
-        ssize_t w = send(cs, sim.out().data() + off, sim.out().size() - off, 0);
-        if (w <= 0) break;
-        off += static_cast<size_t>(w);
+    if (!sim.out().empty()) {
+      if (cc.fd >= 0) {
+        cc.queue(sim.out().data(), sim.out().size());
+        if (!cc.flush()) close_cmd();
+        last_activity = now_us();
       }
-      last_activity = now_us();
-      sim.out().clear();
-    } else if (cs < 0) {
       sim.out().clear();
     }
   }
-  if (cs >= 0) close(cs);
-  if (ms >= 0) close(ms);
+  cc.reset();
+  mc.reset();
   if (mls >= 0) close(mls);
   close(ls);
   return 0;
