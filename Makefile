@@ -16,12 +16,21 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 # Fashion-MNIST from Debian (optional data set; the embedded default is scikit-learn's digits).
+# As root with apt-get this installs the package dataset-fashion-mnist (it says so first);
+# skip it with `make test NO_DATA=1` (or MEMHIL_NO_APT=1 in the environment).
+NO_DATA ?= $(MEMHIL_NO_APT)
 data:
+ifneq ($(strip $(NO_DATA)),)
+	@echo "note: skipping the Fashion-MNIST install (NO_DATA/MEMHIL_NO_APT set); tests that need it will say so"
+else
 	@test -d /usr/share/datasets/fashion-mnist || \
 	  { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
-	    { apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || \
-	      { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1; }; } ; } || \
+	    { echo "make data: installing Fashion-MNIST as root: apt-get install -y dataset-fashion-mnist (about 30 MB; skip with NO_DATA=1)"; \
+	      apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || \
+	      { echo "make data: apt-get update, then apt-get install -y dataset-fashion-mnist"; \
+	        apt-get update -q >/dev/null 2>&1 && apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1; }; } ; } || \
 	  echo "note: Fashion-MNIST not installed (apt-get install dataset-fashion-mnist); tests that need it will say so"
+endif
 
 demo: $(STAMP)
 	$(VENV)/bin/memhil demo --out runs/demo

@@ -3,36 +3,64 @@ from __future__ import annotations
 
 HELP = "serve the simulated crossbar (Verilator RTL or twin) on a loopback socket"
 
+EXAMPLES = """
+  memhil sim-server --model twin                 # no Verilator needed; prints socket://...
+  memhil sim-server --port 5555                  # the RTL (built on first use, about 2 min)
+  memhil sim-server --build-only                 # build (or find cached) and print the binary
+  memhil verify --backend serial --port socket://127.0.0.1:5555   # talk to it
+"""
+
 
 def add_arguments(p) -> None:
+    from memhil.commands.common import int_in_range, nonneg_int, positive_int
     p.add_argument("--model", choices=("rtl", "twin"), default="rtl",
                    help="rtl: Verilator build of hdl/ (built on first use, cached); "
                         "twin: the protocol-level twin (no Verilator needed)")
     p.add_argument("--uart", action="store_true",
                    help="rtl: simulate memhil_uart_top (the UART bridge) instead of memhil_top")
-    p.add_argument("--rows", type=int, default=8)
-    p.add_argument("--cols", type=int, default=8)
-    p.add_argument("--tiles", type=int, default=1)
-    p.add_argument("--lanes", type=int, default=4)
-    p.add_argument("--g-w", type=int, default=8, help="conductance register width G_W")
-    p.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0: any free)")
-    p.add_argument("--idle-us", type=int, default=200,
+    p.add_argument("--rows", type=positive_int, default=8, help="crossbar rows per tile")
+    p.add_argument("--cols", type=positive_int, default=8, help="crossbar columns per tile")
+    p.add_argument("--tiles", type=positive_int, default=1, help="crossbar tiles")
+    p.add_argument("--lanes", type=positive_int, default=4,
+                   help="columns read or written per clock (LANES)")
+    p.add_argument("--g-w", type=positive_int, default=8, help="conductance register width G_W")
+    p.add_argument("--port", type=int_in_range(0, 65535), default=0,
+                   help="TCP port on 127.0.0.1 (0: any free)")
+    p.add_argument("--idle-us", type=nonneg_int, default=200,
                    help="idle gap (microseconds) that marks TLAST on the byte link; 0: per chunk")
     p.add_argument("--build-only", action="store_true",
                    help="rtl: build (or find in the cache) and print the binary's path")
+
+
+def _check_port_free(port: int) -> None:
+    """A usage error when ``--port`` is taken on the loopback interface (found before the
+    server starts, rather than as a child process's traceback)."""
+    import socket
+
+    from memhil.commands.common import UsageError
+    from memhil.runtime.sim_link import LOOPBACK
+    if not port:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((LOOPBACK, port))
+        except OSError as e:
+            raise UsageError("--port", f"{LOOPBACK}:{port} is not free ({e.strerror or e}): "
+                                       f"pick another port, or 0 for any free one") from None
 
 
 def run(args) -> int:
     import signal
     import sys
 
+    from memhil.commands.verify import sim_params
     from memhil.runtime import sim_link
 
-    params = sim_link.SimParams(rows=args.rows, cols=args.cols, tiles=args.tiles,
-                                lanes=args.lanes, g_w=args.g_w, uart=args.uart)
+    params = sim_params(args, g_w=args.g_w, uart=args.uart)
     if args.build_only:
         print(sim_link.build_sim(params, verbose=True))
         return 0
+    _check_port_free(args.port)
     srv = sim_link.start_server(args.model, params, port=args.port, idle_us=args.idle_us,
                                 verbose=True)
     print(srv.url, flush=True)

@@ -36,6 +36,8 @@ TOPS = ("memhil_top", "memhil_uart_top")
 # the Verilog-2001 wrapper that Vivado's IP packager sees (bitstreams/), linted as a third top
 WRAPPER = ROOT / "bitstreams" / "memhil_ip.v"
 
+# where `make synth` saves its report (report.txt, report.json) per top; $MEMHIL_BUILD overrides
+SYNTH_DIR = Path(os.environ.get("MEMHIL_BUILD", ROOT / "build")) / "synth"
 # the default PYNQ-Z2 build (docs/rtl.md explains the choice)
 DEFAULTS = dict(ROWS=256, COLS=384, TILES=1, LANES=8, G_W=8)
 # the per-cell memories of memhil_array that must be block RAM
@@ -165,6 +167,8 @@ def synth(params: dict, top: str = "memhil_top", keep: Path | None = None,
         "tee -o stat.txt stat",
     ]) + "\n"
     (work / "synth.ys").write_text(script)
+    print(f"synth: Yosys synth_xilinx of {top} for the xc7z020 (about 3-4 minutes; log: "
+          f"{work / 'yosys.log'})...", file=sys.stderr, flush=True)
     t0 = time.time()
     r = subprocess.run(ys + ["-q", "-l", "yosys.log", "-s", "synth.ys"], cwd=work,
                        capture_output=True, text=True)
@@ -192,19 +196,28 @@ def synth(params: dict, top: str = "memhil_top", keep: Path | None = None,
     rep["memories"] = mapping
     rep["fits"] = fits
     rep["array_in_bram"] = in_bram
+    lines = [f"synth {top} {params} with {rep['yosys']} in {dt:.0f} s"]
+    for k, v in rep["resources"].items():
+        if isinstance(v, dict):
+            lines.append(f"  {k:7s} {v['used']:>9} / {v['available']:<7} {v['percent']:5.1f} %")
+    lines.append(f"  LUTs used as distributed RAM/SRL: {fig.lutram_luts}")
+    lines.append(f"  cell array (codes + accumulators): {array_bits} bits = "
+                 f"{need_bram:.1f} BRAM36 at least; in block RAM: {'yes' if in_bram else 'NO'}")
+    for m, how in sorted(mapping.items()):
+        lines.append(f"    {m:60s} {how}")
+    lines.append(f"  fits xc7z020: {'yes' if fits else 'NO'}")
+    saved = SYNTH_DIR / top
+    try:
+        saved.mkdir(parents=True, exist_ok=True)
+        (saved / "report.txt").write_text("\n".join(lines) + "\n")
+        (saved / "report.json").write_text(json.dumps(rep, indent=2) + "\n")
+    except OSError as e:      # a read-only checkout: the report is still printed
+        print(f"synth: could not save the report under {saved}: {e}", file=sys.stderr)
     if json_out:
         print(json.dumps(rep, indent=2))
     else:
-        print(f"synth {top} {params} with {rep['yosys']} in {dt:.0f} s")
-        for k, v in rep["resources"].items():
-            if isinstance(v, dict):
-                print(f"  {k:7s} {v['used']:>9} / {v['available']:<7} {v['percent']:5.1f} %")
-        print(f"  LUTs used as distributed RAM/SRL: {fig.lutram_luts}")
-        print(f"  cell array (codes + accumulators): {array_bits} bits = "
-              f"{need_bram:.1f} BRAM36 at least; in block RAM: {'yes' if in_bram else 'NO'}")
-        for m, how in sorted(mapping.items()):
-            print(f"    {m:60s} {how}")
-        print(f"  fits xc7z020: {'yes' if fits else 'NO'}")
+        print("\n".join(lines))
+        print(f"  report saved: {saved / 'report.txt'}, {saved / 'report.json'}")
     if keep is None:
         shutil.rmtree(work, ignore_errors=True)
     return 0 if (fits and in_bram) else 1
