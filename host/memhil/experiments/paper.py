@@ -205,7 +205,10 @@ def summarize(records: list[dict], scale: Scale) -> dict:
                       "per_seed": {r["spec"]["seed"]: r["test_accuracy"] for r in rs}}
     summary["headline"] = head
     sweeps = {}
-    for name, values in (("c2c", C2C_VALUES), ("levels", LEVEL_VALUES), ("dr", DR_VALUES)):
+    # without sweeps (--headline-only) the c2c runs that (c) needs are not a sweep to report
+    swept = (("c2c", C2C_VALUES), ("levels", LEVEL_VALUES), ("dr", DR_VALUES)) \
+        if scale.sweeps else ()
+    for name, values in swept:
         sw = {}
         for mode in MODES:
             pts = []
@@ -345,6 +348,25 @@ def csv_rows(records: list[dict]) -> list[dict]:
     return rows
 
 
+def commands_text(scale: Scale, out: Path | str | None = None) -> str:
+    """``commands.txt``: for every run of ``plan(scale)`` the ``memhil train`` command line
+    that reproduces its training (:func:`memhil.nn.trainer.command_line`; with ``--out
+    OUT/train/<key>`` when ``out`` is given), its tags as a trailing comment."""
+    from memhil.nn.trainer import command_line
+    runs = plan(scale)
+    lines = [f"# {len(runs)} runs of `memhil paper` ({scale.name}: {scale.dataset}); one "
+             f"`memhil train` command per run reproduces its training (same RunSpec, same "
+             f"numbers).",
+             "# Runs marked `noisy` were also evaluated on corrupted test data (table (c)); "
+             "`memhil noisy-eval --model DIR` does that for a trained --out."]
+    for r in runs:
+        key = spec_key(r["spec"])
+        o = None if out is None else Path(out) / "train" / key
+        lines.append(f"{command_line(r['spec'], o)}  # {', '.join(r['tags'])}"
+                     + ("; noisy" if r["noisy"] else ""))
+    return "\n".join(lines) + "\n"
+
+
 def run_paper(scale: Scale, out: Path, jobs: int = 1, log=print, progress=False,
               argv=None) -> dict:
     from memhil.experiments.report import write_csv, write_json
@@ -354,6 +376,7 @@ def run_paper(scale: Scale, out: Path, jobs: int = 1, log=print, progress=False,
     summary = summarize(records, scale)
     md = tables_markdown(summary, scale)
     (out / "tables.md").write_text(md)
+    (out / "commands.txt").write_text(commands_text(scale, out))
     figs = figures(summary, out, records)
     write_csv(out / "runs.csv", csv_rows(records))
     head = summary["headline"]
@@ -366,4 +389,4 @@ def run_paper(scale: Scale, out: Path, jobs: int = 1, log=print, progress=False,
     return doc
 
 
-__all__ = ["SCALES", "Scale", "plan", "run_paper", "summarize", "replace"]
+__all__ = ["SCALES", "Scale", "commands_text", "plan", "run_paper", "summarize", "replace"]
