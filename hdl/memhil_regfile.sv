@@ -3,12 +3,14 @@
 //
 // Two masters reach the same registers: the AXI4-Lite slave (s_axil_*) and the command
 // executor (WRITE_REG / READ_REG, req_i/ack_o). One access at a time, the executor first.
-// A refused write (read-only or unknown address, value out of range) changes nothing and
-// answers err (AXI4-Lite: SLVERR; command: BAD_ARG). The step tables STEP_UP/STEP_DN live in
+// A refused write (read-only or unknown address, value out of range) changes nothing. The
+// executor gets err (its command answers BAD_ARG). AXI4-Lite never answers SLVERR (on a Zynq
+// that is a bus fault, SIGBUS): a refused AXI4-Lite access answers OKAY (read data 0), counts in
+// CNT_ERRORS and sets STATUS[15:8] to BAD_ARG (contract section 7). The step tables STEP_UP/STEP_DN live in
 // the array (tbl_* port, one cycle of read latency). While lock_i is high (an array command is
 // running) AXI4-Lite writes and table reads wait; plain register reads are served.
 // AXI4-Lite: 32-bit data, WSTRB ignored (writes are whole words). A misaligned address
-// (bits [1:0] != 0) is refused like an unknown one (SLVERR, nothing changes), as WRITE_REG /
+// (bits [1:0] != 0) is refused like an unknown one (OKAY, counted, nothing changes), as WRITE_REG /
 // READ_REG refuse it (BAD_ARG): the full 12-bit address is decoded, never rounded down.
 
 `resetall
@@ -164,10 +166,10 @@ module memhil_regfile
   assign s_axil_wready  = grant_w;
   assign s_axil_arready = grant_r;
   assign s_axil_bvalid  = (astate_q == A_BWAIT);
-  assign s_axil_bresp   = err_q ? 2'b10 : 2'b00;
+  assign s_axil_bresp   = 2'b00;                  // OKAY, refused or not (see above)
   assign s_axil_rvalid  = (astate_q == A_RWAIT);
   assign s_axil_rdata   = rd_q;
-  assign s_axil_rresp   = err_q ? 2'b10 : 2'b00;
+  assign s_axil_rresp   = 2'b00;
 
   assign ack_o   = (astate_q == A_RESP) && src_cmd_q;
   assign err_o   = err_q;
@@ -182,6 +184,7 @@ module memhil_regfile
   logic [31:0] r_data;
   logic        r_ok;
   logic        clr;
+  logic        axil_refused;   // an AXI4-Lite access granted this cycle is refused
 
   always_comb begin
     a_valid   = grant_cmd || grant_w || grant_r;
@@ -236,6 +239,8 @@ module memhil_regfile
              ((acc_addr[11:0] != REG_CMAX) || (acc_wdata <= CMAX_TOP));
     end
   end
+
+  assign axil_refused = (grant_w && !w_ok) || (grant_r && !r_ok);
 
   // table port
   assign tbl_we_o    = a_valid && acc_we && a_tbl && w_ok;
@@ -322,8 +327,10 @@ module memhil_regfile
     cnt_updates_d = cnt_updates_q + {31'h0, ev_update_i};
     cnt_reads_d   = cnt_reads_q   + {31'h0, ev_read_i};
     cnt_busy_d    = cnt_busy_q    + {31'h0, ev_busy_i};
-    cnt_errors_d  = cnt_errors_q  + {31'h0, ev_error_i};
-    last_err_d    = ev_error_i ? ev_error_code_i : last_err_q;
+    // an error response and a refused AXI4-Lite access in the same cycle both count; STATUS
+    // then shows the error response's status
+    cnt_errors_d  = cnt_errors_q  + {31'h0, ev_error_i} + {31'h0, axil_refused};
+    last_err_d    = ev_error_i ? ev_error_code_i : (axil_refused ? ST_BAD_ARG : last_err_q);
     if (clr) begin
       cnt_pulses_d  = 32'd0;
       cnt_updates_d = 32'd0;

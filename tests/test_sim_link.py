@@ -1,6 +1,6 @@
 """The host against the RTL in Verilator, live (issue #4.5): AXI-Stream top behind the socket
-link, the UART top behind the same link (serial path), and the pynq stand-in backed by the
-same simulation (DMA streams + real AXI4-Lite MMIO). Every answer is checked in lockstep and
+link, the UART top behind the same link (serial path), and the real pynq package with its
+lowest layer routed to the same simulation (DMA streams + real AXI4-Lite MMIO). Every answer is checked in lockstep and
 the final state is compared with the twin bit for bit. Builds are cached by content hash."""
 import os
 import time
@@ -10,7 +10,6 @@ import torch
 
 from memhil.config import DeviceConfig
 from memhil.contract.spec import SPEC
-import pynq_standin as ps  # the test double of pynq's API (tests/pynq_standin.py)
 from memhil.runtime import sim_link
 from memhil.runtime.driver import Crossbar
 from memhil.runtime.lockstep import LockstepCrossbar
@@ -111,10 +110,15 @@ def test_serial_path_through_the_uart_top():
     assert not xb.transport.server.alive()
 
 
-def test_pynq_standin_backed_by_the_rtl(rtl_server):
-    """PynqTransport's own code: DMA transfers for the streams, AXI4-Lite for MMIO."""
-    tr = PynqTransport.from_bitfile("memhil.bit", pynq_module=ps,
-                                    backend=ps.SimBackend(rtl_server))
+def test_real_pynq_backed_by_the_rtl(rtl_server, tmp_path):
+    """PynqTransport on the real pynq package (Overlay, DMA driver, MMIO, PynqBuffer), its
+    lowest layer routed to the RTL: every MMIO access one AXI4-Lite transaction on s_axil_*, the
+    DMA's streams the RTL's s_axis_cmd / m_axis_rsp (tests/pynq_standin.py)."""
+    import pynq_standin as ps
+
+    dev = ps.SimDevice(ps.SimBackend(rtl_server))
+    tr = PynqTransport.from_bitfile(ps.make_bitfile(tmp_path), device=dev)
+    assert type(tr.ip).__name__ == "MemhilIP"
     xb = LockstepCrossbar(tr, timeout=2.0)
     random_session(xb, "coincidence", 40, seed=12)
     assert compare_state(xb.snapshot(), xb.twin) == []
@@ -127,6 +131,18 @@ def test_pynq_standin_backed_by_the_rtl(rtl_server):
     tr.write_reg("ADC_SHIFT", 5)
     assert plain.read_reg(SPEC.reg("ADC_SHIFT")) == 5
     tr.write_reg("ADC_SHIFT", 0)
+    # refused accesses (issue 12, defect 3): OKAY on the bus (an SLVERR would be SIGBUS on a
+    # Zynq; SimBackend raises BusFault for it), counted in CNT_ERRORS, STATUS = BAD_ARG
+    e0 = tr.read_reg("CNT_ERRORS")
+    tr.write_reg("ID", 5)
+    tr.write_reg("BL", 0)
+    assert tr.read_reg(0x018) == 0
+    dev.backend.mmio_write(0x402, 7)                        # misaligned (pynq's MMIO refuses it)
+    assert tr.read_reg("CNT_ERRORS") == e0 + 4
+    assert tr.read_reg("STATUS") >> 8 & 0xFF == SPEC.status["BAD_ARG"]
+    assert tr.read_reg("BL") == xb.read_reg(SPEC.reg("BL")) != 0
+    tr.close()
+    dev.close()
 
 
 def test_server_dies_with_its_owner(rtl_server):

@@ -427,7 +427,7 @@ class _Mmio:
             addr = SPEC.reg(name)
         else:                                            # STEP entries are 16-bit
             addr, value = SPEC.tables["step_up_base"] + 4 * rng.randrange(256), 1 << 16
-        self.expect.append((SLVERR, None))
+        self.expect.append((0, None))    # refused: OKAY, never SLVERR (contract section 7)
         self._send(_mmio_request(True, addr, value))
 
     def read_id(self, rng) -> None:

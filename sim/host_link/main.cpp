@@ -120,10 +120,12 @@ class Sim {
   void start_write(uint16_t addr, uint32_t data) {
     top_->s_axil_awaddr = addr; top_->s_axil_wdata = data; top_->s_axil_wstrb = 0xF;
     top_->s_axil_awvalid = 1; top_->s_axil_wvalid = 1;
-    axil_busy_ = true; axil_write_ = true;
+    top_->eval();   // awready/wready must reflect the new valids when tick() samples the fires,
+    axil_busy_ = true; axil_write_ = true;   // else the access is granted twice (issue 12)
   }
   void start_read(uint16_t addr) {
     top_->s_axil_araddr = addr; top_->s_axil_arvalid = 1;
+    top_->eval();   // as in start_write: sample arready for these valids
     axil_busy_ = true; axil_write_ = false;
   }
   // Give up on a transaction that did not complete (valids dropped; a late answer is ignored).

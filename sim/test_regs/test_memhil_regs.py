@@ -3,8 +3,9 @@
 WRITE_REG / READ_REG commands, against the twin's ``write_reg`` / ``read_reg``.
 
 Random writes (good and out-of-range values, read-only, unknown and unaligned addresses, step
-table entries) go to the RTL and to ``memhil.twin.Twin``; a write is refused by the RTL (SLVERR on
-AXI4-Lite, BAD_ARG on the command link) exactly when the twin raises ``TwinError``, and afterwards
+table entries) go to the RTL and to ``memhil.twin.Twin``; a write is refused by the RTL (on
+AXI4-Lite: OKAY, never SLVERR, and counted in CNT_ERRORS with STATUS[15:8] = BAD_ARG; BAD_ARG on
+the command link) exactly when the twin raises ``TwinError``, and afterwards
 every register and every step-table entry reads back equal. Fields the contract leaves to the
 RTL are compared with the RTL's own values: STATUS, CNT_BUSY and CNT_ERRORS. The twin is built
 with the RTL's G_W and LANES (CMAX resets to min(248, 2^G_W - 1) and must stay below 2^G_W;
@@ -37,18 +38,42 @@ def all_addrs():
         [UP + 4 * k for k in range(256)] + [DN + 4 * k for k in range(256)]
 
 
-async def rd(tb, via, addr):
+async def axil_errors(tb):
+    v, resp = await tb.axil_read(REG["CNT_ERRORS"])
+    assert resp == 0
+    return v
+
+
+async def rd(tb, via, addr, counted=True):
+    """(value, accepted). Over AXI4-Lite every access answers OKAY (contract section 7, issue 12
+    defect 3): a refusal shows as CNT_ERRORS + 1 (read data 0), checked when ``counted``."""
     if via == "axil":         # a misaligned address as one beat at exactly that address
+        e0 = await axil_errors(tb) if counted else None
         v, resp = await (tb.axil_read_beat(addr) if addr % 4 else tb.axil_read(addr))
-        return v, resp == 0
+        assert resp == 0, f"read 0x{addr:03x}: resp {resp} (an AXI4-Lite error is a bus fault)"
+        if not counted:
+            return v, True
+        e1 = await axil_errors(tb)
+        assert e1 - e0 in (0, 1)
+        if e1 != e0:
+            assert v == 0, f"refused read 0x{addr:03x} returned {v:#x}"
+            assert (await tb.axil_read(REG["STATUS"]))[0] >> 8 & 0xFF == ST["BAD_ARG"]
+        return v, e1 == e0
     st, pay = await tb.command(OP["READ_REG"], struct.pack("<H", addr))
     return (struct.unpack("<I", pay)[0] if st == ST["OK"] else None), st == ST["OK"]
 
 
 async def wr(tb, via, addr, value):
     if via == "axil":
-        return (await (tb.axil_write_beat(addr, value) if addr % 4 else
-                       tb.axil_write(addr, value))) == 0
+        e0 = await axil_errors(tb)
+        resp = await (tb.axil_write_beat(addr, value) if addr % 4 else tb.axil_write(addr, value))
+        assert resp == 0, f"write 0x{addr:03x}: resp {resp} (an AXI4-Lite error is a bus fault)"
+        e1 = await axil_errors(tb)
+        refused = e1 == e0 + 1
+        assert refused or e1 == e0 or (addr == REG["CTRL"] and e1 == 0)   # CTRL=1 clears
+        if refused:
+            assert (await tb.axil_read(REG["STATUS"]))[0] >> 8 & 0xFF == ST["BAD_ARG"]
+        return not refused
     st, pay = await tb.command(OP["WRITE_REG"], struct.pack("<HI", addr, value))
     assert pay == b""
     assert st in (ST["OK"], ST["BAD_ARG"])
@@ -56,12 +81,14 @@ async def wr(tb, via, addr, value):
 
 
 async def compare_all(tb, twin, via):
+    e0 = await axil_errors(tb)
     for a in all_addrs():
-        v, ok = await rd(tb, via, a)
+        v, ok = await rd(tb, via, a, counted=False)
         assert ok, f"read 0x{a:03x} refused"
         assert v == twin.read_reg(a), f"0x{a:03x}: rtl {v:#x} twin {twin.read_reg(a):#x}"
     g1, _ = await rd(tb, via, REG["GEOMETRY1"])
     assert g1 == tb.tiles | (tb.lanes << 8) | (tb.gw << 16)
+    assert await axil_errors(tb) == e0, "a read of a register was refused"
 
 
 def make_twin(tb):
@@ -162,6 +189,25 @@ async def test_counters_and_status(dut):
     # STATUS keeps the last error status; CTRL reads as 0
     assert (await tb.axil_read(REG["STATUS"]))[0] == ST["BAD_ARG"] << 8
     assert (await tb.axil_read(REG["CTRL"]))[0] == 0
+    # refused AXI4-Lite accesses (issue 12, defect 3): OKAY, counted, STATUS = BAD_ARG, as
+    # TwinDevice's mmio_read / mmio_write answer
+    from memhil.runtime.device_model import TwinDevice
+    dev = TwinDevice(tb.rows, tb.cols, tb.tiles, g_w=tb.gw, lanes=tb.lanes)
+    st, _ = await tb.command(0x7F, b"")                       # an unknown opcode
+    assert st == ST["BAD_OP"]
+    assert (await tb.axil_read(REG["STATUS"]))[0] == ST["BAD_OP"] << 8
+    dev.last_error, dev.errors = ST["BAD_OP"], 1
+    for addr, value in ((REG["ID"], 5), (REG["BL"], 0), (0x018, 1), (0x402, 1), (UP, 1 << 16)):
+        assert await tb.axil_write_beat(addr, value) == 0
+        dev.mmio_write(addr, value)
+        assert await tb.axil_read_beat(0x074) == (0, 0)
+        assert dev.mmio_read(0x074) == 0
+        for name in ("CNT_ERRORS", "STATUS", "BL", "ID"):
+            assert (await tb.axil_read(REG[name]))[0] == dev.mmio_read(REG[name]), name
+    assert dev.errors == 11
+    assert await tb.axil_write(REG["CTRL"], 1) == 0
+    dev.mmio_write(REG["CTRL"], 1)
+    assert (await tb.axil_read(REG["CNT_ERRORS"]))[0] == dev.mmio_read(REG["CNT_ERRORS"]) == 0
 
 
 PARAMS = [dict(ROWS=4, COLS=5, TILES=2, LANES=2, G_W=8),

@@ -59,7 +59,7 @@ class Run:
         if via_axil:        # AXI4-Lite bypasses the byte stream: mirror it into the model
             resp = await self.tb.axil_write(addr, value)
             assert resp == 0
-            self.tb.dev.twin.write_reg(addr, value)
+            self.tb.dev.mmio_write(addr, value)
         else:
             await self.cmd(OP["WRITE_REG"], pr.pack_write_reg(addr, value))
 
@@ -221,36 +221,61 @@ MISALIGNED = [(0x402, 1234), (0x021, 100), (0x031, 7), (0x806, 777), (0x013, 1),
 @cocotb.test()
 async def test_misaligned_addresses_are_refused(dut):
     """Issue 9 (defect 5): a register address with bits [1:0] != 0 is refused on both paths
-    (contract section 7): over AXI4-Lite with SLVERR, reads and writes alike, and nothing
-    changes (it used to land on the aligned register and be accepted: 0x402 wrote STEP_UP[0],
-    0x013 cleared the counters); over the command link with BAD_ARG, as TwinDevice answers."""
+    (contract section 7) and nothing changes (it used to land on the aligned register and be
+    accepted: 0x402 wrote STEP_UP[0], 0x013 cleared the counters). Over AXI4-Lite (issue 12,
+    defect 3) the refusal answers OKAY, never SLVERR (a bus fault on a Zynq), reads return 0, and
+    each refused access counts in CNT_ERRORS and sets STATUS[15:8] = BAD_ARG, as
+    TwinDevice.mmio_read/mmio_write answer; over the command link it answers BAD_ARG."""
     tb = await make_tb(dut, "none")
     run = Run(tb, random.Random(9))
     await run.cmd(OP["FORWARD"], bytes([0]) + pr.pack_i8s([3] * tb.cols))    # CNT_READS = 1
     await run.cmd(OP["WRITE_REG"], pr.pack_write_reg(0x402, 5), expect_ok=False)  # STATUS, errors
     watched = sorted({r.addr for r in SPEC.registers.values()} |
                      {base + 4 * k for base in (UP, DN) for k in range(4)} | {UP + 0x3FC})
+    counted = (REG["CNT_ERRORS"], REG["CNT_BUSY"], REG["STATUS"])
 
     async def snapshot():
         out = {}
         for a in watched:
             out[a] = await tb.axil_read_beat(a)
-            assert out[a][1] == 0, f"read 0x{a:03x} refused"
+            assert out[a][1] == 0, f"read 0x{a:03x}: resp {out[a][1]}"
         return out
+
+    async def errors():
+        return (await tb.axil_read(REG["CNT_ERRORS"]))[0]
 
     before = await snapshot()
     assert before[REG["CNT_READS"]][0] == 1 and before[REG["CNT_ERRORS"]][0] == 1
+    assert await tb.axil_write(REG["CTRL"], 1) == 0  # clear the counters (the model's too)
+    tb.dev.mmio_write(REG["CTRL"], 1)
+    before = await snapshot()
+    assert before[REG["CNT_ERRORS"]][0] == 0
+    n_err = 0
     for addr, value in MISALIGNED:
         assert addr % 4 and before[addr & ~3][0] != value
-        assert await tb.axil_write_beat(addr, value) == 2, f"write 0x{addr:03x} not SLVERR"
-        assert (await tb.axil_read_beat(addr))[1] == 2, f"read 0x{addr:03x} not SLVERR"
+        assert await tb.axil_write_beat(addr, value) == 0, f"write 0x{addr:03x} not OKAY"
+        tb.dev.mmio_write(addr, value)
+        assert await tb.axil_read_beat(addr) == (0, 0), f"read 0x{addr:03x} not OKAY with 0"
+        assert tb.dev.mmio_read(addr) == 0
+        n_err += 2
+        assert await errors() == n_err == tb.dev.errors
+        status = (await tb.axil_read(REG["STATUS"]))[0]
+        assert (status >> 8) & 0xFF == ST["BAD_ARG"]
         # AxiLiteMaster's own sub-word access at that address (bytes in their lanes): refused too
         n = 4 - addr % 4
         r = await tb.axil.write(addr, value.to_bytes(4, "little")[:n])
-        assert int(r.resp) == 2, f"{n}-byte write at 0x{addr:03x} not SLVERR"
+        assert int(r.resp) == 0, f"{n}-byte write at 0x{addr:03x} not OKAY"
         r = await tb.axil.read(addr, n)
-        assert int(r.resp) == 2, f"{n}-byte read at 0x{addr:03x} not SLVERR"
-    assert await snapshot() == before
+        assert int(r.resp) == 0, f"{n}-byte read at 0x{addr:03x} not OKAY"
+        assert bytes(r.data) == bytes(n), f"{n}-byte read at 0x{addr:03x} not 0"
+        tb.dev.mmio_write(addr, value)              # one beat each, at addr (as above)
+        tb.dev.mmio_read(addr)
+        n_err += 2
+        assert await errors() == n_err == tb.dev.errors
+    after = await snapshot()
+    for a in watched:
+        if a not in counted:
+            assert after[a] == before[a], f"0x{a:03x}: {before[a]} -> {after[a]}"
     # the command link: BAD_ARG for writes and reads, as the model answers (xfer_raw compares)
     for addr, value in MISALIGNED:
         st, _ = await run.cmd(OP["WRITE_REG"], pr.pack_write_reg(addr, value), expect_ok=False)
@@ -259,9 +284,9 @@ async def test_misaligned_addresses_are_refused(dut):
         assert st == ST["BAD_ARG"], f"READ_REG 0x{addr:03x}: status {st}"
     after = await snapshot()
     for a in watched:
-        if a not in (REG["CNT_ERRORS"], REG["CNT_BUSY"]):
+        if a not in counted:
             assert after[a] == before[a], f"0x{a:03x}: {before[a]} -> {after[a]}"
-    assert after[REG["CNT_ERRORS"]][0] == 1 + 2 * len(MISALIGNED)
+    assert after[REG["CNT_ERRORS"]][0] == n_err + 2 * len(MISALIGNED)
     await run.check_state()
 
 

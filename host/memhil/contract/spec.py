@@ -8,7 +8,10 @@ writes the SystemVerilog package from the same object, so the two sides cannot d
 from __future__ import annotations
 
 import math
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10 (the PYNQ-Z2 image): the same parser, as a package
+    import tomli as tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import NormalDist

@@ -209,6 +209,33 @@ class TwinDevice:
             return struct.pack("<I", pulses & M32)
         raise AssertionError(op)  # pragma: no cover
 
+    # ------------------------------------------------------------------ AXI4-Lite (MMIO)
+    def mmio_read(self, addr: int) -> int:
+        """One AXI4-Lite read as the RTL's slave answers it (contract §7): always OKAY; a refused
+        read (unknown or misaligned address) returns 0, counts in CNT_ERRORS and sets STATUS's
+        last error to BAD_ARG. ``addr`` is the 12-bit AXI address."""
+        try:
+            return self.read_reg(int(addr) & 0xFFF)
+        except CrossbarError:
+            self._refused()
+            return 0
+
+    def mmio_write(self, addr: int, value: int) -> None:
+        """One AXI4-Lite write (always OKAY): a refused write changes nothing and is counted as
+        :meth:`mmio_read`'s refusals are."""
+        addr, value = int(addr) & 0xFFF, int(value) & M32
+        try:
+            self.twin.write_reg(addr, value)
+        except CrossbarError:
+            self._refused()
+            return
+        if addr == SPEC.reg("CTRL") and value & 1:
+            self.errors = 0
+
+    def _refused(self) -> None:
+        self.errors = (self.errors + 1) & M32
+        self.last_error = int(Status.BAD_ARG)
+
     def read_reg(self, addr: int) -> int:
         """A register as the device reports it (the protocol model keeps CNT_ERRORS and STATUS)."""
         name = SPEC.reg_name(addr)

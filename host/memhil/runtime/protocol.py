@@ -5,6 +5,7 @@ Frames, CRC, opcodes and payload layouts come from the contract's single source
 """
 from __future__ import annotations
 
+import binascii
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
@@ -34,12 +35,23 @@ def _crc_table() -> list[int]:
 _CRC_TABLE = _crc_table()
 
 
-def crc16(data: bytes, crc: int | None = None) -> int:
-    """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF): crc16(b"123456789") == 0x29B1."""
+def crc16_table(data: bytes, crc: int | None = None) -> int:
+    """:func:`crc16` by the table (pure Python, any ``crc_poly`` of the contract)."""
     c = P["crc_init"] if crc is None else crc
     for b in data:
         c = ((c << 8) & 0xFFFF) ^ _CRC_TABLE[((c >> 8) ^ b) & 0xFF]
     return c
+
+
+def crc16(data: bytes, crc: int | None = None) -> int:
+    """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF): crc16(b"123456789") == 0x29B1.
+    ``binascii.crc_hqx`` is this CRC (poly 0x1021, MSB first, no final XOR) in C; the table
+    version is used only if the contract's polynomial were another."""
+    return binascii.crc_hqx(bytes(data), P["crc_init"] if crc is None else crc)
+
+
+if P["crc_poly"] != 0x1021:  # pragma: no cover - the contract fixes 0x1021
+    crc16 = crc16_table  # noqa: F811
 
 
 class ProtocolError(RuntimeError):

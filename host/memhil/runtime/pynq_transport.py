@@ -1,14 +1,21 @@
 """The PYNQ board transport: AXI DMA for the command/response streams, MMIO for the registers.
 
-This is the only module that imports ``pynq``, and only when a transport is made. On a board,
-``PynqTransport.from_bitfile("memhil.bit")`` loads the overlay (its ``.hwh`` alongside) built by
-``bitstreams/``. Elsewhere the tests pass ``pynq_module=`` a stand-in of pynq's API
-(tests/pynq_standin.py) that runs the same code against the simulated RTL.
+This module imports ``pynq`` only when a transport is made. On a board,
+``PynqTransport.from_bitfile("memhil.bit")`` loads :class:`~memhil.runtime.pynq_overlay.MemhilOverlay`
+(its ``.hwh`` alongside) built by ``bitstreams/``; ``PynqTransport(overlay)`` takes an overlay
+made by the user (a ``MemhilOverlay``, or a plain ``pynq.Overlay`` whose ``memhil`` is then a
+plain ``DefaultIP``: registers go through its ``read``/``write`` either way). The tests run this
+code on the real pynq package with only its lowest hardware layer (register access, buffers)
+routed to the simulation (tests/pynq_standin.py).
 
 Block design (bitstreams/build.tcl): cell ``memhil`` (``memhil:user:memhil_ip:1.0``, its
 ``s_axil`` on the PS's GP0 port) and cell ``dma`` (AXI DMA, simple mode, 8-bit streams), MM2S -> ``s_axis_cmd``,
 ``m_axis_rsp`` -> S2MM. One command frame is one MM2S transfer (the DMA sets TLAST on its last
 byte); each response frame ends with the RTL's TLAST, which ends the armed S2MM transfer.
+
+pynq's ``_SDMAChannel`` sets ``transferred`` to 0 in ``transfer()`` and reads the DMA's LENGTH
+register into it only in ``wait()`` (which also invalidates the buffer): so a read polls
+``idle`` (bounded by the timeout) and then calls ``wait()`` before it looks at ``transferred``.
 """
 from __future__ import annotations
 
@@ -23,14 +30,10 @@ from memhil.runtime.transport import Transport, TransportError
 
 MEMHIL_VLNV = "memhil:user:memhil_ip:1.0"      # as bitstreams/build.tcl packages it
 MAX_FRAME = pr.MAX_PAYLOAD + 8
-S2MM_LENGTH = 0x58          # AXI DMA register: bytes received by the last S2MM transfer
-
-_classes: dict[int, tuple[type, type]] = {}
+_OVERLAY_ARGS = ("dtbo", "download", "ignore_version", "device")
 
 
-def _pynq(module=None):
-    if module is not None:
-        return module
+def _pynq():
     try:
         return importlib.import_module("pynq")
     except ImportError as e:
@@ -38,43 +41,8 @@ def _pynq(module=None):
                              "(pip install 'memhil[board]' there)") from e
 
 
-def driver_classes(pynq) -> tuple[type, type]:
-    """``(MemhilIP, MemhilOverlay)`` built on ``pynq`` (real or stand-in), created once each."""
-    key = id(pynq)
-    if key in _classes:
-        return _classes[key]
-
-    class MemhilIP(pynq.DefaultIP):
-        """Driver of the memhil IP: the contract's registers by name."""
-
-        bindto = [MEMHIL_VLNV]
-
-        def read_reg(self, name_or_addr) -> int:
-            addr = SPEC.reg(name_or_addr) if isinstance(name_or_addr, str) else name_or_addr
-            return int(self.read(addr))
-
-        def write_reg(self, name_or_addr, value: int) -> None:
-            addr = SPEC.reg(name_or_addr) if isinstance(name_or_addr, str) else name_or_addr
-            self.write(addr, int(value) & 0xFFFFFFFF)
-
-        @property
-        def geometry(self) -> dict:
-            fields = {**SPEC.unpack("GEOMETRY0", self.read_reg("GEOMETRY0")),
-                      **SPEC.unpack("GEOMETRY1", self.read_reg("GEOMETRY1"))}
-            return {k.lower(): v for k, v in fields.items()}
-
-    class MemhilOverlay(pynq.Overlay):
-        """The memhil overlay: ``.memhil`` (alias ``.crossbar``, a MemhilIP) and ``.dma``."""
-
-        def __init__(self, bitfile_name, *a, **kw):
-            super().__init__(bitfile_name, *a, **kw)
-
-        @property
-        def crossbar(self):
-            return getattr(self, "memhil")
-
-    _classes[key] = (MemhilIP, MemhilOverlay)
-    return _classes[key]
+def _addr(name_or_addr) -> int:
+    return SPEC.reg(name_or_addr) if isinstance(name_or_addr, str) else int(name_or_addr)
 
 
 class PynqTransport(Transport):
@@ -83,31 +51,34 @@ class PynqTransport(Transport):
     name = "pynq"
     quiet_s = 0.001
 
-    def __init__(self, overlay, *, pynq_module=None, dma: str = "dma",
-                 ip: str = "memhil", dma_timeout: float = 2.0):
-        pynq = _pynq(pynq_module)
-        driver_classes(pynq)                    # registers MemhilIP's bindto
+    def __init__(self, overlay, *, dma: str = "dma", ip: str = "memhil",
+                 dma_timeout: float = 2.0):
+        pynq = _pynq()
         self.overlay = overlay
         self.dma = getattr(overlay, dma)
-        self.ip = getattr(overlay, ip)
+        self.ip = getattr(overlay, ip)      # MemhilIP, or a plain DefaultIP: read/write only
         self.dma_timeout = dma_timeout
-        self.txbuf = pynq.allocate(shape=(MAX_FRAME,), dtype=np.uint8)
-        self.rxbuf = pynq.allocate(shape=(MAX_FRAME,), dtype=np.uint8)
+        device = getattr(overlay, "device", None)
+        self.txbuf = pynq.allocate(shape=(MAX_FRAME,), dtype=np.uint8, target=device)
+        self.rxbuf = pynq.allocate(shape=(MAX_FRAME,), dtype=np.uint8, target=device)
         self._armed = False
 
     @classmethod
-    def from_bitfile(cls, bitfile: str, *, pynq_module=None, **kw) -> "PynqTransport":
-        pynq = _pynq(pynq_module)
-        _, overlay_cls = driver_classes(pynq)
-        extra = {k: kw.pop(k) for k in ("backend",) if k in kw}
-        return cls(overlay_cls(bitfile, **extra), pynq_module=pynq, **kw)
+    def from_bitfile(cls, bitfile: str, **kw) -> "PynqTransport":
+        """Load ``bitfile`` as a :class:`MemhilOverlay` (``dtbo``, ``download``,
+        ``ignore_version``, ``device`` go to it) and make the transport."""
+        _pynq()
+        from memhil.runtime.pynq_overlay import MemhilOverlay
 
-    # registers (AXI4-Lite)
+        extra = {k: kw.pop(k) for k in _OVERLAY_ARGS if k in kw}
+        return cls(MemhilOverlay(str(bitfile), **extra), **kw)
+
+    # registers (AXI4-Lite). A refused access answers OKAY and counts in CNT_ERRORS.
     def read_reg(self, name_or_addr) -> int:
-        return self.ip.read_reg(name_or_addr)
+        return int(self.ip.read(_addr(name_or_addr)))
 
     def write_reg(self, name_or_addr, value: int) -> None:
-        self.ip.write_reg(name_or_addr, value)
+        self.ip.write(_addr(name_or_addr), int(value) & 0xFFFFFFFF)
 
     # streams (AXI DMA)
     def _arm(self) -> None:
@@ -121,9 +92,8 @@ class PynqTransport(Transport):
             raise TransportError(f"frame of {n} bytes exceeds the DMA buffer of {MAX_FRAME}")
         self._arm()
         self.txbuf[:n] = np.frombuffer(bytes(data), dtype=np.uint8)
-        self.txbuf.flush()
         ch = self.dma.sendchannel
-        ch.transfer(self.txbuf, start=0, nbytes=n)
+        ch.transfer(self.txbuf, start=0, nbytes=n)          # flushes the buffer first
         end = time.monotonic() + self.dma_timeout
         while not ch.idle:
             if time.monotonic() > end:
@@ -131,13 +101,7 @@ class PynqTransport(Transport):
                                      f"in {self.dma_timeout} s: the memhil IP is not accepting "
                                      f"commands (reset the PL / reload the overlay)")
             time.sleep(1e-5)
-
-    def _received(self) -> int:
-        ch = self.dma.recvchannel
-        n = getattr(ch, "transferred", None)
-        if n is None:                                   # older PYNQ: read the DMA register
-            n = self.dma.read(S2MM_LENGTH)
-        return int(n)
+        ch.wait()                                           # idle: returns at once
 
     def read(self, timeout: float) -> bytes:
         self._arm()
@@ -147,8 +111,8 @@ class PynqTransport(Transport):
             if time.monotonic() >= end:
                 return b""
             time.sleep(2e-5)
-        n = self._received()
-        self.rxbuf.invalidate()
+        ch.wait()       # idle, so at once: invalidates rxbuf, reads LENGTH into .transferred
+        n = int(ch.transferred)
         data = bytes(self.rxbuf[:n])
         self._armed = False
         self._arm()
@@ -160,9 +124,6 @@ class PynqTransport(Transport):
                 b.freebuffer()
             except Exception:  # pragma: no cover
                 pass
-        backend = getattr(self.overlay, "_backend", None)
-        if backend is not None:
-            backend.close()
 
     def describe(self) -> str:
         return f"pynq overlay {getattr(self.overlay, 'bitfile_name', '?')} via AXI DMA"
