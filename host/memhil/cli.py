@@ -15,6 +15,7 @@ COMMANDS = {
     "train": "train",
     "noisy-eval": "noisy_eval",
     "paper": "paper",
+    "sweep": "sweep",
     "verify": "verify",
     "sim-server": "sim_server",
     "bench": "bench",
