@@ -7,6 +7,7 @@ EXAMPLES = """
   memhil paper --quick --out runs/paper          # digits, 3 seeds: tables and figures
   memhil paper --quick --headline-only --seeds 1 --out runs/p1
   memhil paper --full --jobs 2 --out runs/paper-full   # Fashion-MNIST, about an hour
+  memhil paper --full --headline-only --no-c2c-runs --seeds 10 --out runs/paper-full-10
 """
 
 
@@ -19,7 +20,8 @@ def add_arguments(p) -> None:
     g.add_argument("--full", dest="scale", action="store_const", const="full",
                    help="Fashion-MNIST, 784-256-128-10 (about an hour on 2 CPU cores)")
     p.set_defaults(scale="quick")
-    p.add_argument("--seeds", type=positive_int, default=None, help="number of seeds")
+    p.add_argument("--seeds", type=positive_int, default=None,
+                   help="number of seeds N: seeds 0 .. N-1 (default: 3)")
     p.add_argument("--epochs", type=positive_int, default=None, help="override the scale's epochs")
     p.add_argument("--batch", type=positive_int, default=None, help="override the minibatch size")
     p.add_argument("--lr", type=positive_float, default=None, help="override the learning rate")
@@ -29,20 +31,19 @@ def add_arguments(p) -> None:
                    help="first N test samples only")
     p.add_argument("--headline-only", action="store_true",
                    help="only (a) and (c): no sweeps")
+    p.add_argument("--no-c2c-runs", action="store_true",
+                   help="with --headline-only: not (c)'s memristive runs at c2c 0.25 and 2 "
+                        "either, only the float and headline runs (a)")
     p.add_argument("--jobs", type=positive_int, default=2, help="worker processes")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
-def run(args) -> int:
-    import sys
+def scale_from_args(args):
+    """The :class:`memhil.experiments.paper.Scale` (the grid of runs) that these arguments
+    select: the scale's defaults with the overrides given."""
     from dataclasses import replace
 
-    from memhil.data import DataError, load_dataset
-    from memhil.commands.common import UsageError, check_out_dir, progress_enabled, set_threads
-    from memhil.experiments.paper import SCALES, run_paper, tables_markdown
-
-    set_threads()
-    sc = SCALES[args.scale]
+    from memhil.experiments.paper import SCALES
     ch = {}
     if args.seeds:
         ch["seeds"] = list(range(args.seeds))
@@ -58,7 +59,24 @@ def run(args) -> int:
         ch["test_subset"] = args.test_subset
     if args.headline_only:
         ch["sweeps"] = False
-    sc = replace(sc, **ch)
+    if getattr(args, "no_c2c_runs", False):
+        if not args.headline_only:
+            from memhil.commands.common import UsageError
+            raise UsageError("--no-c2c-runs", "only with --headline-only (the sweeps include "
+                                              "the c2c runs)")
+        ch["noisy_c2c"] = False
+    return replace(SCALES[args.scale], **ch)
+
+
+def run(args) -> int:
+    import sys
+
+    from memhil.data import DataError, load_dataset
+    from memhil.commands.common import UsageError, check_out_dir, progress_enabled, set_threads
+    from memhil.experiments.paper import run_paper, tables_markdown
+
+    set_threads()
+    sc = scale_from_args(args)
     try:
         load_dataset(sc.dataset)
     except DataError as e:
@@ -67,6 +85,7 @@ def run(args) -> int:
     out = check_out_dir(args.out)
     doc = run_paper(sc, out, args.jobs, log, progress_enabled(args))
     print(tables_markdown(doc["summary"], sc))
-    print(f"-> {out}/results.json, tables.md, runs.csv, {', '.join(doc['figures'])} "
+    print(f"-> {out}/results.json, tables.md, commands.txt, runs.csv, "
+          f"{', '.join(doc['figures'])} "
           f"({doc['elapsed_s']:.0f} s)")
     return 0

@@ -41,6 +41,7 @@ class Scale:
     train_subset: int | None = None
     test_subset: int | None = None
     sweeps: bool = True
+    noisy_c2c: bool = True          # without sweeps: (c)'s memristive runs at c2c 0.25 and 2
     noise_levels: dict = field(default_factory=lambda: {
         "gaussian": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5],
         "salt-pepper": [0.0, 0.05, 0.1, 0.2, 0.3, 0.4]})
@@ -87,7 +88,7 @@ def plan(scale: Scale) -> list[dict]:
             for v in DR_VALUES:
                 add(f"dr/{mode}/{v}", "memristive", update_mode=mode, dynamic_range=v,
                     read_noise_sigma=DR_READ_NOISE)
-    else:
+    elif scale.noisy_c2c:
         for v in (NOISY_LOW_C2C, NOISY_HIGH_C2C):
             add(f"c2c/coincidence/{v}", "memristive", noisy=True, c2c_sigma=v)
     return list(runs.values())

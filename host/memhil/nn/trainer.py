@@ -60,6 +60,96 @@ class RunSpec:
         return [features, *self.hidden, classes]
 
 
+# RunSpec field -> `memhil train` flag (DeviceConfig fields: memhil.commands.common.FIELD_FLAGS)
+SPEC_FLAGS = {
+    "dataset": "--dataset", "hidden": "--hidden", "device": "--device", "backend": "--backend",
+    "epochs": "--epochs", "batch": "--batch", "lr": "--lr", "seed": "--seed",
+    "w_range": "--w-range", "lr_schedule": "--lr-schedule", "train_subset": "--train-subset",
+    "test_subset": "--test-subset",
+}
+
+
+def _flag_value(v) -> str:
+    if isinstance(v, (list, tuple)):
+        return ",".join(str(int(x)) for x in v)
+    if isinstance(v, float):
+        s = repr(v)               # shortest text that parses back to the same float
+        return s[:-2] if s.endswith(".0") else s
+    return str(v)
+
+
+def _train_spec(argv: list[str]) -> "RunSpec":
+    """The RunSpec that ``memhil train ARGV`` builds (memhil's own parser and spec_from_args)."""
+    from memhil.commands.common import spec_from_args
+    return spec_from_args(_cli_parser().parse_args(["train", *argv]))
+
+
+_CLI_PARSER = []
+
+
+def _cli_parser():
+    if not _CLI_PARSER:
+        from memhil.cli import build_parser
+        _CLI_PARSER.append(build_parser())
+    return _CLI_PARSER[0]
+
+
+def command_args(spec: RunSpec) -> list[str]:
+    """The arguments of ``memhil train`` that train ``spec``: every flag whose value differs
+    from train's default (dataset first, then the RunSpec and DeviceConfig fields in order).
+
+    Raises ``ValueError`` for a spec that no command line can express (an ``lr_end`` other than
+    the default, step tables, a device seed other than the run's, a backend option) and checks
+    that the arguments, parsed back by memhil's parser, build exactly ``spec``."""
+    from memhil.commands.common import FIELD_FLAGS
+    d = spec.to_dict()
+    base = RunSpec().to_dict()
+    if d["lr_end"] != base["lr_end"]:
+        raise ValueError(f"lr_end={d['lr_end']!r}: `memhil train` has no flag for it "
+                         f"(always {base['lr_end']})")
+    cfg = d["config"]
+    if cfg.get("seed") != d["seed"] or cfg.get("d2d_seed") != d["seed"] + 1:
+        raise ValueError(f"config seed {cfg.get('seed')!r} / d2d_seed {cfg.get('d2d_seed')!r}: "
+                         f"`memhil train --seed S` sets S and S + 1 (run seed {d['seed']})")
+    argv: list[str] = []
+
+    def add(flag, value):
+        text = _flag_value(value)
+        argv.extend([f"{flag}={text}"] if text.startswith("-") else [flag, text])
+
+    default = _train_spec([])
+    if d["dataset"] != default.dataset:
+        add("--dataset", d["dataset"])
+        default = _train_spec(argv)
+    dd = default.to_dict()
+    for name, flag in SPEC_FLAGS.items():
+        if name == "dataset" or d[name] == dd[name]:
+            continue
+        if d[name] is None:
+            raise ValueError(f"{name}=None: `memhil train` has no flag to unset it")
+        add(flag, d[name])
+    for name, value in cfg.items():
+        if name in ("seed", "d2d_seed") or value == dd["config"].get(name):
+            continue
+        if name not in FIELD_FLAGS:
+            raise ValueError(f"config {name}={value!r:.60}: `memhil train` has no flag for it")
+        add(FIELD_FLAGS[name], value)
+    back = _train_spec(argv).to_dict()
+    if back != d:
+        diff = sorted(k for k in d if d[k] != back.get(k))
+        raise ValueError(f"`memhil train {' '.join(argv)}` builds another RunSpec "
+                         f"(differs in {', '.join(diff)})")
+    return argv
+
+
+def command_line(spec: RunSpec, out: str | Path | None = None) -> str:
+    """The ``memhil train`` command line (shell-quoted) that reproduces ``spec``, with
+    ``--out OUT`` when given; see :func:`command_args`."""
+    import shlex
+    argv = command_args(spec) + (["--out", str(out)] if out is not None else [])
+    return " ".join(["memhil", "train", *map(shlex.quote, argv)])
+
+
 def _spec_problem(d) -> str | None:
     """Why ``d`` (a checkpoint's spec) is not a ``RunSpec.to_dict()`` that can be trained."""
     from memhil.config import ConfigError
