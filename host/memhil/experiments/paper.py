@@ -94,83 +94,35 @@ def plan(scale: Scale) -> list[dict]:
     return list(runs.values())
 
 
-def _worker_init():
-    import torch
-    torch.set_num_threads(1)
-
-
-def run_one(task: dict) -> dict:
-    """Train one spec (and its noisy evaluation); returns a JSON-able record."""
-    from memhil.data import load_data
-    from memhil.experiments.noisy import noisy_accuracy
-    from memhil.nn.trainer import RunSpec, Trainer
-    spec = RunSpec.from_dict(task["spec"])
-    data = load_data(spec)
-    t0 = time.perf_counter()
-    tr = Trainer(spec, data)
-    tr.fit()
-    rec = {"key": task["key"], "spec": spec.to_dict(), "tags": task["tags"],
-           "test_accuracy": tr.history[-1]["test_accuracy"], "history": tr.history,
-           "train_s": time.perf_counter() - t0,
-           "pulses": sum(h["pulses"] for h in tr.history)}
-    if task["noisy"]:
-        kinds = list(task["noise_levels"])
-        rec["noisy"] = noisy_accuracy(tr.model, data.x_test, data.y_test, kinds,
-                                      task["noise_levels"], seed=0)
-    return rec
-
-
 def execute(scale: Scale, out: Path, jobs: int = 1, log=print, progress: bool = False) -> list[dict]:
-    """Run (or load from OUT/runs) every planned run."""
-    from memhil.experiments.report import write_json
-    runs_dir = out / "runs"
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    tasks, done = [], []
-    for r in plan(scale):
+    """Run (or load from OUT/runs) every planned run: ``memhil paper`` is a preset of
+    ``memhil sweep`` (the same runner, records, resume and process pool,
+    :func:`memhil.experiments.sweep.execute`). Returns the records, each with its tags."""
+    from memhil.experiments.sweep import Point
+    from memhil.experiments.sweep import execute as sweep_execute
+    from memhil.nn.trainer import command_args
+    planned = plan(scale)
+    points, tags = [], {}
+    for r in planned:
         key = spec_key(r["spec"])
-        f = runs_dir / f"{key}.json"
-        if f.is_file():
-            try:
-                rec = json.loads(f.read_text())
-                if rec.get("spec") == r["spec"].to_dict() and (rec.get("noisy") or not r["noisy"]):
-                    rec["tags"] = r["tags"]
-                    done.append(rec)
-                    continue
-            except (OSError, ValueError):
-                log(f"note: {f} is unreadable; running it again")
-        tasks.append({"key": key, "spec": r["spec"].to_dict(), "noisy": r["noisy"],
-                      "tags": r["tags"], "noise_levels": scale.noise_levels})
-    log(f"{len(done) + len(tasks)} runs: {len(done)} cached in {runs_dir}, {len(tasks)} to do "
-        f"on {jobs} process(es)")
-    total = len(done) + len(tasks)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=len(tasks), desc="paper runs", file=sys.stderr)
-
-    def finish(rec):
-        write_json(runs_dir / f"{rec['key']}.json", rec)
-        done.append(rec)
-        if bar is not None:
-            bar.update(1)
-        else:
-            log(f"  [{len(done)}/{total}] {rec['tags'][0]} "
-                f"seed {rec['spec']['seed']}: {100 * rec['test_accuracy']:.2f} % "
-                f"({rec['train_s']:.0f} s)")
-
-    if jobs <= 1 or len(tasks) <= 1:
-        _worker_init()
-        for t in tasks:
-            finish(run_one(t))
-    else:
-        import multiprocessing as mp
-        ctx = mp.get_context("spawn")
-        with ctx.Pool(jobs, initializer=_worker_init) as pool:
-            for rec in pool.imap_unordered(run_one, tasks):
-                finish(rec)
-    if bar is not None:
-        bar.close()
-    return done
+        tags[key] = r["tags"]
+        extra = {"label": f"{r['tags'][0]} seed {r['spec'].seed}"}
+        if r["noisy"]:
+            extra["noise_levels"] = scale.noise_levels
+        points.append(Point(argv=command_args(r["spec"]), values={}, seed=r["spec"].seed,
+                            spec=r["spec"], key=key, extra=extra))
+    log(f"{len(points)} runs in {out / 'runs'} (finished ones are reused) on {jobs} process(es)")
+    res = sweep_execute(points, out, jobs=jobs, progress=progress, log=log)
+    if res.failed:
+        first = res.failed[0]
+        raise RuntimeError(f"{len(res.failed)} of {res.total} runs failed; the first, "
+                           f"{first.get('label')}: {first.get('error')} (its record: "
+                           f"{out / 'runs' / (first['key'] + '.json')}; run the command "
+                           f"again to retry the failed runs)")
+    log(f"{res.cached} runs reused, {res.ran} run now ({res.where}, {res.seconds:.0f} s)")
+    for rec in res.records:
+        rec["tags"] = tags[rec["key"]]
+    return res.records
 
 
 # ---------------------------------------------------------------------------- summaries

@@ -17,7 +17,6 @@ import argparse
 import hashlib
 import itertools
 import json
-import math
 import os
 import socket
 import statistics
@@ -232,6 +231,11 @@ def run_point(task: dict) -> dict:
         tr.fit()
         rec.update(status="ok", test_accuracy=tr.history[-1]["test_accuracy"],
                    history=tr.history, pulses=sum(h.get("pulses", 0) for h in tr.history))
+        if task.get("noise_levels"):     # memhil paper's (c): accuracy on corrupted test data
+            from memhil.experiments.noisy import noisy_accuracy
+            levels = task["noise_levels"]
+            rec["noisy"] = noisy_accuracy(tr.model, data.x_test, data.y_test, list(levels),
+                                          levels, seed=0)
     except Exception as e:       # recorded, not raised: one failed run does not stop a sweep
         text = str(e).strip().splitlines()
         rec["error"] = f"{type(e).__name__}: {text[0] if text else ''}".rstrip(": ")
@@ -242,10 +246,14 @@ def run_point(task: dict) -> dict:
 
 
 def _task(p: Point, axes: list[str]) -> dict:
-    return {"key": p.key, "spec": p.spec.to_dict(), "axes": axes, "values": p.values,
-            "seed": p.seed, "argv": p.argv, "num_gpus": p.num_gpus,
-            "label": " ".join([*(f"{axis_flags()[d]} {v}" for d, v in p.values.items()
-                                 if d in axes), f"--seed {p.seed}"])}
+    """What a worker gets for ``p``: its spec and labels, plus ``p.extra`` (e.g.
+    ``noise_levels``: also evaluate the trained network on corrupted test data)."""
+    label = p.extra.get("label") or " ".join(
+        [*(f"{axis_flags()[d]} {v}" for d, v in p.values.items() if d in axes),
+         f"--seed {p.seed}"])
+    return {**p.extra, "key": p.key, "spec": p.spec.to_dict(), "axes": axes,
+            "values": p.values, "seed": p.seed, "argv": p.argv, "num_gpus": p.num_gpus,
+            "label": label}
 
 
 # --------------------------------------------------------------------------- the records
@@ -261,11 +269,13 @@ def read_record(path: Path) -> dict | None:
     return rec if isinstance(rec, dict) else None
 
 
-def is_done(rec: dict | None, spec_dict: dict) -> bool:
-    """Whether ``rec`` is a finished run of ``spec_dict`` (records of ``memhil paper``, which
-    have no ``status``, count when they hold a test accuracy)."""
+def is_done(rec: dict | None, spec_dict: dict, noisy: bool = False) -> bool:
+    """Whether ``rec`` is a finished run of ``spec_dict`` (records of earlier versions of
+    ``memhil paper``, which have no ``status``, count when they hold a test accuracy); with
+    ``noisy``, only if it also holds the noisy evaluation."""
     return bool(rec) and rec.get("spec") == spec_dict and \
-        rec.get("status", "ok") == "ok" and rec.get("test_accuracy") is not None
+        rec.get("status", "ok") == "ok" and rec.get("test_accuracy") is not None and \
+        (not noisy or bool(rec.get("noisy")))
 
 
 @dataclass
@@ -340,7 +350,7 @@ def execute(points: list[Point], out, *, jobs: int = 1, ray: str | None = None,
     todo = []
     for p in points:
         rec = read_record(record_path(out, p.key))
-        if is_done(rec, p.spec.to_dict()):
+        if is_done(rec, p.spec.to_dict(), noisy=bool(p.extra.get("noise_levels"))):
             res.cached += 1
             res.records.append(rec)
         else:

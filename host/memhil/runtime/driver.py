@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from memhil.backend import COUNTERS, M32, CrossbarBackend, CrossbarError
+from memhil.backend import COUNTERS, CrossbarBackend, CrossbarError
 from memhil.contract.spec import SPEC
 from memhil.runtime import protocol as pr
 from memhil.runtime.protocol import Op, Response, Status
