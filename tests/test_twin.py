@@ -341,6 +341,112 @@ def native_vs_torch(mode, model, d2d, c2c):
     assert a.regs == b.regs
 
 
+# (rows, cols, RN_Q, C0, CMAX, update mode): the contract's RN_Q extremes (1, 2^16 - 1) and
+# C0's (0, 2^16 - 1); CMAX < 2^14 (int16 copies of gp + gm), up to 2^15 - 1 (the sums formed
+# from gp and gm), and beyond (the torch path on both sides); sizes that are not multiples of
+# the vector widths or blocks
+NOISY_READ_CASES = [(96, 333, 1311, 18, 248, "coincidence"),
+                    (7, 5, 0xFFFF, 0xFFFF, 0x7FFF, "rounding"),
+                    (64, 300, 1, 0, 248, "rounding"), (300, 17, 40000, 100, 1000, "coincidence"),
+                    (40, 300, 777, 5, 20000, "coincidence"),
+                    (5, 9, 0xFFFF, 0xFFFF, 0xFFFF, "rounding")]
+
+
+def native_noisy_reads_vs_torch(rows, cols, rn_q, c0, cmax, mode, forbid_torch=None):
+    """Noisy reads (RN_Q != 0) with the native kernels and with the torch path: equal ADC
+    codes, LFSR states, codes and registers after forward and transpose reads of batch 1 to 8
+    at several ADC settings (full gain to saturation: ADC_SHIFT 0..31, ADC_BITS 2..16; codes
+    beyond +-127), interleaved with updates (whose streams and noise words then depend on the
+    reads' draws). ``forbid_torch`` (a pytest monkeypatch) makes the torch noise path raise in
+    the native run, so that the native kernel is shown to have done the reads."""
+    import os
+
+    from memhil.twin import core, native
+    cfg = DeviceConfig(update_mode=mode, c2c_sigma=0.2, read_noise_sigma=0.01, seed=4)
+    runs = {}
+    for flag in ("0", "1"):
+        os.environ["MEMHIL_NATIVE"] = flag
+        assert (native.library() is not None) == (flag == "1")
+        t = Twin(rows, cols, 2, cfg, g_w=16)
+        for name, value in (("RN_Q", rn_q), ("C0", c0), ("CMAX", cmax), ("LR_Q", 9000)):
+            t.write_reg(REG(name), value)
+        g = torch.Generator().manual_seed(rows + cols)
+        for tile in (0, 1):
+            t.write_cells(tile, 0, torch.randint(0, cmax + 1, (rows * cols,), generator=g),
+                          torch.randint(0, cmax + 1, (rows * cols,), generator=g))
+        t.write_rng(1, 0, torch.randint(1, 1 << 32, (rows + cols,), generator=g))
+        if forbid_torch is not None and flag == "1" and cmax <= 0x7FFF:
+            def no_torch_noise(*a, **k):
+                raise AssertionError("the torch path drew read noise")
+            forbid_torch.setattr(core.lfsr, "jump", no_torch_noise)
+        out = []
+        for step, (batch, sh, bits) in enumerate([(1, 0, 16), (2, 6, 8), (5, 31, 16), (8, 0, 2),
+                                                  (1, 3, 5), (3, 12, 16)]):
+            tile = step % 2
+            t.write_reg(REG("ADC_SHIFT"), sh)
+            t.write_reg(REG("ADC_BITS"), bits)
+            x = torch.randint(-127, 128, (batch, cols), generator=g)
+            x[:, ::4] = 0
+            x[:, 1::5] *= 2                           # beyond the DAC range: saturate to 127
+            d = torch.randint(-127, 128, (batch, rows), generator=g)
+            d[:, ::3] = 0
+            out.append(t.forward(tile, x).tolist())
+            out.append(t.transpose(tile, d).tolist())
+            out.append(t.forward(tile, x[:1]).tolist())       # a repeat (ADC re-ranging)
+            if step % 3 != 2:
+                out.append(t.update(tile, x, d, apply=step % 3 == 0))
+        if forbid_torch is not None:
+            forbid_torch.undo()
+        runs[flag] = (t, out)
+    (a, pa), (b, pb) = runs["0"], runs["1"]
+    assert pa == pb
+    flat = [v for r in pa if isinstance(r, list) for row in r for v in row]
+    assert len(set(flat)) > 2                         # not all saturated or zero
+    for k in ("gp", "gm", "acc", "row_lfsr", "col_lfsr"):
+        assert torch.equal(getattr(a, k), getattr(b, k)), k
+    assert a.regs == b.regs
+
+
+@pytest.mark.parametrize("case", NOISY_READ_CASES)
+def test_native_noisy_reads_equal_the_torch_path(monkeypatch, case):
+    """Reads with read noise on run natively (CMAX < 2^15); same draws, same results."""
+    monkeypatch.setenv("MEMHIL_NATIVE", "1")
+    native_noisy_reads_vs_torch(*case, forbid_torch=monkeypatch)
+
+
+def test_native_noisy_reads_draw_the_contract_noise(monkeypatch):
+    """The native noisy read against the contract's formula written out here (one forward
+    sample, one transpose sample): y_i + (GAUSS[s_i & 0xFF] * ((RN_Q * T_i) >> 16)) >> 8 with
+    s_i the state after 32 single steps, then the ADC's rounding shift."""
+    from memhil.twin import lfsr
+    monkeypatch.setenv("MEMHIL_NATIVE", "1")
+    t = Twin(6, 11, 1, DeviceConfig(read_noise_sigma=0.5, seed=1))
+    g = torch.Generator().manual_seed(3)
+    gp = torch.randint(0, 249, (6, 11), generator=g)
+    gm = torch.randint(0, 249, (6, 11), generator=g)
+    t.write_cells(0, 0, gp, gm)
+    t.write_reg(REG("ADC_SHIFT"), 2)
+    t.write_reg(REG("ADC_BITS"), 16)
+    rn, c0 = t.regs["RN_Q"], t.regs["C0"]
+    for transpose in (False, True):
+        n_in = 6 if transpose else 11
+        v = torch.randint(-127, 128, (n_in,), generator=g).tolist()
+        states = (t.col_lfsr if transpose else t.row_lfsr)[0].tolist()
+        got = (t.transpose(0, [v]) if transpose else t.forward(0, [v]))[0].tolist()
+        want = []
+        for o, s in enumerate(states):
+            cells = [(gp[k, o], gm[k, o]) if transpose else (gp[o, k], gm[o, k])
+                     for k in range(n_in)]
+            y = sum(int(p - m) * v[k] for k, (p, m) in enumerate(cells))
+            tot = sum(abs(v[k]) * int(p + m + 2 * c0) for k, (p, m) in enumerate(cells))
+            s = lfsr.advance(s, SPEC.lfsr["read_steps"])
+            y += (SPEC.gauss[s & 0xFF] * ((rn * tot) >> 16)) >> 8
+            want.append(max(-32768, min(32767, (y + 2) >> 2)))
+            states[o] = s
+        assert got == want
+        assert (t.col_lfsr if transpose else t.row_lfsr)[0].tolist() == states
+
+
 @pytest.mark.parametrize("mode,model,d2d,c2c", NATIVE_CASES)
 def test_native_kernels_equal_the_torch_path_on_a_large_tile(monkeypatch, mode, model, d2d, c2c):
     """On the CPU the native kernels do updates and noiseless reads; they must equal the torch
@@ -360,6 +466,8 @@ def test_native_kernels_built_without_avx2_equal_the_torch_path(tmp_path):
     code = ("import sys; sys.path.insert(0, %r)\n"
             "from test_twin import native_vs_torch, NATIVE_CASES\n"
             "for case in NATIVE_CASES: native_vs_torch(*case)\n"
+            "from test_twin import native_noisy_reads_vs_torch, NOISY_READ_CASES\n"
+            "for case in NOISY_READ_CASES: native_noisy_reads_vs_torch(*case)\n"
             "print('ok')" % os.path.dirname(__file__))
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                        timeout=600)

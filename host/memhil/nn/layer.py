@@ -230,7 +230,10 @@ class CrossbarLinear(nn.Module):
         Returns the ADC codes, the shift and the largest output magnitude."""
         for _ in range(16):
             self.regs.set("ADC_SHIFT", s)
-            o = torch.as_tensor(op(tile, v)).cpu().to(torch.int64)
+            o = op(tile, v)
+            if not (isinstance(o, torch.Tensor) and o.dtype == torch.int64
+                    and o.device.type == "cpu"):          # (the twin's are already)
+                o = torch.as_tensor(o).cpu().to(torch.int64)
             top = int(o.abs().max()) if o.numel() else 0
             if s >= MAX_SHIFT or top < self.adc_hi:
                 break
@@ -289,8 +292,12 @@ class CrossbarLinear(nn.Module):
         if len(self.blocks) == 1 and codes.shape[1] == width:      # one tile, no padding
             t, r0, r1, c0, c1 = self.blocks[0]
             o, s = self._read(direction, 0, t, codes)
-            out = o[:, : (r1 - r0 if fwd else c1 - c0)].to(torch.float64)
-            return out.mul_((scale * self.w_unit * float(1 << s))[:, None])
+            n = r1 - r0 if fwd else c1 - c0
+            if n != o.shape[1]:
+                o = o[:, :n]
+            # float64(code) * (scale * (w_unit * 2^s)): one op (int64 * float64 promotes);
+            # the same products as (scale * w_unit) * 2^s, as scaling by 2^s is exact
+            return torch.mul(o, scale.mul(self.w_unit * float(1 << s)).unsqueeze_(1))
         y = torch.zeros(B, n_out, dtype=torch.float64)
         for k, (t, r0, r1, c0, c1) in enumerate(self.blocks):
             v = torch.zeros(B, width, dtype=torch.int64)
@@ -319,8 +326,8 @@ class CrossbarLinear(nn.Module):
                              f"got shape {tuple(x.shape)}")
         lead = x.shape[:-1]
         x2 = x.reshape(-1, self.in_features)
-        if self.has_bias:
-            x2 = torch.cat([x2, torch.ones(x2.shape[0], 1, dtype=x2.dtype)], dim=1)
+        if self.has_bias:                       # the bias column's constant input 1
+            x2 = torch.nn.functional.pad(x2, (0, 1), value=1.0)
         y = _CrossbarFn.apply(x2, self._anchor, self)
         return y.reshape(*lead, self.out_features)
 
@@ -350,9 +357,10 @@ class CrossbarLinear(nn.Module):
     def pulse_update(self, lr: float) -> int:
         """Send the kept minibatch(es) to the crossbar as stochastic pulse updates; returns the
         number of pulses fired."""
-        pending, self._pending = self._pending, []
-        if not pending:
+        if not self._pending:
             return 0
+        pending = list(self._pending)        # (in place: a module's setattr is slow)
+        self._pending.clear()
         if len(pending) == 1:
             x, gy = pending[0]
         else:
@@ -406,7 +414,7 @@ class CrossbarSGD:
 
     def zero_grad(self) -> None:
         for m in self.layers:
-            m._pending = []
+            m._pending.clear()
         if self.float_opt is not None:
             self.float_opt.zero_grad()
 

@@ -384,8 +384,10 @@ class Twin(CrossbarBackend):
         cmax, c0 = self.regs["CMAX"], self.regs["C0"]
         n_in = v.shape[1]
         lib = self._native()
-        if lib is not None and not self.regs["RN_Q"] and cmax <= 0x7FFF \
-                and n_in * CODE_MAX * cmax < (1 << 31):
+        # the native sums are int32: the weighted sum, and with read noise the total current
+        # less its C0 part (which native.c adds in int64)
+        if lib is not None and cmax <= 0x7FFF \
+                and n_in * CODE_MAX * cmax * (2 if self.regs["RN_Q"] else 1) < (1 << 31):
             return self._native_read(lib, tile, v, transpose)
         v = v.clamp(-CODE_MAX, CODE_MAX)
         dt = _exact_dtype(n_in * CODE_MAX * cmax, self.device)
@@ -414,7 +416,9 @@ class Twin(CrossbarBackend):
         return y.clamp_(-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
 
     def _native_read(self, lib, tile: int, v: torch.Tensor, transpose: bool) -> torch.Tensor:
-        """_read without read noise by the native kernel: exact int32 sums of int16 products."""
+        """_read by the native kernels: exact int32 sums of int16 products; with read noise
+        (RN_Q != 0) the total currents and the noise draws too, advancing the output LFSRs
+        as the torch path does."""
         if transpose:
             key = ("i16", tile, transpose)
             w = self._wcache.get(key)
@@ -434,9 +438,32 @@ class Twin(CrossbarBackend):
         out = torch.empty(B, n_out, dtype=torch.int64)
         bits = self.regs["ADC_BITS"]
         v = v.contiguous()                   # a named reference: ptr() must not outlive it
-        lib.memhil_read(B, n_out, n_in, CODE_MAX, native.ptr(v), native.ptr(w),
-                        self.regs["ADC_SHIFT"], -(1 << (bits - 1)), (1 << (bits - 1)) - 1,
-                        native.ptr(out), torch.get_num_threads())
+        lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+        rn = self.regs["RN_Q"]
+        if rn:
+            states = self.col_lfsr[tile] if transpose else self.row_lfsr[tile]
+            s16 = None
+            if 2 * self.regs["CMAX"] <= 0x7FFF:      # gp + gm as int16, cached like w
+                key = ("s16", tile, transpose)
+                s16 = self._wcache.get(key)
+                if s16 is None:
+                    s16 = torch.empty((n_out, n_in), dtype=torch.int16)
+                    lib.memhil_weights16(self.rows, self.cols, native.ptr(self.gp[tile]),
+                                         native.ptr(self.gm[tile]), native.ptr(s16),
+                                         2 | int(transpose))
+                    self._wcache[key] = s16
+            lib.memhil_read_noisy(B, n_out, n_in, CODE_MAX, native.ptr(v), native.ptr(w),
+                                  native.ptr(s16), native.ptr(self.gp[tile]),
+                                  native.ptr(self.gm[tile]),
+                                  int(transpose), 2 * self.regs["C0"], rn, RN_FRAC, GAUSS_SHIFT,
+                                  native.READ_K8, native.ptr(native.t8_table()),
+                                  native.ptr(self._gauss), native.ptr(states),
+                                  self.regs["ADC_SHIFT"], lo, hi, native.ptr(out),
+                                  torch.get_num_threads())
+        else:
+            lib.memhil_read(B, n_out, n_in, CODE_MAX, native.ptr(v), native.ptr(w),
+                            self.regs["ADC_SHIFT"], lo, hi, native.ptr(out),
+                            torch.get_num_threads())
         self.regs["CNT_READS"] = (self.regs["CNT_READS"] + B) & M32
         return out
 

@@ -580,7 +580,7 @@ int64_t memhil_update(int64_t kind, int64_t R, int64_t C, int64_t B,
     return pulses;
 }
 
-/* A read (contract section 7, without read noise): out[b][o] = clamp(round_shift(sum over k of
+/* A read (contract section 5, without read noise): out[b][o] = clamp(round_shift(sum over k of
  * v[b][k] * w[o][k], sh), lo, hi) for B input vectors v (B x K: the codes, saturated here to
  * [-code_max, code_max]) and the weight matrix w
  * (n x K, row-major; the caller passes W for y = W x and W^T for z = W^T d). The caller checks
@@ -630,14 +630,10 @@ static inline void dot_2x4(int64_t K, const int16_t *v, const int16_t *w, int32_
 }
 #endif
 
-void memhil_read(int64_t B, int64_t n, int64_t K, int64_t code_max, const int64_t *codes,
-                 const int16_t *w, int64_t sh, int64_t lo, int64_t hi, int64_t *out,
-                 int64_t threads)
+/* The exact int32 sums y[b * n + o] = sum over k of v[b][k] * w[o][k] (v: B x K, w: n x K). */
+static void dots(int64_t B, int64_t n, int64_t K, const int16_t *v, const int16_t *w,
+                 int32_t *y, int64_t threads)
 {
-    const int64_t half = sh ? ((int64_t)1 << sh) >> 1 : 0;
-    int16_t *v = malloc(sizeof(int16_t) * B * K);
-    for (int64_t q = 0; q < B * K; q++)
-        v[q] = (int16_t)sat(codes[q], code_max);
     const int64_t nb = (B + 1) / 2, no = (n + 3) / 4;
     (void)threads;
 #pragma omp parallel for num_threads(threads) schedule(static) collapse(2) if (B * n * K > 400000)
@@ -656,23 +652,152 @@ void memhil_read(int64_t B, int64_t n, int64_t K, int64_t code_max, const int64_
                         y32[b][o] = dot16(K, v + (b0 + b) * K, w + (o0 + o) * K);
             }
             for (int b = 0; b < 2 && b0 + b < B; b++)
-                for (int o = 0; o < 4 && o0 + o < n; o++) {
-                    const int64_t y = ((int64_t)y32[b][o] + half) >> sh;
-                    out[(b0 + b) * n + o0 + o] = y < lo ? lo : (y > hi ? hi : y);
-                }
+                for (int o = 0; o < 4 && o0 + o < n; o++)
+                    y[(b0 + b) * n + o0 + o] = y32[b][o];
         }
+}
+
+/* The dot products and the ADC of a read of the saturated codes v (B x K), with the
+ * per-output read noise noise[b * n + o] added before the ADC (NULL: no noise). */
+static void read_core(int64_t B, int64_t n, int64_t K, const int16_t *v, const int16_t *w,
+                      const int64_t *noise, int64_t sh, int64_t lo, int64_t hi, int64_t *out,
+                      int64_t threads)
+{
+    const int64_t half = sh ? ((int64_t)1 << sh) >> 1 : 0;
+    int32_t *y = malloc(sizeof(int32_t) * (B * n ? B * n : 1));
+    dots(B, n, K, v, w, y, threads);
+    for (int64_t q = 0; q < B * n; q++) {
+        const int64_t r = ((int64_t)y[q] + (noise ? noise[q] : 0) + half) >> sh;
+        out[q] = r < lo ? lo : (r > hi ? hi : r);
+    }
+    free(y);
+}
+
+static int16_t *saturated16(int64_t q, int64_t code_max, const int64_t *codes)
+{
+    int16_t *v = malloc(sizeof(int16_t) * (q ? q : 1));
+    for (int64_t k = 0; k < q; k++)
+        v[k] = (int16_t)sat(codes[k], code_max);
+    return v;
+}
+
+void memhil_read(int64_t B, int64_t n, int64_t K, int64_t code_max, const int64_t *codes,
+                 const int16_t *w, int64_t sh, int64_t lo, int64_t hi, int64_t *out,
+                 int64_t threads)
+{
+    int16_t *v = saturated16(B * K, code_max, codes);
+    read_core(B, n, K, v, w, NULL, sh, lo, hi, out, threads);
     free(v);
 }
 
-/* The weight codes gp - gm of a tile (R x C) as int16, row-major (transpose = 0) or
+/* A read with read noise (contract sections 4.3 and 5, RN_Q != 0), in the order the contract
+ * defines: for every sample b in turn, each output LFSR (rows for a forward read, columns for
+ * a transpose read: states[0..n)) advances read_k8 * 8 single steps and draws
+ * g = GAUSS[state & 0xFF]; the output's total current is
+ *   T = sum over k of |v[b][k]| * (gp + gm + 2 * C0)   (the cells of output o)
+ * and the noise added before the ADC is (g * ((rn_q * T) >> rn_frac)) >> gauss_shift.
+ * gp, gm: the tile's codes (R x C, row-major); forward: n = R, K = C; transpose: n = C, K = R.
+ * s16 (n x K, like w), when given (2 * CMAX < 2^15): gp + gm as int16, for the int16 dot
+ * products of the reads; else the sums are formed from gp and gm here.
+ * The caller checks that K * code_max * 2 * CMAX < 2^31 (T less its C0 part fits in 32 bits,
+ * the C0 part is added in 64). */
+void memhil_read_noisy(int64_t B, int64_t n, int64_t K, int64_t code_max, const int64_t *codes,
+                       const int16_t *w, const int16_t *s16, const int32_t *gp,
+                       const int32_t *gm, int64_t transpose,
+                       int64_t two_c0, int64_t rn_q, int64_t rn_frac, int64_t gauss_shift,
+                       int64_t read_k8, const uint32_t *t8, const int32_t *gauss,
+                       int64_t *states, int64_t sh, int64_t lo, int64_t hi, int64_t *out,
+                       int64_t threads)
+{
+    int16_t *v = saturated16(B * K, code_max, codes);
+    int32_t *av = malloc(sizeof(int32_t) * (B * K ? B * K : 1));
+    int64_t *noise = malloc(sizeof(int64_t) * (B * n ? B * n : 1));
+    int64_t *sabs = malloc(sizeof(int64_t) * (B ? B : 1));
+    for (int64_t b = 0; b < B; b++) {
+        int64_t sa = 0;
+        for (int64_t k = 0; k < K; k++) {
+            const int32_t a = v[b * K + k] < 0 ? -v[b * K + k] : v[b * K + k];
+            av[b * K + k] = a;
+            sa += a;
+        }
+        sabs[b] = sa * two_c0;
+    }
+    (void)threads;
+    /* the total currents T (into noise[], in place) */
+    if (s16) {
+        int16_t *a16 = malloc(sizeof(int16_t) * (B * K ? B * K : 1));
+        int32_t *t32 = malloc(sizeof(int32_t) * (B * n ? B * n : 1));
+        for (int64_t q = 0; q < B * K; q++)
+            a16[q] = (int16_t)av[q];
+        dots(B, n, K, a16, s16, t32, threads);
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t o = 0; o < n; o++)
+                noise[b * n + o] = (int64_t)t32[b * n + o] + sabs[b];
+        free(t32);
+        free(a16);
+    } else if (!transpose) {
+#pragma omp parallel for num_threads(threads) schedule(static) if (B * n * K > 400000)
+        for (int64_t o = 0; o < n; o++) {
+            const int32_t *p = gp + o * K, *m = gm + o * K;
+            for (int64_t b = 0; b < B; b++) {
+                const int32_t *a = av + b * K;
+                int32_t s = 0;
+                for (int64_t k = 0; k < K; k++)
+                    s += a[k] * (p[k] + m[k]);
+                noise[b * n + o] = (int64_t)s + sabs[b];
+            }
+        }
+    } else {
+        const int64_t JB = 256, nj = (n + JB - 1) / JB;
+#pragma omp parallel for num_threads(threads) schedule(static) collapse(2) if (B * n * K > 400000)
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t jb = 0; jb < nj; jb++) {
+                const int64_t j0 = jb * JB, j1 = j0 + JB < n ? j0 + JB : n;
+                int32_t acc[256];
+                for (int64_t j = j0; j < j1; j++)
+                    acc[j - j0] = 0;
+                for (int64_t i = 0; i < K; i++) {
+                    const int32_t a = av[b * K + i];
+                    if (!a)
+                        continue;
+                    const int32_t *p = gp + i * n, *m = gm + i * n;
+                    for (int64_t j = j0; j < j1; j++)
+                        acc[j - j0] += a * (p[j] + m[j]);
+                }
+                for (int64_t j = j0; j < j1; j++)
+                    noise[b * n + j] = (int64_t)acc[j - j0] + sabs[b];
+            }
+    }
+    /* the draws: sample by sample, each output's LFSR in turn */
+    for (int64_t o = 0; o < n; o++) {
+        uint32_t s = (uint32_t)states[o];
+        for (int64_t b = 0; b < B; b++) {
+            for (int64_t k = 0; k < read_k8; k++)
+                s = step8(s, t8);
+            const int64_t g = gauss[s & 0xFFu];
+            noise[b * n + o] = (g * ((rn_q * noise[b * n + o]) >> rn_frac)) >> gauss_shift;
+        }
+        states[o] = (int64_t)s;
+    }
+    read_core(B, n, K, v, w, noise, sh, lo, hi, out, threads);
+    free(sabs);
+    free(noise);
+    free(av);
+    free(v);
+}
+
+/* The weight codes gp - gm of a tile (R x C) as int16, row-major (transpose bit 0 clear) or
  * transposed (C x R; in blocks of 16 x 16 so that reads and writes stay in cache). The caller
  * checks that CMAX fits in 15 bits. */
 void memhil_weights16(int64_t R, int64_t C, const int32_t *gp, const int32_t *gm, int16_t *w,
                       int64_t transpose)
 {
-    if (!transpose) {
+    /* transpose bit 1: the sums gp + gm (the noisy reads' total currents; the caller checks
+     * that 2 * CMAX < 2^15) instead of the differences */
+    const int32_t sg = (transpose & 2) ? 1 : -1;
+    if (!(transpose & 1)) {
         for (int64_t q = 0; q < R * C; q++)
-            w[q] = (int16_t)(gp[q] - gm[q]);
+            w[q] = (int16_t)(gp[q] + sg * gm[q]);
         return;
     }
     for (int64_t i0 = 0; i0 < R; i0 += 16)
@@ -680,7 +805,7 @@ void memhil_weights16(int64_t R, int64_t C, const int32_t *gp, const int32_t *gm
             const int64_t i1 = i0 + 16 < R ? i0 + 16 : R, j1 = j0 + 16 < C ? j0 + 16 : C;
             for (int64_t j = j0; j < j1; j++)
                 for (int64_t i = i0; i < i1; i++)
-                    w[j * R + i] = (int16_t)(gp[i * C + j] - gm[i * C + j]);
+                    w[j * R + i] = (int16_t)(gp[i * C + j] + sg * gm[i * C + j]);
         }
 }
 

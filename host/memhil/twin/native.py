@@ -100,6 +100,9 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.memhil_update.restype = i64
     lib.memhil_read.argtypes = [i64] * 4 + [p, p] + [i64] * 3 + [p, i64]
     lib.memhil_read.restype = None
+    lib.memhil_read_noisy.argtypes = ([i64] * 4 + [p] * 5 + [i64] * 6 + [p] * 3 + [i64] * 3
+                                      + [p, i64])
+    lib.memhil_read_noisy.restype = None
     lib.memhil_weights16.argtypes = [i64, i64, p, p, p, i64]
     lib.memhil_weights16.restype = None
     lib.memhil_codes_scaled.argtypes = [i64, p, ctypes.c_double, i64, p]
@@ -193,6 +196,7 @@ def _check_contract() -> None:
 TAPS = SPEC.lfsr["taps"]
 STREAM_K8 = steps_per_byte(SPEC.lfsr["stream_steps"])
 APPLY_K8 = steps_per_byte(SPEC.lfsr["apply_steps"])
+READ_K8 = steps_per_byte(SPEC.lfsr["read_steps"])
 
 
 def ptr(t: torch.Tensor | None) -> int | None:
