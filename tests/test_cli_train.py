@@ -7,12 +7,7 @@ import torch
 from memhil.cli import main
 
 
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch):
-    n = torch.get_num_threads()
-    monkeypatch.setenv("MEMHIL_THREADS", "1")
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 SMALL = ["--train-subset", "160", "--test-subset", "60", "--hidden", "12", "--batch", "16",

@@ -8,18 +8,12 @@ import sys
 import time
 
 import pytest
-import torch
 
 from memhil.cli import main
 from memhil.experiments import sweep as sw
 
 
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch):
-    n = torch.get_num_threads()
-    monkeypatch.setenv("MEMHIL_THREADS", "1")
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 SMALL = ["--dataset", "digits", "--epochs", "1", "--hidden", "8", "--train-subset", "160",

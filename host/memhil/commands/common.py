@@ -311,30 +311,28 @@ def backend_options_from_args(args) -> dict:
     return {}
 
 
-def int_in_range(lo: int, hi: int):
-    """An argparse type: an integer in [lo, hi]."""
-    def parse(s: str) -> int:
+def _in_range(conv, noun: str, lo, hi):
+    """An argparse type: ``conv(s)`` (int or float) within [lo, hi]."""
+    def parse(s: str):
         try:
-            v = int(s)
+            v = conv(s)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"invalid integer: {s!r}")
+            raise argparse.ArgumentTypeError(f"invalid {noun}: {s!r}")
         if not lo <= v <= hi:
-            raise argparse.ArgumentTypeError(f"must be an integer in [{lo}, {hi}], got {v}")
+            raise argparse.ArgumentTypeError(f"must be {'an' if noun == 'integer' else 'a'} "
+                                             f"{noun} in [{lo:g}, {hi:g}], got {s}")
         return v
     return parse
+
+
+def int_in_range(lo: int, hi: int):
+    """An argparse type: an integer in [lo, hi]."""
+    return _in_range(int, "integer", lo, hi)
 
 
 def float_in_range(lo: float, hi: float):
     """An argparse type: a number in [lo, hi]."""
-    def parse(s: str) -> float:
-        try:
-            v = float(s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"invalid number: {s!r}")
-        if not lo <= v <= hi:
-            raise argparse.ArgumentTypeError(f"must be a number in [{lo:g}, {hi:g}], got {s}")
-        return v
-    return parse
+    return _in_range(float, "number", lo, hi)
 
 
 nonneg_int = _nonneg_int
