@@ -3,8 +3,13 @@
 #   2. block design: Zynq PS (FCLK0 100 MHz, M_AXI_GP0, S_AXI_HP0), AXI DMA (simple mode, 8-bit
 #      streams) whose MM2S feeds s_axis_cmd and whose S2MM takes m_axis_rsp, the IP's AXI4-Lite
 #      and the DMA's registers on GP0, the DMA's memory ports on HP0
-#   3. synth, impl, write_bitstream; copy <name>.bit and <name>.hwh side by side here
-# Untested here: no Vivado on the development machines (docs/rtl.md).
+#   3. synth, impl; timing gate (setup WNS and hold WHS >= 0, else exit 1 before any bitstream);
+#      write_bitstream; copy <name>.bit, <name>.hwh and the reports <name>.utilization.rpt,
+#      <name>.timing.rpt side by side here
+# The board part: BOARD=<vlnv> must be installed in Vivado (a missing one stops the build with
+# how to install it); BOARD=none builds for the bare PART without the PYNQ-Z2 preset of the PS
+# (its DDR and MIO settings then are Vivado's defaults: not for a real board).
+# Untested here: no Vivado on the development machines (docs/rtl.md, docs/board.md).
 
 lassign $argv name part board rows cols tiles lanes gw jobs
 set here [file normalize [file dirname [info script]]]
@@ -41,17 +46,31 @@ close_project
 
 # ------------------------------------------------------------------ 2. block design
 create_project -force $name "$bld/$name" -part $part
-catch {set_property board_part $board [current_project]}
+if {$board ne "none"} {
+  if {[llength [get_board_parts -quiet $board]] == 0} {
+    puts stderr "ERROR: board part $board is not installed in this Vivado. Install the PYNQ-Z2\
+      board files (https://github.com/Xilinx/XilinxBoardStore, or the pynq-z2 folder of TUL's\
+      board files) into <Vivado>/data/boards/board_files or set_param board.repoPaths, or run\
+      with BOARD=none (no PS preset: not for a real board)."
+    exit 1
+  }
+  set_property board_part $board [current_project]
+  if {[get_property board_part [current_project]] ne $board} {
+    puts stderr "ERROR: could not set board_part $board on the project"
+    exit 1
+  }
+  set preset 1
+} else {
+  puts "WARNING: BOARD=none: the PS gets no board preset (DDR/MIO defaults)"
+  set preset 0
+}
 set_property ip_repo_paths "$bld/ip" [current_project]
 update_ip_catalog
 create_bd_design $name
 
 set ps [create_bd_cell -type ip -vlnv xilinx.com:ip:processing_system7 ps7]
-if {[catch {apply_bd_automation -rule xilinx.com:bd_rule:processing_system7 \
-      -config {make_external "FIXED_IO, DDR" apply_board_preset "1"} $ps}]} {
-  apply_bd_automation -rule xilinx.com:bd_rule:processing_system7 \
-    -config {make_external "FIXED_IO, DDR" apply_board_preset "0"} $ps
-}
+apply_bd_automation -rule xilinx.com:bd_rule:processing_system7 \
+  -config [list make_external "FIXED_IO, DDR" apply_board_preset $preset] $ps
 set_property -dict [list CONFIG.PCW_USE_S_AXI_HP0 {1} CONFIG.PCW_USE_M_AXI_GP0 {1} \
   CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ {100}] $ps
 
@@ -79,8 +98,14 @@ apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config { Clk_master {Auto} Cl
 apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config { Clk_master {Auto} Clk_slave {Auto} \
   Clk_xbar {Auto} Master {/dma/M_AXI_S2MM} Slave {/ps7/S_AXI_HP0} ddr_seg {Auto} \
   intc_ip {Auto} master_apm {0}} [get_bd_intf_pins dma/M_AXI_S2MM]
-apply_bd_automation -rule xilinx.com:bd_rule:clkrst -config {Clk {/ps7/FCLK_CLK0 (100 MHz)}} \
-  [get_bd_pins memhil/aclk]
+# the AXI automation above normally connects memhil/aclk and memhil/aresetn already; run the
+# clock/reset automation only on a pin it left unconnected (it refuses a connected one)
+foreach pin {memhil/aclk memhil/aresetn} {
+  if {[llength [get_bd_nets -quiet -of_objects [get_bd_pins $pin]]] == 0} {
+    apply_bd_automation -rule xilinx.com:bd_rule:clkrst \
+      -config {Clk {/ps7/FCLK_CLK0 (100 MHz)}} [get_bd_pins $pin]
+  }
+}
 
 validate_bd_design
 save_bd_design
@@ -89,15 +114,50 @@ add_files -norecurse $wrapper
 set_property top ${name}_wrapper [current_fileset]
 update_compile_order -fileset sources_1
 
-# ------------------------------------------------------------------ 3. bitstream
-launch_runs impl_1 -to_step write_bitstream -jobs $jobs
+# ------------------------------------------------------------------ 3. implementation
+launch_runs impl_1 -jobs $jobs
 wait_on_run impl_1
 if {[get_property PROGRESS [get_runs impl_1]] ne "100%"} {
-  error "implementation failed: see $bld/$name/$name.runs/impl_1"
+  puts stderr "ERROR: implementation failed: see $bld/$name/$name.runs/impl_1"
+  exit 1
 }
-set bit [glob "$bld/$name/$name.runs/impl_1/*.bit"]
-file copy -force $bit "$here/$name.bit"
+
+# ------------------------------------------------------------------ 4. reports and timing gate
+open_run impl_1
+set util_rpt "$here/$name.utilization.rpt"
+set timing_rpt "$here/$name.timing.rpt"
+report_utilization -file $util_rpt
+report_timing_summary -delay_type min_max -max_paths 10 -report_unconstrained \
+  -file $timing_rpt
+set setup [get_timing_paths -quiet -delay_type max -max_paths 1 -nworst 1]
+set hold  [get_timing_paths -quiet -delay_type min -max_paths 1 -nworst 1]
+if {[llength $setup] == 0 || [llength $hold] == 0} {
+  puts stderr "ERROR: no constrained timing paths (is FCLK_CLK0 constrained?): see $timing_rpt"
+  exit 1
+}
+set wns [get_property SLACK $setup]
+set whs [get_property SLACK $hold]
+puts "timing: setup WNS $wns ns, hold WHS $whs ns (report: $timing_rpt)"
+if {$wns < 0 || $whs < 0} {
+  puts stderr "ERROR: timing not met (WNS $wns ns, WHS $whs ns): no bitstream written.\
+    See $timing_rpt; lower LANES or the PL clock (CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ)."
+  exit 1
+}
+
+# ------------------------------------------------------------------ 5. bitstream
+launch_runs impl_1 -to_step write_bitstream -jobs $jobs
+wait_on_run impl_1
+set bit [glob -nocomplain "$bld/$name/$name.runs/impl_1/*.bit"]
+if {[llength $bit] != 1} {
+  puts stderr "ERROR: write_bitstream made no .bit: see $bld/$name/$name.runs/impl_1"
+  exit 1
+}
+file copy -force [lindex $bit 0] "$here/$name.bit"
 set hwh [glob -nocomplain "$bld/$name/$name.gen/sources_1/bd/$name/hw_handoff/$name.hwh" \
                           "$bld/$name/$name.srcs/sources_1/bd/$name/hw_handoff/$name.hwh"]
+if {[llength $hwh] == 0} {
+  puts stderr "ERROR: no $name.hwh under $bld/$name (pynq needs it beside the .bit)"
+  exit 1
+}
 file copy -force [lindex $hwh 0] "$here/$name.hwh"
-puts "wrote $here/$name.bit and $here/$name.hwh"
+puts "wrote $here/$name.bit, $here/$name.hwh, $util_rpt and $timing_rpt"

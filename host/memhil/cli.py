@@ -18,6 +18,7 @@ COMMANDS = {
     "sweep": "sweep",
     "verify": "verify",
     "sim-server": "sim_server",
+    "board-server": "board_server",
     "bench": "bench",
 }
 

@@ -182,6 +182,55 @@ def build_sim(params: SimParams = SimParams(), *, verbose: bool = False,
     return binary
 
 
+# ---------------------------------------------------------------------------- byte link
+class IdleGapFramer:
+    """A byte link (UART, socket) to AXI4-Stream packets, as the UART bridge does it: every
+    received byte goes to ``feed(data, tlast)`` at once except the last one, which is held
+    until the link has been idle for ``idle_s`` seconds and then fed with TLAST (contract §8).
+    ``idle_s <= 0``: every received chunk is one packet. ``feed`` returns the response bytes it
+    produced (or ``b""``); so do :meth:`received`, :meth:`idle` and :meth:`close`.
+
+    Used by :class:`TwinLinkServer` (feed = ``TwinDevice.feed``) and by
+    :class:`memhil.runtime.board_server.BoardServer` (feed = one DMA transfer per packet)."""
+
+    def __init__(self, feed, idle_s: float):
+        self.feed = feed
+        self.idle_s = float(idle_s)
+        self.held: int | None = None
+        self._last = 0.0                  # time.monotonic() of the last received byte
+
+    def timeout(self, default: float) -> float:
+        """How long the caller may wait for bytes before it calls :meth:`idle`."""
+        if self.held is None:
+            return default
+        return max(0.0, min(default, self._last + self.idle_s - time.monotonic()))
+
+    def received(self, data: bytes) -> bytes:
+        if not data:
+            return b""
+        if self.idle_s <= 0:
+            return self.feed(bytes(data), True) or b""
+        out = b""
+        if self.held is not None:
+            out += self.feed(bytes([self.held]), False) or b""
+        if len(data) > 1:
+            out += self.feed(bytes(data[:-1]), False) or b""
+        self.held = data[-1]
+        self._last = time.monotonic()
+        return out
+
+    def idle(self, *, force: bool = False) -> bytes:
+        """TLAST on the held byte, once the link has been quiet for ``idle_s`` (or ``force``)."""
+        if self.held is None or (not force and time.monotonic() - self._last < self.idle_s):
+            return b""
+        held, self.held = self.held, None
+        return self.feed(bytes([held]), True) or b""
+
+    def close(self) -> bytes:
+        """The client went away: what it sent last still ends a packet."""
+        return self.idle(force=True)
+
+
 # ---------------------------------------------------------------------------- twin server
 class TwinLinkServer:
     """A :class:`TwinDevice` behind a loopback TCP socket with byte-link semantics.
@@ -234,10 +283,9 @@ class TwinLinkServer:
                 self._serve(conn)
 
     def _serve(self, conn: socket.socket) -> None:
-        dev = self.device
-        held: int | None = None
+        link = IdleGapFramer(self.device.feed, self.idle_s)
         while not self._stop.is_set():
-            r, _, _ = select.select([conn], [], [], self.idle_s if held is not None else 0.1)
+            r, _, _ = select.select([conn], [], [], link.timeout(0.1))
             out = b""
             if r:
                 try:
@@ -245,19 +293,11 @@ class TwinLinkServer:
                 except OSError:
                     data = b""
                 if not data:
-                    if held is not None:
-                        dev.feed(bytes([held]), tlast=True)
+                    link.close()
                     return
-                if self.idle_s <= 0:
-                    out = dev.feed(data, tlast=True)
-                else:
-                    if held is not None:
-                        out += dev.feed(bytes([held]), tlast=False)
-                    out += dev.feed(data[:-1], tlast=False)
-                    held = data[-1]
-            elif held is not None:
-                out = dev.feed(bytes([held]), tlast=True)
-                held = None
+                out = link.received(data)
+            else:
+                out = link.idle()
             if out:
                 try:
                     if self.pause_s > 0 and len(out) > 1:
