@@ -169,25 +169,31 @@ class CrossbarBackend(abc.ABC):
     def weights(self, tile: int = 0):
         """Integer weight matrix ``gp - gm`` of one tile (rows x cols)."""
         gp, gm = self.read_cells(tile, 0, self.rows * self.cols)
-        return (gp - gm).view(self.rows, self.cols)
+        return (gp - gm).reshape(self.rows, self.cols)   # a torch tensor or a numpy array
 
     def snapshot(self) -> dict:
         """Codes, accumulators and LFSR states of every tile as ``(tiles, ...)`` tensors
-        (``gp``, ``gm``, ``acc``, ``row_lfsr``, ``col_lfsr``), read with the primitives."""
-        import torch  # heavy: importing the interface (the CLI's --backend choices) needs no torch
-
+        (``gp``, ``gm``, ``acc``, ``row_lfsr``, ``col_lfsr``), read with the primitives: torch
+        tensors, or numpy arrays from a backend that returns those (the driver without torch)."""
         R, C, T = self.rows, self.cols, self.tiles
         gp, gm, acc, rl, cl = [], [], [], [], []
         for t in range(T):
             p, m = self.read_cells(t, 0, R * C)
-            gp.append(p.view(R, C))
-            gm.append(m.view(R, C))
-            acc.append(self.read_acc(t, 0, R * C).view(R, C))
+            gp.append(p.reshape(R, C))
+            gm.append(m.reshape(R, C))
+            acc.append(self.read_acc(t, 0, R * C).reshape(R, C))
             s = self.read_rng(t, 0, R + C)
             rl.append(s[:R])
             cl.append(s[R:])
-        return {"gp": torch.stack(gp), "gm": torch.stack(gm), "acc": torch.stack(acc),
-                "row_lfsr": torch.stack(rl), "col_lfsr": torch.stack(cl)}
+        import numpy as np  # lazy, as torch below: the interface itself imports neither
+
+        if isinstance(gp[0], np.ndarray):
+            stack = np.stack
+        else:  # heavy: importing the interface (the CLI's --backend choices) needs no torch
+            import torch
+            stack = torch.stack
+        return {"gp": stack(gp), "gm": stack(gm), "acc": stack(acc),
+                "row_lfsr": stack(rl), "col_lfsr": stack(cl)}
 
     def close(self) -> None:
         """Release the backend (a device's link); nothing to do for an in-process one."""

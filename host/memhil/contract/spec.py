@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 try:
-    import tomllib
+    import tomllib  # novermin (3.11+; the except branch is the 3.10 path, tested)
 except ModuleNotFoundError:  # Python 3.10 (the PYNQ-Z2 image): the same parser, as a package
     import tomli as tomllib
 from dataclasses import dataclass, field

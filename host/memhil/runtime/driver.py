@@ -29,14 +29,20 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
-import torch
+
+try:  # optional: a PYNQ board (ARMv7) has no torch wheel; the driver then speaks numpy
+    import torch
+except ImportError:  # pragma: no cover - exercised by tests/test_board_subset.py
+    torch = None
 
 from memhil.backend import COUNTERS, CrossbarBackend, CrossbarError
 from memhil.contract.spec import SPEC
 from memhil.runtime import protocol as pr
 from memhil.runtime.protocol import Op, Response, Status
 from memhil.runtime.transport import Transport
-from memhil.twin.core import CODE_MAX
+
+#: operand codes saturate to [-CODE_MAX, CODE_MAX] (as memhil.twin.core.CODE_MAX, the RTL)
+CODE_MAX = 127
 
 #: most cells (or LFSR states, accumulators) one READ_* answers: 4 bytes each in 4096 bytes
 MAX_READ = pr.MAX_PAYLOAD // 4
@@ -119,9 +125,22 @@ class _Registers(Mapping):
         return len(SPEC.registers)
 
 
+def _np(v, dtype=np.int64) -> np.ndarray:
+    """``v`` (a torch tensor, an array, a list) as a flat numpy array of ``dtype``."""
+    if torch is not None and isinstance(v, torch.Tensor):
+        v = v.detach().cpu().numpy()
+    return np.asarray(v, dtype=dtype).reshape(-1)
+
+
+def _out(a: np.ndarray):
+    """What the driver returns: a torch tensor when torch is importable (the twin's type),
+    else the numpy array itself (a board without torch)."""
+    return torch.from_numpy(a) if torch is not None else a
+
+
 def _codes(v, n: int, what: str) -> np.ndarray:
     """Operand codes as an int8 array (B, n), clamped to [-127, 127] like the twin and RTL."""
-    if isinstance(v, torch.Tensor):
+    if torch is not None and isinstance(v, torch.Tensor):
         CrossbarBackend._check_code_dtype(what, v.dtype, not v.dtype.is_floating_point)
         a = v.detach().to("cpu", torch.int64).numpy()
     else:
@@ -162,7 +181,8 @@ class Crossbar(CrossbarBackend):
         self.rows, self.cols, self.tiles = info["rows"], info["cols"], info["tiles"]
         self.lanes = info["lanes"]
         self.g_w = SPEC.unpack("GEOMETRY1", self.read_reg(SPEC.reg("GEOMETRY1")))["G_W"]
-        self.device = torch.device("cpu")
+        #: the torch device of returned tensors; None without torch (numpy arrays returned)
+        self.device = torch.device("cpu") if torch is not None else None
 
     # ------------------------------------------------------------------ transaction layer
     def _await(self, seq: int, op: int, timeout: float) -> tuple[Response | None, list[Response]]:
@@ -315,8 +335,7 @@ class Crossbar(CrossbarBackend):
         """Program ``len(gp)`` cells from flat index ``start`` (row-major), in chunks of
         ``MAX_WRITE_CELLS``. Codes above CMAX are refused by the device (chunk by chunk)."""
         tile = self._check_tile(tile)
-        gp = np.asarray(torch.as_tensor(gp).cpu(), dtype=np.int64).reshape(-1)
-        gm = np.asarray(torch.as_tensor(gm).cpu(), dtype=np.int64).reshape(-1)
+        gp, gm = _np(gp), _np(gm)
         self._check_cell_pair(gp, gm)
         self._check_range("write_cells", start, gp.size, self.rows * self.cols)
         if gp.size and (min(gp.min(), gm.min()) < 0 or max(gp.max(), gm.max()) > 0xFFFF):
@@ -328,7 +347,7 @@ class Crossbar(CrossbarBackend):
             self._call(Op.WRITE_CELLS, pr.pack_range(tile, start + k, n)
                        + inter[2 * k: 2 * (k + n)].tobytes())
 
-    def read_cells(self, tile: int, start: int, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def read_cells(self, tile: int, start: int, count: int) -> tuple:
         tile = self._check_tile(tile)
         self._check_range("read_cells", start, count, self.rows * self.cols)
         parts = []
@@ -337,12 +356,12 @@ class Crossbar(CrossbarBackend):
             parts.append(np.frombuffer(self._call(Op.READ_CELLS, pr.pack_range(tile, start + k, n),
                                                   4 * n), dtype="<u2"))
         a = np.concatenate(parts) if parts else np.zeros(0, dtype="<u2")
-        a = torch.from_numpy(a.astype(np.int64))
-        return a[0::2].clone(), a[1::2].clone()
+        a = a.astype(np.int64)
+        return _out(a[0::2].copy()), _out(a[1::2].copy())
 
     def write_rng(self, tile: int, start: int, states) -> None:
         tile = self._check_tile(tile)
-        s = np.asarray(torch.as_tensor(states).cpu(), dtype=np.int64).reshape(-1)
+        s = _np(states)
         self._check_range("write_rng", start, s.size, self.rows + self.cols)
         self._check_lfsr_states(s)
         for k in range(0, s.size, MAX_WRITE_RNG):
@@ -350,7 +369,7 @@ class Crossbar(CrossbarBackend):
             self._call(Op.WRITE_RNG, pr.pack_range(tile, start + k, n, start16=True)
                        + s[k: k + n].astype("<u4").tobytes())
 
-    def read_rng(self, tile: int, start: int, count: int) -> torch.Tensor:
+    def read_rng(self, tile: int, start: int, count: int):
         tile = self._check_tile(tile)
         self._check_range("read_rng", start, count, self.rows + self.cols)
         parts = [np.frombuffer(self._call(Op.READ_RNG, pr.pack_range(tile, start + k,
@@ -359,18 +378,18 @@ class Crossbar(CrossbarBackend):
                                           4 * min(MAX_READ, count - k)), dtype="<u4")
                  for k in range(0, count, MAX_READ)]
         a = np.concatenate(parts) if parts else np.zeros(0, dtype="<u4")
-        return torch.from_numpy(a.astype(np.int64))
+        return _out(a.astype(np.int64))
 
     def write_acc(self, tile: int, start: int, values) -> None:
         tile = self._check_tile(tile)
-        v = np.asarray(torch.as_tensor(values).cpu(), dtype=np.int64).reshape(-1)
+        v = _np(values)
         self._check_range("write_acc", start, v.size, self.rows * self.cols)
         for k in range(0, v.size, MAX_WRITE_CELLS):
             n = min(MAX_WRITE_CELLS, v.size - k)
             self._call(Op.WRITE_ACC, pr.pack_range(tile, start + k, n)
                        + v[k: k + n].astype("<i4").tobytes())
 
-    def read_acc(self, tile: int, start: int, count: int) -> torch.Tensor:
+    def read_acc(self, tile: int, start: int, count: int):
         tile = self._check_tile(tile)
         self._check_range("read_acc", start, count, self.rows * self.cols)
         parts = [np.frombuffer(self._call(Op.READ_ACC, pr.pack_range(tile, start + k,
@@ -378,7 +397,7 @@ class Crossbar(CrossbarBackend):
                                           4 * min(MAX_READ, count - k)), dtype="<i4")
                  for k in range(0, count, MAX_READ)]
         a = np.concatenate(parts) if parts else np.zeros(0, dtype="<i4")
-        return torch.from_numpy(a.astype(np.int64))
+        return _out(a.astype(np.int64))
 
     def state_dict(self) -> dict:
         """The device's complete state in ``Twin.state_dict()``'s format (codes, accumulators,
@@ -393,8 +412,8 @@ class Crossbar(CrossbarBackend):
                 if (r.access == "rw" and name != "CTRL") or name in COUNTERS}
         return {"geometry": (self.rows, self.cols, self.tiles), "g_w": self.g_w,
                 "lanes": self.lanes, **snap,
-                "step_up": torch.tensor(up, dtype=torch.int64),
-                "step_dn": torch.tensor(dn, dtype=torch.int64), "regs": regs}
+                "step_up": _out(np.array(up, dtype=np.int64)),
+                "step_dn": _out(np.array(dn, dtype=np.int64)), "regs": regs}
 
     def load_state_dict(self, sd: dict) -> None:
         """Write a ``state_dict()`` (of a Crossbar or a Twin) to the device: registers, step
@@ -407,17 +426,18 @@ class Crossbar(CrossbarBackend):
             r = SPEC.registers.get(name)
             if r is not None and r.access == "rw" and name != "CTRL":
                 self.write_reg(r.addr, int(value))
-        for k, (u, d) in enumerate(zip(sd["step_up"].tolist(), sd["step_dn"].tolist())):
+        for k, (u, d) in enumerate(zip(_np(sd["step_up"]).tolist(),
+                                       _np(sd["step_dn"]).tolist())):
             self.write_reg(tb["step_up_base"] + 4 * k, u)
             self.write_reg(tb["step_dn_base"] + 4 * k, d)
         for t in range(self.tiles):
             self.write_cells(t, 0, sd["gp"][t].reshape(-1), sd["gm"][t].reshape(-1))
             self.write_acc(t, 0, sd["acc"][t].reshape(-1))
-            self.write_rng(t, 0, torch.cat([sd["row_lfsr"][t].reshape(-1),
-                                            sd["col_lfsr"][t].reshape(-1)]))
+            self.write_rng(t, 0, np.concatenate([_np(sd["row_lfsr"][t]),
+                                                 _np(sd["col_lfsr"][t])]))
 
     # ------------------------------------------------------------------ reads and updates
-    def _read(self, op: int, tile: int, v: np.ndarray, n_out: int) -> torch.Tensor:
+    def _read(self, op: int, tile: int, v: np.ndarray, n_out: int):
         out = np.empty((v.shape[0], n_out), dtype=np.int64)
         head = bytes([tile])
         for b in range(v.shape[0]):
@@ -428,15 +448,15 @@ class Crossbar(CrossbarBackend):
             t1 = time.perf_counter()
             out[b] = np.frombuffer(rsp, dtype="<i2")
             self.stats.t_decode += time.perf_counter() - t1
-        return torch.from_numpy(out)
+        return _out(out)
 
-    def forward(self, tile: int, x) -> torch.Tensor:
+    def forward(self, tile: int, x):
         """ADC codes ``(B, rows)`` of ``y = W x`` for input codes ``x`` ``(B, cols)``:
         B FORWARD commands."""
         tile = self._check_tile(tile)
         return self._read(Op.FORWARD, tile, _codes(x, self.cols, "forward"), self.rows)
 
-    def transpose(self, tile: int, d) -> torch.Tensor:
+    def transpose(self, tile: int, d):
         """ADC codes ``(B, cols)`` of ``z = W^T d`` for codes ``d`` ``(B, rows)``."""
         tile = self._check_tile(tile)
         return self._read(Op.TRANSPOSE, tile, _codes(d, self.rows, "transpose"), self.cols)
