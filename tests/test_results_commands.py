@@ -11,8 +11,10 @@ import pytest
 from memhil.cli import build_parser
 from memhil.commands.common import spec_from_args
 from memhil.commands.paper import scale_from_args
-from memhil.experiments.paper import SCALES, commands_text, plan
-from memhil.nn.trainer import RunSpec, command_args, command_line
+from memhil.commands.common import command_args, command_line
+from memhil.commands.paper import commands_text
+from memhil.experiments.paper import SCALES, plan
+from memhil.nn.trainer import RunSpec
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results.md"
 

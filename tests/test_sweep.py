@@ -131,7 +131,7 @@ def test_grid_file_gives_the_command_line_points(tmp_path):
     grid = tmp_path / "g.toml"
     grid.write_text('levels = [8, 32]\nupdate-mode = ["rounding", "coincidence"]\n'
                     'hidden = [[8], [16, 8]]\nc2c_sigma = 0.5\nseeds = [0, 1]\n')
-    from memhil.experiments.sweep import grid_from_toml, plan, split_values
+    from memhil.commands.sweep_grid import grid_from_toml, plan, split_values
     axes = grid_from_toml(grid)
     seeds = axes.pop("seeds")
     cli = {"levels": split_values("levels", "8,32"),

@@ -351,3 +351,95 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
                 d = ",".join(map(str, d))
             h += f" (default: {d})"
         return h.replace("%", "%%") if "%(" not in h else h
+
+
+# ------------------------------------------------ a RunSpec as a `memhil train` command line
+# RunSpec field -> `memhil train` flag (DeviceConfig fields: FIELD_FLAGS above)
+SPEC_FLAGS = {
+    "dataset": "--dataset", "hidden": "--hidden", "device": "--device", "backend": "--backend",
+    "epochs": "--epochs", "batch": "--batch", "lr": "--lr", "seed": "--seed",
+    "w_range": "--w-range", "lr_schedule": "--lr-schedule", "train_subset": "--train-subset",
+    "test_subset": "--test-subset",
+}
+
+
+def _flag_value(v) -> str:
+    if isinstance(v, (list, tuple)):
+        return ",".join(str(int(x)) for x in v)
+    if isinstance(v, float):
+        s = repr(v)               # shortest text that parses back to the same float
+        return s[:-2] if s.endswith(".0") else s
+    return str(v)
+
+
+def _train_spec(argv: list[str]):
+    """The RunSpec that ``memhil train ARGV`` builds (train's own parser and spec_from_args)."""
+    return spec_from_args(_train_parser().parse_args(argv))
+
+
+_TRAIN_PARSER = []
+
+
+def _train_parser() -> argparse.ArgumentParser:
+    if not _TRAIN_PARSER:
+        from memhil.commands import train
+        p = argparse.ArgumentParser(prog="memhil train")
+        train.add_arguments(p)
+        _TRAIN_PARSER.append(p)
+    return _TRAIN_PARSER[0]
+
+
+def command_args(spec) -> list[str]:
+    """The arguments of ``memhil train`` that train ``spec``: every flag whose value differs
+    from train's default (dataset first, then the RunSpec and DeviceConfig fields in order).
+
+    Raises ``ValueError`` for a spec that no command line can express (an ``lr_end`` other than
+    the default, step tables, a device seed other than the run's, a backend option) and checks
+    that the arguments, parsed back by memhil's parser, build exactly ``spec``."""
+    from memhil.nn.trainer import RunSpec
+    d = spec.to_dict()
+    base = RunSpec().to_dict()
+    if d["lr_end"] != base["lr_end"]:
+        raise ValueError(f"lr_end={d['lr_end']!r}: `memhil train` has no flag for it "
+                         f"(always {base['lr_end']})")
+    cfg = d["config"]
+    if cfg.get("seed") != d["seed"] or cfg.get("d2d_seed") != d["seed"] + 1:
+        raise ValueError(f"config seed {cfg.get('seed')!r} / d2d_seed {cfg.get('d2d_seed')!r}: "
+                         f"`memhil train --seed S` sets S and S + 1 (run seed {d['seed']})")
+    argv: list[str] = []
+
+    def add(flag, value):
+        text = _flag_value(value)
+        argv.extend([f"{flag}={text}"] if text.startswith("-") else [flag, text])
+
+    default = _train_spec([])
+    if d["dataset"] != default.dataset:
+        add("--dataset", d["dataset"])
+        default = _train_spec(argv)
+    dd = default.to_dict()
+    for name, flag in SPEC_FLAGS.items():
+        if name == "dataset" or d[name] == dd[name]:
+            continue
+        if d[name] is None:
+            raise ValueError(f"{name}=None: `memhil train` has no flag to unset it")
+        add(flag, d[name])
+    for name, value in cfg.items():
+        if name in ("seed", "d2d_seed") or value == dd["config"].get(name):
+            continue
+        if name not in FIELD_FLAGS:
+            raise ValueError(f"config {name}={value!r:.60}: `memhil train` has no flag for it")
+        add(FIELD_FLAGS[name], value)
+    back = _train_spec(argv).to_dict()
+    if back != d:
+        diff = sorted(k for k in d if d[k] != back.get(k))
+        raise ValueError(f"`memhil train {' '.join(argv)}` builds another RunSpec "
+                         f"(differs in {', '.join(diff)})")
+    return argv
+
+
+def command_line(spec, out: str | Path | None = None) -> str:
+    """The ``memhil train`` command line (shell-quoted) that reproduces ``spec``, with
+    ``--out OUT`` when given; see :func:`command_args`."""
+    import shlex
+    argv = command_args(spec) + (["--out", str(out)] if out is not None else [])
+    return " ".join(["memhil", "train", *map(shlex.quote, argv)])

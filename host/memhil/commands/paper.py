@@ -1,6 +1,8 @@
 """memhil paper: the experiments of Babu & Rajendran 2017 (tables and figures of docs/results.md)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 HELP = "run the paper's experiments (headline, device sweeps, noisy inference) into --out"
 
 EXAMPLES = """
@@ -68,6 +70,26 @@ def scale_from_args(args):
     return replace(SCALES[args.scale], **ch)
 
 
+def commands_text(scale, out: Path | str | None = None) -> str:
+    """``commands.txt``: for every run of ``plan(scale)`` the ``memhil train`` command line
+    that reproduces its training (:func:`memhil.commands.common.command_line`; with ``--out
+    OUT/train/<key>`` when ``out`` is given), its tags as a trailing comment."""
+    from memhil.commands.common import command_line
+    from memhil.experiments.paper import plan, spec_key
+    runs = plan(scale)
+    lines = [f"# {len(runs)} runs of `memhil paper` ({scale.name}: {scale.dataset}); one "
+             f"`memhil train` command per run reproduces its training (same RunSpec, same "
+             f"numbers).",
+             "# Runs marked `noisy` were also evaluated on corrupted test data (table (c)); "
+             "`memhil noisy-eval --model DIR` does that for a trained --out."]
+    for r in runs:
+        key = spec_key(r["spec"])
+        o = None if out is None else Path(out) / "train" / key
+        lines.append(f"{command_line(r['spec'], o)}  # {', '.join(r['tags'])}"
+                     + ("; noisy" if r["noisy"] else ""))
+    return "\n".join(lines) + "\n"
+
+
 def run(args) -> int:
     import sys
 
@@ -84,6 +106,7 @@ def run(args) -> int:
     log = (lambda *a: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
     out = check_out_dir(args.out)
     doc = run_paper(sc, out, args.jobs, log, progress_enabled(args))
+    (out / "commands.txt").write_text(commands_text(sc, out))
     print(tables_markdown(doc["summary"], sc))
     print(f"-> {out}/results.json, tables.md, commands.txt, runs.csv, "
           f"{', '.join(doc['figures'])} "

@@ -22,7 +22,7 @@ same command again runs only the points that are missing or failed. See docs/swe
 
 def add_arguments(p) -> None:
     from memhil.commands.common import positive_int
-    from memhil.experiments.sweep import axis_actions
+    from memhil.commands.sweep_grid import axis_actions
     g = p.add_argument_group("axes (the flags of `memhil train`; V,V,... is an axis)")
     for a in axis_actions():
         flag = a.option_strings[0]
@@ -54,7 +54,7 @@ def add_arguments(p) -> None:
 
 
 def _axes_from_args(args) -> tuple[dict, list[str]]:
-    from memhil.experiments.sweep import axis_flags, grid_from_toml, split_values
+    from memhil.commands.sweep_grid import axis_flags, grid_from_toml, split_values
     axes = grid_from_toml(args.grid) if args.grid else {}
     seeds = axes.pop("seeds", None)
     for dest in axis_flags():
@@ -72,6 +72,7 @@ def run(args) -> int:
 
     from memhil.commands.common import (RunFailure, UsageError, check_out_dir,
                                         progress_enabled, set_threads)
+    from memhil.commands import sweep_grid as sg
     from memhil.experiments import sweep as sw
 
     log = (lambda *a: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
@@ -94,9 +95,9 @@ def run(args) -> int:
     if args.ray is not None and not args.ray.strip():
         raise UsageError("--ray", "an empty address (give HOST:PORT, auto or local)")
     axes, seeds = _axes_from_args(args)
-    points = sw.plan(axes, seeds)
+    points = sg.plan(axes, seeds)
     out = check_out_dir(args.out)
-    sw.check_datasets(points)
+    sg.check_datasets(points)
     if args.ray is not None and not args.dry_run:
         try:
             import ray  # noqa: F401

@@ -100,7 +100,6 @@ def execute(scale: Scale, out: Path, jobs: int = 1, log=print, progress: bool = 
     :func:`memhil.experiments.sweep.execute`). Returns the records, each with its tags."""
     from memhil.experiments.sweep import Point
     from memhil.experiments.sweep import execute as sweep_execute
-    from memhil.nn.trainer import command_args
     planned = plan(scale)
     points, tags = [], {}
     for r in planned:
@@ -109,7 +108,7 @@ def execute(scale: Scale, out: Path, jobs: int = 1, log=print, progress: bool = 
         extra = {"label": f"{r['tags'][0]} seed {r['spec'].seed}"}
         if r["noisy"]:
             extra["noise_levels"] = scale.noise_levels
-        points.append(Point(argv=command_args(r["spec"]), values={}, seed=r["spec"].seed,
+        points.append(Point(argv=[], values={}, seed=r["spec"].seed,
                             spec=r["spec"], key=key, extra=extra))
     log(f"{len(points)} runs in {out / 'runs'} (finished ones are reused) on {jobs} process(es)")
     res = sweep_execute(points, out, jobs=jobs, progress=progress, log=log)
@@ -301,25 +300,6 @@ def csv_rows(records: list[dict]) -> list[dict]:
     return rows
 
 
-def commands_text(scale: Scale, out: Path | str | None = None) -> str:
-    """``commands.txt``: for every run of ``plan(scale)`` the ``memhil train`` command line
-    that reproduces its training (:func:`memhil.nn.trainer.command_line`; with ``--out
-    OUT/train/<key>`` when ``out`` is given), its tags as a trailing comment."""
-    from memhil.nn.trainer import command_line
-    runs = plan(scale)
-    lines = [f"# {len(runs)} runs of `memhil paper` ({scale.name}: {scale.dataset}); one "
-             f"`memhil train` command per run reproduces its training (same RunSpec, same "
-             f"numbers).",
-             "# Runs marked `noisy` were also evaluated on corrupted test data (table (c)); "
-             "`memhil noisy-eval --model DIR` does that for a trained --out."]
-    for r in runs:
-        key = spec_key(r["spec"])
-        o = None if out is None else Path(out) / "train" / key
-        lines.append(f"{command_line(r['spec'], o)}  # {', '.join(r['tags'])}"
-                     + ("; noisy" if r["noisy"] else ""))
-    return "\n".join(lines) + "\n"
-
-
 def run_paper(scale: Scale, out: Path, jobs: int = 1, log=print, progress=False,
               argv=None) -> dict:
     from memhil.experiments.report import write_csv, write_json
@@ -329,7 +309,6 @@ def run_paper(scale: Scale, out: Path, jobs: int = 1, log=print, progress=False,
     summary = summarize(records, scale)
     md = tables_markdown(summary, scale)
     (out / "tables.md").write_text(md)
-    (out / "commands.txt").write_text(commands_text(scale, out))
     figs = figures(summary, out, records)
     write_csv(out / "runs.csv", csv_rows(records))
     head = summary["headline"]
@@ -342,4 +321,4 @@ def run_paper(scale: Scale, out: Path, jobs: int = 1, log=print, progress=False,
     return doc
 
 
-__all__ = ["SCALES", "Scale", "commands_text", "plan", "run_paper", "summarize", "replace"]
+__all__ = ["SCALES", "Scale", "plan", "run_paper", "spec_key", "summarize", "replace"]
