@@ -291,6 +291,15 @@ def conflicting_flags(args, allowed: set[str]) -> list[str]:
     return sorted("--" + d.replace("_", "-") for d in given - set(allowed))
 
 
+def refuse_conflicts(args, allowed: set[str], flag: str, why: str, instead: str) -> None:
+    """A :class:`UsageError` on ``flag`` when flags outside ``allowed`` were given with it:
+    "--a, --b cannot be given with FLAG: WHY; drop them, or INSTEAD"."""
+    bad = conflicting_flags(args, allowed)
+    if bad:
+        raise UsageError(flag, f"{', '.join(bad)} cannot be given with {flag}: {why}; drop "
+                               f"{'it' if len(bad) == 1 else 'them'}, or {instead}")
+
+
 def backend_options_from_args(args) -> dict:
     """``open_backend`` options of ``--bitfile``/``--port``/``--baud`` for ``--backend board``
     (a :class:`UsageError` when board is chosen without a way to reach it, or the options are

@@ -74,7 +74,7 @@ def run(args) -> int:
     from memhil.data import NOISE_KINDS
     from memhil.data import load_data
     from memhil.commands.common import (UsageError, backend_options_from_args, check_out_dir,
-                                        conflicting_flags, progress_enabled, set_threads,
+                                        refuse_conflicts, progress_enabled, set_threads,
                                         spec_from_args)
     from memhil.experiments.noisy import (noisy_accuracy, parse_levels, retarget,
                                           write_noisy_outputs)
@@ -101,12 +101,8 @@ def run(args) -> int:
                 raise UsageError("--noise-levels", f"{v} is not allowed for {k}: "
                                  + ("must be in [0, 1]" if k == "salt-pepper" else ">= 0"))
     if args.model is not None:
-        bad = conflicting_flags(args, MODEL_FLAGS)
-        if bad:
-            raise UsageError("--model", f"{', '.join(bad)} cannot be given with --model: the "
-                                        f"saved network's data set and settings come from its "
-                                        f"checkpoint; drop {'it' if len(bad) == 1 else 'them'}, "
-                                        f"or leave out --model to train afresh")
+        refuse_conflicts(args, MODEL_FLAGS, "--model", "the saved network's data set and "
+                         "settings come from its checkpoint", "leave out --model to train afresh")
         spec = None
     else:
         spec = spec_from_args(args)

@@ -32,7 +32,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from memhil.commands.common import (UsageError, backend_options_from_args, check_out_dir,
-                                        conflicting_flags, progress_enabled, set_threads,
+                                        refuse_conflicts, progress_enabled, set_threads,
                                         spec_from_args)
     from memhil.data import load_data
     from memhil.experiments.runs import write_run_outputs
@@ -43,12 +43,8 @@ def run(args) -> int:
     prog = progress_enabled(args)
     if args.resume:
         out = Path(args.resume)
-        bad = conflicting_flags(args, RESUME_FLAGS)
-        if bad:
-            raise UsageError("--resume", f"{', '.join(bad)} cannot be given with --resume: a run "
-                                         f"continues with the settings in its checkpoint; drop "
-                                         f"{'it' if len(bad) == 1 else 'them'}, or start a new "
-                                         f"run with --out")
+        refuse_conflicts(args, RESUME_FLAGS, "--resume", "a run continues with the settings "
+                         "in its checkpoint", "start a new run with --out")
         if out.is_file():
             raise UsageError("--resume", f"{out} is a file: pass the run directory that "
                              f"holds it ({out.parent})")
