@@ -131,8 +131,6 @@ def test_board_server_over_the_rtl(tmp_path):
     """The same path with the Verilator RTL behind the stand-in's Device layer."""
     from memhil.runtime import sim_link
 
-    if not sim_link.rtl_available():
-        pytest.skip("Verilator or the RTL sources are not available")
     rtl = sim_link.start_server("rtl", sim_link.SimParams(rows=8, cols=8, tiles=1, lanes=4,
                                                           g_w=8), start_timeout=120)
     dev = ps.SimDevice(ps.SimBackend(rtl))

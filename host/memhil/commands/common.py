@@ -452,3 +452,11 @@ def command_line(spec, out: str | Path | None = None) -> str:
     import shlex
     argv = command_args(spec) + (["--out", str(out)] if out is not None else [])
     return " ".join(["memhil", "train", *map(shlex.quote, argv)])
+
+
+def add_geometry_arguments(p, lanes_help: str) -> None:
+    """--rows/--cols/--tiles/--lanes of a simulated or loopback device (verify, sim-server)."""
+    p.add_argument("--rows", type=positive_int, default=8, help="crossbar rows per tile")
+    p.add_argument("--cols", type=positive_int, default=8, help="crossbar columns per tile")
+    p.add_argument("--tiles", type=positive_int, default=1, help="crossbar tiles")
+    p.add_argument("--lanes", type=positive_int, default=4, help=lanes_help)

@@ -12,17 +12,14 @@ EXAMPLES = """
 
 
 def add_arguments(p) -> None:
-    from memhil.commands.common import int_in_range, nonneg_int, positive_int
+    from memhil.commands.common import (add_geometry_arguments, int_in_range, nonneg_int,
+                                        positive_int)
     p.add_argument("--model", choices=("rtl", "twin"), default="rtl",
                    help="rtl: Verilator build of hdl/ (built on first use, cached); "
                         "twin: the protocol-level twin (no Verilator needed)")
     p.add_argument("--uart", action="store_true",
                    help="rtl: simulate memhil_uart_top (the UART bridge) instead of memhil_top")
-    p.add_argument("--rows", type=positive_int, default=8, help="crossbar rows per tile")
-    p.add_argument("--cols", type=positive_int, default=8, help="crossbar columns per tile")
-    p.add_argument("--tiles", type=positive_int, default=1, help="crossbar tiles")
-    p.add_argument("--lanes", type=positive_int, default=4,
-                   help="columns read or written per clock (LANES)")
+    add_geometry_arguments(p, "columns read or written per clock (LANES)")
     p.add_argument("--g-w", type=positive_int, default=8, help="conductance register width G_W")
     p.add_argument("--port", type=int_in_range(0, 65535), default=0,
                    help="TCP port on 127.0.0.1 (0: any free)")

@@ -15,7 +15,8 @@ BACKENDS = ("sim", "sim-uart", "twin-sim", "loopback", "serial", "pynq")
 
 
 def add_arguments(p) -> None:
-    from memhil.commands.common import float_in_range, nonneg_int, positive_float, positive_int
+    from memhil.commands.common import (add_geometry_arguments, float_in_range, nonneg_int,
+                                        positive_float, positive_int)
     p.add_argument("--backend", choices=BACKENDS, default="sim",
                    help="sim: Verilator build of hdl/memhil_top.sv behind a socket; "
                         "sim-uart: the same behind memhil_uart_top; twin-sim: the twin behind a "
@@ -25,11 +26,7 @@ def add_arguments(p) -> None:
     p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the random workload")
     p.add_argument("--modes", default="rounding,coincidence",
                    help="comma-separated update modes to run (rounding, coincidence)")
-    p.add_argument("--rows", type=positive_int, default=8, help="crossbar rows per tile")
-    p.add_argument("--cols", type=positive_int, default=8, help="crossbar columns per tile")
-    p.add_argument("--tiles", type=positive_int, default=1, help="crossbar tiles")
-    p.add_argument("--lanes", type=positive_int, default=4,
-                   help="sim: LANES parameter of the build")
+    add_geometry_arguments(p, "sim: LANES parameter of the build")
     p.add_argument("--no-noise", action="store_true",
                    help="turn off c2c/d2d/read noise (default: on, so every path runs)")
     p.add_argument("--port", help="serial: a pyserial port or URL (e.g. /dev/ttyUSB1, "
