@@ -11,7 +11,9 @@ module memhil_ip #(
   parameter COLS  = 384,
   parameter TILES = 1,
   parameter LANES = 8,
-  parameter G_W   = 8
+  // PAYLOAD_LOG2: MAX_PAYLOAD is 2^PAYLOAD_LOG2 bytes per frame (contract section 8)
+  parameter G_W   = 8,
+  parameter PAYLOAD_LOG2 = 12
 ) (
   (* X_INTERFACE_INFO = "xilinx.com:signal:clock:1.0 aclk CLK" *)
   (* X_INTERFACE_PARAMETER = "ASSOCIATED_BUSIF s_axil:s_axis_cmd:m_axis_rsp, ASSOCIATED_RESET aresetn" *)
@@ -56,7 +58,8 @@ module memhil_ip #(
     .COLS  (COLS),
     .TILES (TILES),
     .LANES (LANES),
-    .G_W   (G_W)
+    .G_W   (G_W),
+    .PAYLOAD_LOG2 (PAYLOAD_LOG2)
   ) u_top (
     .clk               (aclk),
     .rst_n             (aresetn),

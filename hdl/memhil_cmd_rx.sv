@@ -10,7 +10,8 @@
 // executor pulses desc_done_i; s_axis_tready is low meanwhile, so the buffer is never
 // overwritten under the executor. A TLAST on any byte of a frame but its last CRC byte ends it
 // with TRUNCATED (SEQ/OP echoed if received, else 0); TLAST elsewhere means nothing. LEN >
-// MAX_PAYLOAD is answered with BAD_LEN as soon as LEN is complete. After every frame, good or
+// MAX_PAYLOAD (2^PAYLOAD_LOG2, a build parameter) is answered with BAD_LEN as soon as the 3-byte
+// LEN is complete. After every frame, good or
 // bad, the parser hunts for the next SOF_CMD.
 
 `resetall
@@ -22,7 +23,8 @@ module memhil_cmd_rx
   parameter int unsigned ROWS  = 8,
   parameter int unsigned COLS  = 8,
   parameter int unsigned TILES = 1,
-  localparam int unsigned BUF_AW = $clog2(MAX_PAYLOAD)
+  parameter int unsigned PAYLOAD_LOG2 = PAYLOAD_LOG2_DEFAULT,   // MAX_PAYLOAD of this build
+  localparam int unsigned BUF_AW = PAYLOAD_LOG2
 ) (
   input  wire logic              clk,
   input  wire logic              rst_n,
@@ -61,23 +63,25 @@ module memhil_cmd_rx
       TILES > MAX_TILES) begin : g_bad_param
     $fatal(1, "memhil_cmd_rx: ROWS=%0d COLS=%0d TILES=%0d outside the contract", ROWS, COLS, TILES);
   end
-  if ((1 << BUF_AW) != MAX_PAYLOAD) begin : g_bad_payload
-    $fatal(1, "memhil_cmd_rx: MAX_PAYLOAD=%0d must be a power of two", MAX_PAYLOAD);
+  if (PAYLOAD_LOG2 < PAYLOAD_LOG2_MIN || PAYLOAD_LOG2 > PAYLOAD_LOG2_MAX) begin : g_bad_payload
+    $fatal(1, "memhil_cmd_rx: PAYLOAD_LOG2=%0d outside [%0d, %0d]", PAYLOAD_LOG2,
+           PAYLOAD_LOG2_MIN, PAYLOAD_LOG2_MAX);
   end
 
+  localparam int unsigned MAXP = 1 << PAYLOAD_LOG2; // this build's MAX_PAYLOAD
   localparam int unsigned LEN_W = BUF_AW + 1;       // 0 .. MAX_PAYLOAD
   localparam int unsigned NCELLS = ROWS * COLS;
   localparam int unsigned NRNG = ROWS + COLS;
   localparam int unsigned FIX_N = 7;                // fixed payload bytes captured at most
 
   typedef enum logic [3:0] {
-    S_HUNT, S_SEQ, S_OP, S_LEN0, S_LEN1, S_PAY, S_CRC0, S_CRC1, S_DESC
+    S_HUNT, S_SEQ, S_OP, S_LEN0, S_LEN1, S_LEN2, S_PAY, S_CRC0, S_CRC1, S_DESC
   } state_e;
 
   state_e            state_q, state_d;
   logic [7:0]        seq_q, seq_d;
   logic [7:0]        op_q, op_d;
-  logic [7:0]        len_lo_q, len_lo_d;
+  logic [15:0]       len_lo_q, len_lo_d;     // LEN bytes 0 and 1
   logic [LEN_W-1:0]  len_q, len_d;
   logic [LEN_W-1:0]  cnt_q, cnt_d;
   logic [15:0]       crc_q, crc_d;
@@ -108,12 +112,16 @@ module memhil_cmd_rx
   logic [7:0]        f_tile;
   logic [31:0]       f_start;
   logic [15:0]       f_count;
+  logic [15:0]       f_batch;          // B of FORWARD_B / TRANSPOSE_B / UPDATE_B
+  logic              op_batch;
   logic              op_rng;           // WRITE_RNG / READ_RNG layout (u16 start, u16 count)
   logic [LEN_W-1:0]  var_off;          // first byte of the variable part
 
   always_comb begin
     op_rng = (op_q == OP_WRITE_RNG) || (op_q == OP_READ_RNG);
     f_tile = fix_q[0];
+    op_batch = (op_q == OP_FORWARD_B) || (op_q == OP_TRANSPOSE_B) || (op_q == OP_UPDATE_B);
+    f_batch = (op_q == OP_UPDATE_B) ? {fix_q[3], fix_q[2]} : {fix_q[2], fix_q[1]};
     if (op_rng) begin
       f_start = {16'h0000, fix_q[2], fix_q[1]};
       f_count = {fix_q[4], fix_q[3]};
@@ -126,59 +134,77 @@ module memhil_cmd_rx
       OP_WRITE_RNG:                 var_off = LEN_W'(5);
       OP_FORWARD, OP_TRANSPOSE:     var_off = LEN_W'(1);
       OP_UPDATE:                    var_off = LEN_W'(2);
+      OP_FORWARD_B, OP_TRANSPOSE_B: var_off = LEN_W'(3);
+      OP_UPDATE_B:                  var_off = LEN_W'(4);
       default:                      var_off = len_q;
     endcase
   end
 
   // ---------------------------------------------------------------- validation (after the CRC)
   always_comb begin
-    logic [19:0] need;       // required LEN
+    logic [31:0] need;       // required LEN
+    logic [31:0] rsp_b;      // response bytes of a batched read
     logic        has_tile;
     logic        has_count;
     logic        known;
     logic [32:0] lim;        // size of the index space
     logic [32:0] endi;
-    need      = 20'd0;
+    need      = 32'd0;
+    rsp_b     = 32'd0;
     has_tile  = 1'b0;
     has_count = 1'b0;
     known     = 1'b1;
     lim       = 33'(NCELLS);
     unique case (op_q)
-      OP_PING:        need = 20'd0;
-      OP_WRITE_REG:   need = 20'd6;
-      OP_READ_REG:    need = 20'd2;
+      OP_PING:        need = 32'd0;
+      OP_WRITE_REG:   need = 32'd6;
+      OP_READ_REG:    need = 32'd2;
       OP_WRITE_CELLS, OP_WRITE_ACC: begin
-        need = 20'd7 + {2'b00, f_count, 2'b00};
+        need = 32'd7 + {14'h0000, f_count, 2'b00};
         has_tile = 1'b1;
         has_count = 1'b1;
       end
       OP_READ_CELLS, OP_READ_ACC: begin
-        need = 20'd7;
+        need = 32'd7;
         has_tile = 1'b1;
         has_count = 1'b1;
       end
       OP_WRITE_RNG: begin
-        need = 20'd5 + {2'b00, f_count, 2'b00};
+        need = 32'd5 + {14'h0000, f_count, 2'b00};
         has_tile = 1'b1;
         has_count = 1'b1;
         lim = 33'(NRNG);
       end
       OP_READ_RNG: begin
-        need = 20'd5;
+        need = 32'd5;
         has_tile = 1'b1;
         has_count = 1'b1;
         lim = 33'(NRNG);
       end
       OP_FORWARD: begin
-        need = 20'(1 + COLS);
+        need = 32'(1 + COLS);
         has_tile = 1'b1;
       end
       OP_TRANSPOSE: begin
-        need = 20'(1 + ROWS);
+        need = 32'(1 + ROWS);
         has_tile = 1'b1;
       end
       OP_UPDATE: begin
-        need = 20'(2 + ROWS + COLS);
+        need = 32'(2 + ROWS + COLS);
+        has_tile = 1'b1;
+      end
+      OP_FORWARD_B: begin
+        need  = 32'd3 + 32'(f_batch) * 32'(COLS);
+        rsp_b = 32'(f_batch) * 32'(2 * ROWS);
+        has_tile = 1'b1;
+      end
+      OP_TRANSPOSE_B: begin
+        need  = 32'd3 + 32'(f_batch) * 32'(ROWS);
+        rsp_b = 32'(f_batch) * 32'(2 * COLS);
+        has_tile = 1'b1;
+      end
+      OP_UPDATE_B: begin
+        need = 32'd4 + 32'(f_batch) * 32'(ROWS + COLS);
         has_tile = 1'b1;
       end
       default: known = 1'b0;
@@ -186,7 +212,7 @@ module memhil_cmd_rx
     endi = {1'b0, f_start} + {17'h00000, f_count};
     if (!known) begin
       val_status = ST_BAD_OP;
-    end else if ({{(20 - LEN_W){1'b0}}, len_q} != need) begin
+    end else if (32'(len_q) != need) begin
       val_status = ST_BAD_LEN;
     end else begin
       val_status = ST_OK;
@@ -194,8 +220,10 @@ module memhil_cmd_rx
     // BAD_ARG cases (meaningful once the LEN is right)
     val_arg_bad = (has_tile && (f_tile >= 8'(TILES))) ||
                   (has_count && ((f_count == 16'h0000) || (endi > lim) ||
-                                 ({2'b00, f_count, 2'b00} > 20'(MAX_PAYLOAD)))) ||
-                  ((op_q == OP_UPDATE) && (fix_q[1][7:1] != 7'h00)) ||
+                                 ({14'h0000, f_count, 2'b00} > 32'(MAXP)))) ||
+                  (op_batch && ((f_batch == 16'h0000) || (32'(f_batch) > 32'(MAX_BATCH)) ||
+                                (rsp_b > 32'(MAXP)))) ||
+                  (((op_q == OP_UPDATE) || (op_q == OP_UPDATE_B)) && (fix_q[1][7:1] != 7'h00)) ||
                   elem_bad_q;
   end
 
@@ -269,7 +297,7 @@ module memhil_cmd_rx
           unique case (state_q)
             S_SEQ:   begin seq_d = s_axis_tdata;    state_d = S_OP;   end
             S_OP:    begin op_d = s_axis_tdata;     state_d = S_LEN0; end
-            default: begin len_lo_d = s_axis_tdata; state_d = S_LEN1; end
+            default: begin len_lo_d = {8'h00, s_axis_tdata}; state_d = S_LEN1; end
           endcase
           if (s_axis_tlast) begin
             status_d = ST_TRUNCATED;
@@ -280,16 +308,27 @@ module memhil_cmd_rx
       S_LEN1: begin
         if (fire) begin
           crc_d = crc_next;
-          if ({s_axis_tdata, len_lo_q} > 16'(MAX_PAYLOAD)) begin
+          len_lo_d = {s_axis_tdata, len_lo_q[7:0]};
+          state_d = S_LEN2;
+          if (s_axis_tlast) begin
+            status_d = ST_TRUNCATED;
+            state_d  = S_DESC;
+          end
+        end
+      end
+      S_LEN2: begin
+        if (fire) begin
+          crc_d = crc_next;
+          if ({s_axis_tdata, len_lo_q} > 24'(MAXP)) begin
             len_d    = '0;
             status_d = ST_BAD_LEN;
             state_d  = S_DESC;
           end else begin
-            len_d = {s_axis_tdata, len_lo_q}[LEN_W-1:0];
+            len_d = LEN_W'({s_axis_tdata, len_lo_q});
             if (s_axis_tlast) begin
               status_d = ST_TRUNCATED;
               state_d  = S_DESC;
-            end else if ({s_axis_tdata, len_lo_q} == 16'h0000) begin
+            end else if ({s_axis_tdata, len_lo_q} == 24'h000000) begin
               state_d = S_CRC0;
             end else begin
               state_d = S_PAY;
@@ -344,7 +383,7 @@ module memhil_cmd_rx
       state_q    <= S_HUNT;
       seq_q      <= 8'h00;
       op_q       <= 8'h00;
-      len_lo_q   <= 8'h00;
+      len_lo_q   <= 16'h0000;
       len_q      <= '0;
       cnt_q      <= '0;
       crc_q      <= CRC_INIT;
@@ -381,7 +420,7 @@ module memhil_cmd_rx
   assign desc_len_o     = len_q;
   assign desc_tile_o    = f_tile;
   assign desc_start_o   = f_start;
-  assign desc_count_o   = f_count;
+  assign desc_count_o   = op_batch ? f_batch : f_count;
   assign desc_addr_o    = {fix_q[1], fix_q[0]};
   assign desc_value_o   = {fix_q[5], fix_q[4], fix_q[3], fix_q[2]};
   assign desc_flags_o   = fix_q[1];

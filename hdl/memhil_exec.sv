@@ -8,6 +8,9 @@
 // array: the fixed fields on cmd_*, the payload's variable part streamed from the command buffer
 // on in_*, the response payload collected from out_* into the response buffer. The response
 // buffer keeps the last OK response for replay (error responses have no payload and leave it).
+// A batched command (FORWARD_B, TRANSPOSE_B, UPDATE_B) runs as B single-sample array commands in
+// order on consecutive slices of the payload, their answers appended; UPDATE_B's APPLY goes with
+// the last sample only (contract section 8: B UPDATE commands, the last with APPLY).
 
 `resetall
 `default_nettype none
@@ -19,7 +22,8 @@ module memhil_exec
   parameter int unsigned COLS  = 8,
   parameter int unsigned TILES = 1,
   parameter int unsigned LANES = 4,
-  localparam int unsigned BUF_AW = $clog2(MAX_PAYLOAD)
+  parameter int unsigned PAYLOAD_LOG2 = PAYLOAD_LOG2_DEFAULT,   // MAX_PAYLOAD of this build
+  localparam int unsigned BUF_AW = PAYLOAD_LOG2
 ) (
   input  wire logic              clk,
   input  wire logic              rst_n,
@@ -99,7 +103,7 @@ module memhil_exec
 
   typedef enum logic [2:0] { E_IDLE, E_REG, E_BYTES, E_ARR_CMD, E_ARR_RUN, E_TX } state_e;
 
-  localparam int unsigned GEN_N = 12;      // bytes of the longest locally built payload (PING)
+  localparam int unsigned GEN_N = 13;      // bytes of the longest locally built payload (PING)
 
   state_e            state_q, state_d;
   logic [BUF_AW:0]   rptr_q, rptr_d;       // next command-buffer byte for the array
@@ -113,13 +117,30 @@ module memhil_exec
   logic [7:0]        last_op_q, last_op_d;
   logic [BUF_AW:0]   last_len_q, last_len_d;
   logic              ok_q, ok_d;           // the response being sent is an OK one
+  logic [15:0]       smp_q, smp_d;         // sample of a batched command running on the array
 
   logic              in_fire;
   logic              in_more;
   logic              is_array_op;
+  logic              is_batch;
+  logic              last_smp;
+  logic [7:0]        arr_op;
   logic              apply;
 
-  assign apply = desc_flags_i[0];
+  assign is_batch = (desc_op_i == OP_FORWARD_B) || (desc_op_i == OP_TRANSPOSE_B) ||
+                    (desc_op_i == OP_UPDATE_B);
+  assign last_smp = !is_batch || (smp_q == desc_count_i - 16'd1);
+  // the array runs single-sample commands; APPLY only with the last sample of a batch
+  assign apply = desc_flags_i[0] && last_smp;
+
+  always_comb begin
+    unique case (desc_op_i)
+      OP_FORWARD_B:   arr_op = OP_FORWARD;
+      OP_TRANSPOSE_B: arr_op = OP_TRANSPOSE;
+      OP_UPDATE_B:    arr_op = OP_UPDATE;
+      default:        arr_op = desc_op_i;
+    endcase
+  end
   assign in_more = (rptr_q < desc_len_i);
   assign in_fire = arr_in_valid_o && arr_in_ready_i;
 
@@ -143,6 +164,7 @@ module memhil_exec
     last_op_d     = last_op_q;
     last_len_d    = last_len_q;
     ok_d          = ok_q;
+    smp_d         = smp_q;
 
     desc_done_o     = 1'b0;
     tx_start_o      = 1'b0;
@@ -172,6 +194,7 @@ module memhil_exec
         wptr_d      = '0;
         rptr_d      = desc_var_off_i;
         done_seen_d = 1'b0;
+        smp_d       = 16'd0;
         if (desc_valid_i && !arr_busy_i) begin   // the array may still be initialising
           if (desc_status_i != ST_OK) begin
             tx_start_o  = 1'b1;
@@ -194,8 +217,9 @@ module memhil_exec
             ok_d        = 1'b0;
             state_d     = E_TX;
           end else if (desc_op_i == OP_PING) begin
-            gen_d   = {8'(LANES), 8'(TILES), 16'(COLS), 16'(ROWS), 16'(CONTRACT_VERSION), MAGIC};
-            gen_n_d = 4'd12;
+            gen_d   = {8'(PAYLOAD_LOG2), 8'(LANES), 8'(TILES), 16'(COLS), 16'(ROWS),
+                       16'(CONTRACT_VERSION), MAGIC};
+            gen_n_d = 4'd13;
             state_d = E_BYTES;
           end else if (!is_array_op) begin
             state_d = E_REG;
@@ -216,7 +240,7 @@ module memhil_exec
             ok_d        = 1'b0;
             state_d     = E_TX;
           end else begin
-            gen_d   = {64'h0, reg_rdata_i};
+            gen_d   = {72'h0, reg_rdata_i};
             gen_n_d = (desc_op_i == OP_READ_REG) ? 4'd4 : 4'd0;
             state_d = E_BYTES;
           end
@@ -251,12 +275,18 @@ module memhil_exec
           pulses_d    = apply ? arr_pulses_i : 32'd0;
         end
         if (done_seen_q) begin
-          ev_read_o = (desc_op_i == OP_FORWARD) || (desc_op_i == OP_TRANSPOSE);
-          if (desc_op_i == OP_UPDATE) begin
+          ev_read_o = (arr_op == OP_FORWARD) || (arr_op == OP_TRANSPOSE);
+          if (!last_smp) begin
+            // next sample of a batched command: its bytes follow in the buffer (rptr_q)
+            ev_update_o = (arr_op == OP_UPDATE);
+            done_seen_d = 1'b0;
+            smp_d       = smp_q + 16'd1;
+            state_d     = E_ARR_CMD;
+          end else if (arr_op == OP_UPDATE) begin
             // the response is u32 pulses applied, built here from the array's count
             ev_update_o = 1'b1;
             ev_pulses_o = 1'b1;
-            gen_d   = {64'h0, pulses_q};
+            gen_d   = {72'h0, pulses_q};
             gen_n_d = 4'd4;
             wptr_d  = '0;
             state_d = E_BYTES;
@@ -286,7 +316,7 @@ module memhil_exec
   // the RAM shows mem[rptr_q] in every cycle: the address is always the next pointer
   assign cbuf_raddr_o    = rptr_d[BUF_AW-1:0];
   assign arr_in_data_o   = cbuf_rdata_i;
-  assign arr_cmd_op_o    = desc_op_i;
+  assign arr_cmd_op_o    = arr_op;
   assign arr_cmd_tile_o  = desc_tile_i;
   assign arr_cmd_start_o = desc_start_i;
   assign arr_cmd_count_o = desc_count_i;
@@ -312,6 +342,7 @@ module memhil_exec
       last_op_q    <= 8'h00;
       last_len_q   <= '0;
       ok_q         <= 1'b0;
+      smp_q        <= 16'd0;
     end else begin
       state_q      <= state_d;
       rptr_q       <= rptr_d;
@@ -325,6 +356,7 @@ module memhil_exec
       last_op_q    <= last_op_d;
       last_len_q   <= last_len_d;
       ok_q         <= ok_d;
+      smp_q        <= smp_d;
     end
   end
 

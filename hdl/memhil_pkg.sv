@@ -7,7 +7,7 @@
 
 package memhil_pkg;
 
-  localparam int unsigned CONTRACT_VERSION = 32'd1;
+  localparam int unsigned CONTRACT_VERSION = 32'd2;
   localparam logic [31:0] MAGIC = 32'h4D48494C;
 
   // limits
@@ -19,6 +19,10 @@ package memhil_pkg;
   localparam int unsigned ACC_BITS = 24;
   localparam int unsigned NMAX = 255;
   localparam int unsigned MAX_PAYLOAD = 4096;
+  localparam int unsigned PAYLOAD_LOG2_MIN = 12;
+  localparam int unsigned PAYLOAD_LOG2_MAX = 20;
+  localparam int unsigned PAYLOAD_LOG2_DEFAULT = 12;
+  localparam int unsigned MAX_BATCH = 256;
   localparam int unsigned MAX_BL = 255;
 
   // LFSR
@@ -50,8 +54,8 @@ package memhil_pkg;
   localparam logic [7:0] SOF_RSP = 8'h5A;
   localparam logic [15:0] CRC_POLY = 16'h1021;
   localparam logic [15:0] CRC_INIT = 16'hFFFF;
-  localparam int unsigned CMD_HEADER_BYTES = 5;
-  localparam int unsigned RSP_HEADER_BYTES = 6;
+  localparam int unsigned CMD_HEADER_BYTES = 6;
+  localparam int unsigned RSP_HEADER_BYTES = 7;
 
   // opcodes
   localparam logic [7:0] OP_PING = 8'h00;
@@ -65,7 +69,10 @@ package memhil_pkg;
   localparam logic [7:0] OP_WRITE_ACC = 8'h15;
   localparam logic [7:0] OP_FORWARD = 8'h20;
   localparam logic [7:0] OP_TRANSPOSE = 8'h21;
+  localparam logic [7:0] OP_FORWARD_B = 8'h22;
+  localparam logic [7:0] OP_TRANSPOSE_B = 8'h23;
   localparam logic [7:0] OP_UPDATE = 8'h30;
+  localparam logic [7:0] OP_UPDATE_B = 8'h31;
 
   // response status codes
   localparam logic [7:0] ST_OK = 8'h00;
@@ -136,6 +143,8 @@ package memhil_pkg;
   localparam int unsigned GEOMETRY1_LANES_WIDTH = 8;
   localparam int unsigned GEOMETRY1_G_W_LSB = 16;
   localparam int unsigned GEOMETRY1_G_W_WIDTH = 8;
+  localparam int unsigned GEOMETRY1_PAYLOAD_LOG2_LSB = 24;
+  localparam int unsigned GEOMETRY1_PAYLOAD_LOG2_WIDTH = 8;
   localparam int unsigned CTRL_CLR_LSB = 0;
   localparam int unsigned CTRL_CLR_WIDTH = 1;
   localparam int unsigned STATUS_BUSY_LSB = 0;
@@ -236,9 +245,10 @@ package memhil_pkg;
   function automatic logic [31:0] pack_geometry1(
     input logic [GEOMETRY1_TILES_WIDTH-1:0] tiles,
     input logic [GEOMETRY1_LANES_WIDTH-1:0] lanes,
-    input logic [GEOMETRY1_G_W_WIDTH-1:0] g_w
+    input logic [GEOMETRY1_G_W_WIDTH-1:0] g_w,
+    input logic [GEOMETRY1_PAYLOAD_LOG2_WIDTH-1:0] payload_log2
   );
-    pack_geometry1 = {8'd0, g_w, lanes, tiles};
+    pack_geometry1 = {payload_log2, g_w, lanes, tiles};
   endfunction
   function automatic logic [31:0] pack_status(
     input logic [STATUS_BUSY_WIDTH-1:0] busy,

@@ -24,6 +24,7 @@ module memhil_regfile
   parameter int unsigned TILES = 1,
   parameter int unsigned LANES = 4,
   parameter int unsigned G_W   = 8,
+  parameter int unsigned PAYLOAD_LOG2 = PAYLOAD_LOG2_DEFAULT,
   localparam int unsigned AXIL_AW = 12
 ) (
   input  wire logic                clk,
@@ -205,7 +206,8 @@ module memhil_regfile
                                                  GEOMETRY0_COLS_WIDTH'(COLS));
         REG_GEOMETRY1:   r_data = pack_geometry1(GEOMETRY1_TILES_WIDTH'(TILES),
                                                  GEOMETRY1_LANES_WIDTH'(LANES),
-                                                 GEOMETRY1_G_W_WIDTH'(G_W));
+                                                 GEOMETRY1_G_W_WIDTH'(G_W),
+                                                 GEOMETRY1_PAYLOAD_LOG2_WIDTH'(PAYLOAD_LOG2));
         REG_CTRL:        r_data = 32'h0;
         REG_STATUS:      r_data = pack_status(busy_i, last_err_q);
         REG_CMAX:        r_data = 32'(cmax_q);

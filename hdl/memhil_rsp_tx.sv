@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // memhil_rsp_tx: response framer (docs/hardware-contract.md section 8).
 //
-// On start_i sends SOF_RSP, SEQ, OP, STATUS, LEN (LE), LEN payload bytes read from the response
+// On start_i sends SOF_RSP, SEQ, OP, STATUS, LEN (24 bits, LE), LEN payload bytes read from the response
 // buffer (registered read, one cycle of latency, prefetched so that a byte leaves every cycle the
 // sink is ready) and the CRC-16 over SEQ .. end of payload, with TLAST on the last CRC byte.
 // Honours m_axis_tready backpressure at every byte.
@@ -12,7 +12,8 @@
 module memhil_rsp_tx
   import memhil_pkg::*;
 #(
-  localparam int unsigned BUF_AW = $clog2(MAX_PAYLOAD)
+  parameter  int unsigned PAYLOAD_LOG2 = PAYLOAD_LOG2_DEFAULT,
+  localparam int unsigned BUF_AW = PAYLOAD_LOG2
 ) (
   input  wire logic              clk,
   input  wire logic              rst_n,
@@ -67,8 +68,9 @@ module memhil_rsp_tx
           3'd1:    m_axis_tdata = seq_q;
           3'd2:    m_axis_tdata = op_q;
           3'd3:    m_axis_tdata = status_q;
-          3'd4:    m_axis_tdata = len_q[7:0];
-          default: m_axis_tdata = 8'(len_q >> 8);
+          3'd4:    m_axis_tdata = 8'(len_q);
+          3'd5:    m_axis_tdata = 8'(len_q >> 8);
+          default: m_axis_tdata = 8'(len_q >> 16);
         endcase
       end
       S_PAY:   m_axis_tdata = buf_rdata_i;
@@ -105,7 +107,7 @@ module memhil_rsp_tx
         if (fire) begin
           if (hidx_q != 3'd0) crc_d = crc_next;
           hidx_d = hidx_q + 3'd1;
-          if (hidx_q == 3'd5) state_d = (len_q == '0) ? S_CRC0 : S_PAY;
+          if (hidx_q == 3'(RSP_HEADER_BYTES - 1)) state_d = (len_q == '0) ? S_CRC0 : S_PAY;
         end
       end
       S_PAY: begin

@@ -19,7 +19,9 @@ module memhil_top
   parameter int unsigned COLS  = 8,
   parameter int unsigned TILES = 1,
   parameter int unsigned LANES = 4,
-  parameter int unsigned G_W   = 8
+  parameter int unsigned G_W   = 8,
+  // MAX_PAYLOAD = 2^PAYLOAD_LOG2 bytes per frame: sizes the command and response buffers
+  parameter int unsigned PAYLOAD_LOG2 = PAYLOAD_LOG2_DEFAULT
 ) (
   input  wire logic         clk,
   input  wire logic         rst_n,
@@ -55,7 +57,7 @@ module memhil_top
   output logic              m_axis_rsp_tlast
 );
 
-  localparam int unsigned BUF_AW = $clog2(MAX_PAYLOAD);
+  localparam int unsigned BUF_AW = PAYLOAD_LOG2;
 
   // configuration
   logic [15:0] cfg_cmax, cfg_c0, cfg_rn_q;
@@ -114,9 +116,10 @@ module memhil_top
   logic [7:0]        ev_error_code;
 
   memhil_cmd_rx #(
-    .ROWS  (ROWS),
-    .COLS  (COLS),
-    .TILES (TILES)
+    .ROWS         (ROWS),
+    .COLS         (COLS),
+    .TILES        (TILES),
+    .PAYLOAD_LOG2 (PAYLOAD_LOG2)
   ) u_rx (
     .clk            (clk),
     .rst_n          (rst_n),
@@ -146,7 +149,7 @@ module memhil_top
   );
 
   memhil_dp_ram #(
-    .DEPTH (MAX_PAYLOAD),
+    .DEPTH (1 << PAYLOAD_LOG2),
     .WIDTH (8),
     .DISTR (1'b0)
   ) u_cbuf (
@@ -159,7 +162,7 @@ module memhil_top
   );
 
   memhil_dp_ram #(
-    .DEPTH (MAX_PAYLOAD),
+    .DEPTH (1 << PAYLOAD_LOG2),
     .WIDTH (8),
     .DISTR (1'b0)
   ) u_rbuf (
@@ -172,10 +175,11 @@ module memhil_top
   );
 
   memhil_exec #(
-    .ROWS  (ROWS),
-    .COLS  (COLS),
-    .TILES (TILES),
-    .LANES (LANES)
+    .ROWS         (ROWS),
+    .COLS         (COLS),
+    .TILES        (TILES),
+    .LANES        (LANES),
+    .PAYLOAD_LOG2 (PAYLOAD_LOG2)
   ) u_exec (
     .clk             (clk),
     .rst_n           (rst_n),
@@ -239,7 +243,9 @@ module memhil_top
     .busy_o          (busy)
   );
 
-  memhil_rsp_tx u_tx (
+  memhil_rsp_tx #(
+    .PAYLOAD_LOG2 (PAYLOAD_LOG2)
+  ) u_tx (
     .clk           (clk),
     .rst_n         (rst_n),
     .start_i       (tx_start),
@@ -258,11 +264,12 @@ module memhil_top
   );
 
   memhil_regfile #(
-    .ROWS  (ROWS),
-    .COLS  (COLS),
-    .TILES (TILES),
-    .LANES (LANES),
-    .G_W   (G_W)
+    .ROWS         (ROWS),
+    .COLS         (COLS),
+    .TILES        (TILES),
+    .LANES        (LANES),
+    .G_W          (G_W),
+    .PAYLOAD_LOG2 (PAYLOAD_LOG2)
   ) u_regs (
     .clk             (clk),
     .rst_n           (rst_n),

@@ -19,7 +19,8 @@ module memhil_uart_top #(
   parameter int unsigned CLK_HZ     = 125_000_000,
   parameter int unsigned BAUD       = 115_200,
   parameter int unsigned IDLE_BYTES = 2,
-  parameter int unsigned RX_FIFO    = 256
+  parameter int unsigned RX_FIFO    = 256,
+  parameter int unsigned PAYLOAD_LOG2 = 12     // memhil_top's MAX_PAYLOAD = 2^PAYLOAD_LOG2
 ) (
   input  wire logic clk,
   input  wire logic rst_n,
@@ -117,7 +118,8 @@ module memhil_uart_top #(
     .COLS  (COLS),
     .TILES (TILES),
     .LANES (LANES),
-    .G_W   (G_W)
+    .G_W   (G_W),
+    .PAYLOAD_LOG2 (PAYLOAD_LOG2)
   ) u_top (
     .clk               (clk),
     .rst_n             (rst_n),

@@ -227,9 +227,9 @@ def _frame_end(buf: bytearray) -> int | None:
     if buf[0] != 0x5A:
         i = buf.find(b"\x5a")
         return len(buf) if i < 0 else i
-    if len(buf) < 6:
+    if len(buf) < 7:
         return None
-    total = 6 + (buf[4] | (buf[5] << 8)) + 2
+    total = 7 + (buf[4] | (buf[5] << 8) | (buf[6] << 16)) + 2   # header, payload, CRC
     return total if len(buf) >= total else None
 
 
@@ -294,7 +294,7 @@ class SimDevice(Device):
         self.bitfile_name = None
         self.downloads: list[str] = []
         self.dtbos: list[str] = []
-        self._phys = count(0x1800_0000, 0x1_0000)
+        self._phys = count(0x1800_0000, 0x20_0000)
         self._mem: dict[int, tuple[bytearray, int]] = {}     # bo -> (device memory, phys)
         self._bo = count(1)
         self.default_memory = _Memory(self)
@@ -329,8 +329,8 @@ class SimDevice(Device):
     def allocate_buffer(self, shape, dtype) -> PynqBuffer:
         nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
         bo, phys = next(self._bo), next(self._phys)
-        if nbytes > 0x1_0000:
-            raise MemoryError("SimDevice: buffers up to 64 KiB")
+        if nbytes > 0x20_0000:
+            raise MemoryError("SimDevice: buffers up to 2 MiB")
         self._mem[bo] = (bytearray(nbytes), phys)
         cls = _Buffer if np.__version__ >= "2" else PynqBuffer
         return cls(shape, dtype, device=self, device_address=phys, bo=bo, coherent=False)

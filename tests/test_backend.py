@@ -41,7 +41,7 @@ class _Recorder(LoopbackTransport):
 def _commands(frames):
     """(OP, payload) of each command frame."""
     hb = SPEC.protocol["cmd_header_bytes"]
-    return [(f[2], f[hb: hb + int.from_bytes(f[3:5], "little")]) for f in frames]
+    return [(f[2], f[hb: hb + int.from_bytes(f[3:hb], "little")]) for f in frames]
 
 
 def _crossbar(rows=3, cols=4, tiles=2, cls=Crossbar):

@@ -59,9 +59,16 @@ def _width(rng: str | None, params: dict[str, int]) -> int:
     return abs(hi - lo) + 1
 
 
+def _value(v: str) -> int:
+    """A parameter default: a number, or a memhil_pkg constant (from the contract)."""
+    from memhil.contract.spec import SPEC
+
+    return int(v) if v.isdigit() else int(SPEC.limits[v.lower()])
+
+
 def _ports(text: str, name: str) -> tuple[dict, dict]:
     head = _module(text, name)
-    params = {k: int(v.strip()) for k, v in _PARAM.findall(head)}
+    params = {k: _value(v.strip()) for k, v in _PARAM.findall(head)}
     ports = {p: (d, _width(r or None, params)) for d, r, p in _PORT.findall(head)}
     return ports, params
 

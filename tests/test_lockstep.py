@@ -49,8 +49,8 @@ def test_forward_divergence_names_tile_and_row():
     with pytest.raises(DivergenceError) as ei:
         xb.forward(1, torch.ones(1, 5, dtype=torch.int64))
     e = ei.value
-    assert (e.op, e.tile, e.row, e.expected, e.received) == ("FORWARD", 1, 2, 35, 42)
-    assert "tile 1 output row 2" in str(e) and "expected (twin) 35" in str(e)
+    assert (e.op, e.tile, e.row, e.expected, e.received) == ("FORWARD_B", 1, 2, 35, 42)
+    assert "tile 1 sample 0 output row 2" in str(e) and "expected (twin) 35" in str(e)
 
 
 def test_transpose_divergence_names_column():
@@ -59,7 +59,7 @@ def test_transpose_divergence_names_column():
     dev.twin._invalidate(1)
     with pytest.raises(DivergenceError) as ei:
         xb.transpose(1, torch.tensor([[1, 0, 0, 0]]))
-    assert (ei.value.op, ei.value.col) == ("TRANSPOSE", 4)
+    assert (ei.value.op, ei.value.col) == ("TRANSPOSE_B", 4)
 
 
 def test_read_cells_divergence_names_row_column_and_device():
@@ -98,7 +98,7 @@ def test_update_pulse_divergence_reports_the_first_differing_cell():
     with pytest.raises(DivergenceError) as ei:
         xb.update(1, x, d)
     e = ei.value
-    assert e.op == "UPDATE" and e.tile == 1 and (e.expected, e.received) == (0, 3)
+    assert e.op == "UPDATE_B" and e.tile == 1 and (e.expected, e.received) == (0, 3)
     assert "first differing cell (row 2, column 2)" in str(e)
 
 
@@ -134,11 +134,11 @@ def test_verify_exits_nonzero_on_divergence(monkeypatch, capsys):
     from memhil.commands import verify
 
     class Faulty(TwinDevice):
-        def feed(self, data, tlast=True):             # after its 5th UPDATE a cell drifts
+        def feed(self, data, tlast=True):   # from its 3rd UPDATE on, a cell drifts each time
             out = super().feed(data, tlast)
-            if len(data) > 2 and data[2] == 0x30:
+            if len(data) > 2 and data[2] in (0x30, 0x31):
                 self.n = getattr(self, "n", 0) + 1
-                if self.n == 5:
+                if self.n >= 3:
                     self.twin.gp[0, 1, 1] ^= 8
                     self.twin._invalidate(0)
             return out

@@ -90,7 +90,7 @@ def test_error_responses_change_no_state():
         assert _same(before, _state(dev))
     r = _one(dev, good[:8])                  # TLAST inside the payload
     assert r.status == Status.TRUNCATED
-    big = bytes([pr.SOF_CMD, 9, Op.FORWARD, 0x01, 0x10])   # LEN 4097
+    big = bytes([pr.SOF_CMD, 9, Op.FORWARD, 0x01, 0x10, 0x00])   # LEN 4097
     assert _one(dev, big, tlast=False).status == Status.BAD_LEN
     assert _one(dev, good).ok                # resynchronised
 

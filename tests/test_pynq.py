@@ -49,7 +49,7 @@ def test_real_pynq_classes_run_the_transport(board):
     # MMIO: the same registers as READ_REG
     assert tr.read_reg("ID") == SPEC.magic
     assert tr.overlay.crossbar.geometry == {"rows": 5, "cols": 4, "tiles": 1, "lanes": 0,
-                                            "g_w": 8}
+                                            "g_w": 8, "payload_log2": 12}
     assert tr.read_reg("CNT_UPDATES") == xb.read_reg(SPEC.reg("CNT_UPDATES")) > 0
     tr.close()
 
@@ -70,11 +70,12 @@ def test_dma_answer_is_read_after_wait(board):
     ol.dma.sendchannel.transfer(tx, nbytes=len(f))
     ol.dma.sendchannel.wait()
     assert rx.idle and rx.transferred == 0               # pynq's semantics, as on a board
-    assert ol.dma.read(0x58) == 6 + 12 + 2               # the DMA knows the length ...
+    n = 7 + 13 + 2                                       # header, PING payload, CRC
+    assert ol.dma.read(0x58) == n                        # the DMA knows the length ...
     assert not buf[:4].any()                             # ... and the cache is not invalidated
     rx.wait()
-    assert rx.transferred == 20
-    assert pr.ResponseDecoder().feed(bytes(buf[:20]))[0].seq == 1
+    assert rx.transferred == n
+    assert pr.ResponseDecoder().feed(bytes(buf[:n]))[0].seq == 1
     # the transport
     tr = PynqTransport(ol)
     tr.write(pr.encode_command(2, pr.Op.PING))

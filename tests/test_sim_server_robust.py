@@ -317,8 +317,9 @@ def _hostile(rng, kind: str) -> tuple[bytes, int | None]:
         struct.pack_into("<H", f, len(f) - 2, bad)
         return bytes(f), Status.BAD_CRC
     if kind == "huge_len":
-        head = struct.pack("<BBBH", pr.SOF_CMD, seq, rng.randrange(256),
-                           rng.randrange(pr.MAX_PAYLOAD + 1, 1 << 16))
+        head = bytes([pr.SOF_CMD, seq, rng.randrange(256)]) + pr.pack_len(
+            rng.choice([rng.randrange(pr.MAX_PAYLOAD + 1, 1 << 16),
+                        rng.randrange(1 << 16, 1 << 24)]))
         # at least one byte after LEN: the idle gap's TLAST must not fall inside the header
         return head + bytes([0]) + rng.randbytes(rng.randint(0, 15)), Status.BAD_LEN
     if kind == "bad_op":

@@ -213,16 +213,16 @@ class Sim {
   bool tx_active_ = false;
   bool axil_busy_ = false, axil_write_ = false;
   uint64_t cycles_ = 0;
-  // response framing (contract section 8): 5A SEQ OP STATUS LEN_LO LEN_HI PAYLOAD CRC_LO CRC_HI.
+  // response framing (contract section 8): 5A SEQ OP STATUS LEN0 LEN1 LEN2 PAYLOAD CRC_LO CRC_HI.
   // Knowing where a response ends tells the main loop that the device has finished a command.
-  size_t rsp_pos_ = 0, rsp_total_ = 0;
-  uint8_t rsp_len_lo_ = 0;
+  size_t rsp_pos_ = 0, rsp_total_ = 0, rsp_len_ = 0;
   void track(uint8_t b) {
     if (rsp_pos_ == 0 && b != 0x5A) return;
-    if (rsp_pos_ == 4) rsp_len_lo_ = b;
-    if (rsp_pos_ == 5) rsp_total_ = 6u + (rsp_len_lo_ | (static_cast<size_t>(b) << 8)) + 2u;
+    if (rsp_pos_ == 4) rsp_len_ = b;
+    if (rsp_pos_ == 5) rsp_len_ |= static_cast<size_t>(b) << 8;
+    if (rsp_pos_ == 6) rsp_total_ = 7u + (rsp_len_ | (static_cast<size_t>(b) << 16)) + 2u;
     ++rsp_pos_;
-    if (rsp_pos_ >= 6 && rsp_pos_ == rsp_total_) {
+    if (rsp_pos_ >= 7 && rsp_pos_ == rsp_total_) {
       out_last_ = true;
       rsp_pos_ = 0;
     }

@@ -42,6 +42,7 @@ class TopTB:
         self.tiles = int(dut.TILES.value)
         self.lanes = int(dut.LANES.value)
         self.gw = int(dut.G_W.value)
+        self.payload_log2 = int(dut.PAYLOAD_LOG2.value) if hasattr(dut, "PAYLOAD_LOG2") else 12
         self.cycles = 0
         Clock(dut.clk, period_ns, unit="ns").start()
         cocotb.start_soon(self._count())
@@ -59,7 +60,8 @@ class TopTB:
         protocol-level reference), byte for byte."""
         from memhil.runtime.device_model import TwinDevice
 
-        self.dev = TwinDevice(self.rows, self.cols, self.tiles, g_w=self.gw, lanes=self.lanes)
+        self.dev = TwinDevice(self.rows, self.cols, self.tiles, g_w=self.gw, lanes=self.lanes,
+                              payload_log2=self.payload_log2)
         return self.dev
 
     async def _count(self):

@@ -90,8 +90,8 @@ async def test_ping(dut):
     tb = await setup(dut)
     st, pay = await tb.command(OP["PING"])
     assert st == ST["OK"]
-    assert pay == struct.pack("<IHHHBB", SPEC.magic, SPEC.version, tb.rows, tb.cols, tb.tiles,
-                              tb.lanes)
+    assert pay == struct.pack("<IHHHBBB", SPEC.magic, SPEC.version, tb.rows, tb.cols, tb.tiles,
+                              tb.lanes, SPEC.limits["payload_log2_default"])
 
 
 @cocotb.test()
@@ -120,7 +120,7 @@ async def test_errors(dut, pause):
             continue
         await expect(bytes(raw), ST["BAD_CRC"], seq, op)
     # BAD_OP
-    for op in (0x03, 0x16, 0x22, 0x31, 0xFF):
+    for op in (0x03, 0x16, 0x24, 0x32, 0xFF):
         await expect(proto.encode_command(0x22, op, b"\x01\x02"), ST["BAD_OP"], 0x22, op)
     # BAD_LEN: not the length the opcode requires
     for op, pay in ((OP["PING"], b"\x00"), (OP["READ_REG"], b"\x00"),
@@ -138,8 +138,8 @@ async def test_errors(dut, pause):
     await expect(bytes(raw), ST["BAD_CRC"], 0x24, OP["WRITE_CELLS"])
     await expect(proto.encode_command(0x25, OP["WRITE_ACC"], big), ST["BAD_LEN"], 0x25, OP["WRITE_ACC"])
     # BAD_LEN at once for LEN > MAX_PAYLOAD: answered after the header, then resync
-    for ln in (MAXP + 1, 0xFFFF):
-        await expect(bytes([0xA5, 0x44, OP["WRITE_CELLS"], ln & 0xFF, ln >> 8]),
+    for ln in (MAXP + 1, 0xFFFF, 0x10000, 0xFFFFFF):
+        await expect(bytes([0xA5, 0x44, OP["WRITE_CELLS"]]) + ln.to_bytes(3, "little"),
                      ST["BAD_LEN"], 0x44, OP["WRITE_CELLS"])
     # BAD_ARG: tile, ranges, counts, codes, LFSR states, accumulator values, registers
     cmax = 248
@@ -249,9 +249,9 @@ def _malformed(rng: random.Random, tb) -> tuple[bytes, tuple | None]:
         return raw[:cut], (seq if cut > 1 else 0, OP["WRITE_REG"] if cut > 2 else 0,
                            ST["TRUNCATED"])
     if kind == 4:                                  # LEN > MAX_PAYLOAD
-        ln = rng.randrange(MAXP + 1, 1 << 16)
+        ln = rng.randrange(MAXP + 1, 1 << 24)
         op = rng.randrange(256)
-        return bytes([0xA5, seq, op, ln & 0xFF, ln >> 8]), (seq, op, ST["BAD_LEN"])
+        return bytes([0xA5, seq, op]) + ln.to_bytes(3, "little"), (seq, op, ST["BAD_LEN"])
     junk = bytes(rng.choice([b for b in range(256) if b != 0xA5]) for _ in range(rng.randrange(1, 6)))
     return junk, None
 

@@ -4,13 +4,15 @@
 The real command byte stream goes through the AXI4-Stream source (with idle cycles), responses
 come back through the sink (with backpressure), and every response frame is compared byte for
 byte with ``memhil.runtime.device_model.TwinDevice`` fed the same bytes. Random sequences of
-every opcode (FORWARD, TRANSPOSE, UPDATE with and without APPLY, cell/RNG/accumulator reads and
+every opcode (FORWARD, TRANSPOSE, UPDATE with and without APPLY, their batched forms FORWARD_B,
+TRANSPOSE_B and UPDATE_B with B up to what MAX_PAYLOAD holds, cell/RNG/accumulator reads and
 writes, register writes including step-table entries, PING, replays of the last command and
 malformed frames) run in both update modes, with zero and non-zero variability (c2c, d2d, read
 noise); at the end the whole state (codes of both devices, accumulators and every LFSR of every
 tile, through READ_CELLS / READ_ACC / READ_RNG, and the counters through READ_REG) is compared.
-Three parameter sets, one with non-power-of-two ROWS/COLS, one with more than 1024 cells so that
-the state check reads back 4096-byte (MAX_PAYLOAD) response payloads.
+Three parameter sets, one with non-power-of-two ROWS/COLS, one with more than 1024 cells and an
+8 KiB MAX_PAYLOAD (PAYLOAD_LOG2 = 13), so that batched frames longer than 4096 bytes and
+the state check's 4096-byte READ_CELLS payloads run.
 """
 from __future__ import annotations
 
@@ -99,10 +101,30 @@ class Run:
         n, nr = tb.rows * tb.cols, tb.rows + tb.cols
         t = rng.randrange(tb.tiles)
         k = rng.random()
-        if k < 0.22:
+        maxp = 1 << tb.payload_log2
+        batch = rng.random() < 0.5
+
+        def nb(per_in, per_out=0):       # a batch size that fits, often the largest
+            hi = min(256, (maxp - 4) // per_in, maxp // per_out if per_out else 256)
+            return hi if rng.random() < 0.05 else rng.randint(1, min(hi, 6))
+
+        if k < 0.22 and batch:
+            b = nb(tb.cols, 2 * tb.rows)
+            await self.cmd(OP["FORWARD_B"], pr.pack_batch(
+                t, [[code(rng) for _ in range(tb.cols)] for _ in range(b)]))
+        elif k < 0.22:
             await self.cmd(OP["FORWARD"], bytes([t]) + pr.pack_i8s(code(rng) for _ in range(tb.cols)))
+        elif k < 0.40 and batch:
+            b = nb(tb.rows, 2 * tb.cols)
+            await self.cmd(OP["TRANSPOSE_B"], pr.pack_batch(
+                t, [[code(rng) for _ in range(tb.rows)] for _ in range(b)]))
         elif k < 0.40:
             await self.cmd(OP["TRANSPOSE"], bytes([t]) + pr.pack_i8s(code(rng) for _ in range(tb.rows)))
+        elif k < 0.68 and batch:
+            b = nb(tb.rows + tb.cols)
+            await self.cmd(OP["UPDATE_B"], pr.pack_update_batch(
+                t, rng.random() < 0.6, [[code(rng) for _ in range(tb.cols)] for _ in range(b)],
+                [[code(rng) for _ in range(tb.rows)] for _ in range(b)]))
         elif k < 0.68:
             await self.cmd(OP["UPDATE"], pr.pack_update(
                 t, rng.random() < 0.5, [code(rng) for _ in range(tb.cols)],
@@ -148,8 +170,15 @@ class Run:
             await self.tb.xfer_raw(self.tb.last_raw)
         elif k < 0.97:
             # a malformed frame: bad CRC or an argument error (the model says which response)
-            raw = bytearray(proto.encode_command(self.tb.next_seq(), OP["UPDATE"],
-                                                 pr.pack_update(tb.tiles, True, [0] * tb.cols, [0] * tb.rows)))
+            bad = rng.choice([
+                (OP["UPDATE"], pr.pack_update(tb.tiles, True, [0] * tb.cols, [0] * tb.rows)),
+                (OP["UPDATE_B"], struct.pack("<BBH", 0, 1, 0)),                 # B = 0
+                (OP["UPDATE_B"], struct.pack("<BBH", 0, 3, 1) + bytes(nr)),     # flags
+                (OP["FORWARD_B"], pr.pack_batch(tb.tiles, [[1] * tb.cols])),    # tile
+                (OP["TRANSPOSE_B"], struct.pack("<BH", 0, 2) + bytes(tb.rows)),  # LEN
+                (OP["FORWARD_B"], pr.pack_batch(0, [[0] * tb.cols] * 257)[:maxp]),  # B/LEN
+            ])
+            raw = bytearray(proto.encode_command(self.tb.next_seq(), *bad))
             if rng.random() < 0.5:
                 raw[-1] ^= 0x10
             await self.tb.xfer_raw(bytes(raw))
@@ -186,6 +215,11 @@ async def test_random(dut, mode, noisy, pause):
     rng = random.Random(1000 * mode + 10 * noisy + len(pause))
     run = Run(tb, rng)
     await run.configure(mode, noisy)
+    if tb.payload_log2 > 12:     # one frame longer than 4096 bytes: the largest UPDATE_B
+        b = min(256, ((1 << tb.payload_log2) - 4) // (tb.rows + tb.cols))
+        await run.cmd(OP["UPDATE_B"], pr.pack_update_batch(
+            0, True, [[code(rng) for _ in range(tb.cols)] for _ in range(b)],
+            [[code(rng) for _ in range(tb.rows)] for _ in range(b)]))
     for _ in range(60):
         await run.random_op()
     await run.check_state()
@@ -293,13 +327,14 @@ async def test_misaligned_addresses_are_refused(dut):
 PARAMS = [
     dict(ROWS=5, COLS=7, TILES=2, LANES=4, G_W=8),      # non-power-of-two, partial words
     dict(ROWS=6, COLS=8, TILES=2, LANES=2, G_W=10),     # wider codes
-    dict(ROWS=32, COLS=33, TILES=1, LANES=8, G_W=8),    # more lanes; 4096-byte responses
+    dict(ROWS=32, COLS=33, TILES=1, LANES=8, G_W=8, PAYLOAD_LOG2=13),  # more lanes, 8 KiB frames
 ]
 
 
 @pytest.mark.sim
 @pytest.mark.slow
-@pytest.mark.parametrize("params", PARAMS, ids=lambda p: "r{ROWS}c{COLS}t{TILES}l{LANES}g{G_W}".format(**p))
+@pytest.mark.parametrize("params", PARAMS, ids=lambda p: "r{ROWS}c{COLS}t{TILES}l{LANES}g{G_W}".format(**p)
+                         + ("p{PAYLOAD_LOG2}".format(**p) if "PAYLOAD_LOG2" in p else ""))
 def test_memhil_top(params):
     from memhil_sim import run_cocotb
 

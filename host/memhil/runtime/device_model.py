@@ -5,7 +5,7 @@ resynchronisation, argument checks, sequence-number replay, counters) on top of
 :class:`memhil.twin.Twin`. It is the reference that the RTL's top-level testbenches compare
 every response frame against, and the "device" behind the in-process loopback transport.
 
-Parser (contract §8): hunt for 0xA5; read SEQ, OP, LEN (a LEN over MAX_PAYLOAD answers BAD_LEN at
+Parser (contract §8): hunt for 0xA5; read SEQ, OP, LEN (24 bits; a LEN over MAX_PAYLOAD answers BAD_LEN at
 once); read LEN payload bytes and the two CRC bytes. A TLAST before the frame's last byte ends it
 with TRUNCATED. After every frame, good or bad, the parser hunts for the next 0xA5.
 Checks, in order: CRC (BAD_CRC), opcode (BAD_OP), LEN for the opcode (BAD_LEN), arguments
@@ -31,7 +31,13 @@ class TwinDevice:
     """A protocol-level model of the emulator: ``feed(bytes, tlast)`` -> response bytes."""
 
     def __init__(self, rows: int, cols: int, tiles: int = 1, *, g_w: int = 16, lanes: int = 0,
-                 device: str = "cpu", twin: Twin | None = None):
+                 device: str = "cpu", twin: Twin | None = None,
+                 payload_log2: int = pr.PAYLOAD_LOG2_DEFAULT):
+        if not pr.PAYLOAD_LOG2_MIN <= payload_log2 <= pr.PAYLOAD_LOG2_MAX:
+            raise ValueError(f"payload_log2 {payload_log2} outside [{pr.PAYLOAD_LOG2_MIN}, "
+                             f"{pr.PAYLOAD_LOG2_MAX}]")
+        self.payload_log2 = int(payload_log2)
+        self.max_payload = 1 << self.payload_log2
         self.twin = twin if twin is not None else Twin(rows, cols, tiles, device=device,
                                                        g_w=g_w, lanes=lanes)
         self.rows, self.cols, self.tiles = self.twin.rows, self.twin.cols, self.twin.tiles
@@ -64,8 +70,8 @@ class TwinDevice:
         self._buf.append(b)
         if self._state == _HEADER:
             if len(self._buf) == hb:
-                ln = struct.unpack_from("<H", self._buf, 3)[0]
-                if ln > pr.MAX_PAYLOAD:
+                ln = int.from_bytes(self._buf[3:hb], "little")
+                if ln > self.max_payload:
                     self._state = _HUNT
                     return self._error(Status.BAD_LEN)
                 self._state = _BODY
@@ -73,7 +79,7 @@ class TwinDevice:
                 return self._truncated()
             return b""
         # body: payload and CRC
-        ln = struct.unpack_from("<H", self._buf, 3)[0]
+        ln = int.from_bytes(self._buf[3:hb], "little")
         if len(self._buf) == hb + ln + 2:
             self._state = _HUNT
             return self._frame(bytes(self._buf))
@@ -98,12 +104,14 @@ class TwinDevice:
 
     # ------------------------------------------------------------------ frame level
     def _frame(self, frame: bytes) -> bytes:
-        seq, op, ln = struct.unpack_from("<BBH", frame, 1)
-        body = frame[1: 5 + ln]
-        (crc,) = struct.unpack_from("<H", frame, 5 + ln)
+        hb = SPEC.protocol["cmd_header_bytes"]
+        seq, op = frame[1], frame[2]
+        ln = int.from_bytes(frame[3:hb], "little")
+        body = frame[1: hb + ln]
+        (crc,) = struct.unpack_from("<H", frame, hb + ln)
         if crc != pr.crc16(body):
             return self._error(Status.BAD_CRC)
-        payload = frame[5: 5 + ln]
+        payload = frame[hb: hb + ln]
         if op not in Op._value2member_map_:
             return self._error(Status.BAD_OP)
         if pr.expected_len(op, payload, self.rows, self.cols) != ln:
@@ -124,7 +132,7 @@ class TwinDevice:
         """Raise CrossbarError for every BAD_ARG case, before anything changes."""
         t = self.twin
         cells, nrng = self.rows * self.cols, self.rows + self.cols
-        maxc = pr.MAX_PAYLOAD // 4
+        maxc = self.max_payload // 4
 
         def rng(tile, start, count, size, limit=None):
             if tile >= self.tiles:
@@ -153,16 +161,25 @@ class TwinDevice:
             rng(tile, start, count, nrng, maxc)
             if op == Op.WRITE_RNG and 0 in struct.unpack_from(f"<{count}I", p, 5):
                 raise CrossbarError("LFSR state 0")
-        elif op in (Op.FORWARD, Op.TRANSPOSE, Op.UPDATE):
+        elif op in (Op.FORWARD, Op.TRANSPOSE, Op.UPDATE, Op.FORWARD_B, Op.TRANSPOSE_B,
+                    Op.UPDATE_B):
             if p[0] >= self.tiles:
                 raise CrossbarError(f"tile {p[0]} >= {self.tiles}")
-            if op == Op.UPDATE and p[1] & 0xFE:
+            if op in (Op.UPDATE, Op.UPDATE_B) and p[1] & 0xFE:
                 raise CrossbarError("UPDATE flags: only bit 0 is defined")
+            if op in (Op.FORWARD_B, Op.TRANSPOSE_B, Op.UPDATE_B):
+                b = struct.unpack_from("<H", p, 2 if op == Op.UPDATE_B else 1)[0]
+                if not 1 <= b <= pr.MAX_BATCH:
+                    raise CrossbarError(f"batch of {b} samples outside [1, {pr.MAX_BATCH}]")
+                out = {Op.FORWARD_B: 2 * self.rows, Op.TRANSPOSE_B: 2 * self.cols}.get(op, 0)
+                if b * out > self.max_payload:
+                    raise CrossbarError(f"the response of {b * out} bytes exceeds MAX_PAYLOAD")
 
     def _execute(self, op: Op, p: bytes) -> bytes:
         t = self.twin
         if op == Op.PING:
-            return pr.ping_payload(self.rows, self.cols, self.tiles, self.lanes)
+            return pr.ping_payload(self.rows, self.cols, self.tiles, self.lanes,
+                                   self.payload_log2)
         if op == Op.WRITE_REG:
             addr, value = struct.unpack("<HI", p)
             t.write_reg(addr, value)
@@ -207,6 +224,17 @@ class TwinDevice:
             d = pr.unpack_i8s(p[2 + self.cols:])
             pulses = t.update(tile, torch.tensor([x]), torch.tensor([d]), apply=bool(flags & 1))
             return struct.pack("<I", pulses & M32)
+        if op in (Op.FORWARD_B, Op.TRANSPOSE_B):
+            (b,) = struct.unpack_from("<H", p, 1)
+            n_in, n_out = (self.cols, self.rows) if op == Op.FORWARD_B else (self.rows, self.cols)
+            v = torch.tensor(pr.unpack_i8s(p[3:])).reshape(b, n_in)
+            y = (t.forward if op == Op.FORWARD_B else t.transpose)(p[0], v)
+            return struct.pack(f"<{b * n_out}h", *y.reshape(-1).tolist())
+        if op == Op.UPDATE_B:
+            tile, flags, b = struct.unpack_from("<BBH", p)
+            v = torch.tensor(pr.unpack_i8s(p[4:])).reshape(b, self.cols + self.rows)
+            pulses = t.update(tile, v[:, :self.cols], v[:, self.cols:], apply=bool(flags & 1))
+            return struct.pack("<I", pulses & M32)
         raise AssertionError(op)  # pragma: no cover
 
     # ------------------------------------------------------------------ AXI4-Lite (MMIO)
@@ -245,4 +273,6 @@ class TwinDevice:
             return SPEC.pack("STATUS", LAST_ERROR=self.last_error & 0xFF)
         if name == "CTRL":
             return 0
+        if name == "GEOMETRY1":
+            return self.twin.read_reg(addr) | SPEC.pack("GEOMETRY1", PAYLOAD_LOG2=self.payload_log2)
         return self.twin.read_reg(addr)

@@ -180,6 +180,12 @@ class Crossbar(CrossbarBackend):
         info = self.ping()
         self.rows, self.cols, self.tiles = info["rows"], info["cols"], info["tiles"]
         self.lanes = info["lanes"]
+        #: the build's MAX_PAYLOAD (bytes of one frame's payload), from PING
+        self.max_payload = info["max_payload"]
+        if transport.max_frame is not None:   # e.g. the DMA's buffers on a board
+            self.max_payload = min(self.max_payload, transport.max_frame
+                                   - SPEC.protocol["rsp_header_bytes"] - 2)
+        self.payload_log2 = info["payload_log2"]
         self.g_w = SPEC.unpack("GEOMETRY1", self.read_reg(SPEC.reg("GEOMETRY1")))["G_W"]
         #: the torch device of returned tensors; None without torch (numpy arrays returned)
         self.device = torch.device("cpu") if torch is not None else None
@@ -302,9 +308,10 @@ class Crossbar(CrossbarBackend):
         """Hook: lockstep comparison (see :class:`memhil.runtime.lockstep.LockstepCrossbar`)."""
 
     def _explain(self, op: int, payload: bytes) -> str:
-        if op in (Op.FORWARD, Op.TRANSPOSE, Op.UPDATE) and payload:
+        if op in (Op.FORWARD, Op.TRANSPOSE, Op.UPDATE, Op.FORWARD_B, Op.TRANSPOSE_B,
+                  Op.UPDATE_B) and payload:
             return f"tile={payload[0]} (device has {getattr(self, 'tiles', '?')} tiles)" + (
-                f", flags=0x{payload[1]:02x}" if op == Op.UPDATE else "")
+                f", flags=0x{payload[1]:02x}" if op in (Op.UPDATE, Op.UPDATE_B) else "")
         if op in (Op.READ_REG, Op.WRITE_REG):
             addr = struct.unpack_from("<H", payload)[0]
             val = f" value={struct.unpack_from('<I', payload, 2)[0]}" if op == Op.WRITE_REG else ""
@@ -313,14 +320,18 @@ class Crossbar(CrossbarBackend):
 
     # ------------------------------------------------------------------ device information
     def ping(self) -> dict:
-        info = pr.unpack_ping(self._call(Op.PING, b"", 12))
-        if info["magic"] != SPEC.magic:
-            raise LinkError(f"PING answered magic 0x{info['magic']:08x}, expected "
-                            f"0x{SPEC.magic:08x}: this is not a memhil device")
-        if info["version"] != SPEC.version:
-            raise LinkError(f"device speaks contract version {info['version']}, this host "
-                            f"{SPEC.version}: rebuild the bitstream/simulation or update memhil")
-        return info
+        rsp = self._call(Op.PING, b"", 13)
+        magic = struct.unpack_from("<I", rsp)[0] if len(rsp) >= 4 else None
+        if magic != SPEC.magic:
+            got = "nothing" if magic is None else f"magic 0x{magic:08x}"
+            raise LinkError(f"PING answered {got}, expected magic 0x{SPEC.magic:08x}: this is "
+                            f"not a memhil device")
+        version = struct.unpack_from("<H", rsp, 4)[0] if len(rsp) >= 6 else None
+        if version != SPEC.version or len(rsp) != 13:
+            raise LinkError(f"device speaks contract version {version} ({len(rsp)}-byte PING), "
+                            f"this host {SPEC.version}: rebuild the bitstream/simulation or "
+                            f"update memhil")
+        return pr.unpack_ping(rsp)
 
     def read_reg(self, addr: int) -> int:
         return pr.unpack_u32s(self._call(Op.READ_REG, pr.pack_read_reg(addr), 4))[0]
@@ -437,33 +448,46 @@ class Crossbar(CrossbarBackend):
                                                  _np(sd["col_lfsr"][t])]))
 
     # ------------------------------------------------------------------ reads and updates
+    def batch_limit(self, n_in: int, n_out: int = 0) -> int:
+        """Samples one batched command carries: at most MAX_BATCH, with the command payload
+        (``n_in`` bytes per sample) and the response (``n_out`` bytes per sample) within the
+        build's MAX_PAYLOAD."""
+        fit = (self.max_payload - 4) // max(1, n_in)
+        if n_out:
+            fit = min(fit, self.max_payload // n_out)
+        return max(1, min(pr.MAX_BATCH, fit))
+
     def _read(self, op: int, tile: int, v: np.ndarray, n_out: int):
-        out = np.empty((v.shape[0], n_out), dtype=np.int64)
-        head = bytes([tile])
-        for b in range(v.shape[0]):
+        """B reads in order, as few FORWARD_B/TRANSPOSE_B commands as MAX_PAYLOAD allows."""
+        B, n_in = v.shape
+        out = np.empty((B, n_out), dtype=np.int64)
+        step = self.batch_limit(n_in, 2 * n_out)
+        for b in range(0, B, step):
+            k = min(step, B - b)
             t0 = time.perf_counter()
-            p = head + v[b].tobytes()
+            p = struct.pack("<BH", tile, k) + v[b: b + k].tobytes()
             self.stats.t_encode += time.perf_counter() - t0
-            rsp = self._call(op, p, 2 * n_out)
+            rsp = self._call(op, p, 2 * n_out * k)
             t1 = time.perf_counter()
-            out[b] = np.frombuffer(rsp, dtype="<i2")
+            out[b: b + k] = np.frombuffer(rsp, dtype="<i2").reshape(k, n_out)
             self.stats.t_decode += time.perf_counter() - t1
         return _out(out)
 
     def forward(self, tile: int, x):
-        """ADC codes ``(B, rows)`` of ``y = W x`` for input codes ``x`` ``(B, cols)``:
-        B FORWARD commands."""
+        """ADC codes ``(B, rows)`` of ``y = W x`` for input codes ``x`` ``(B, cols)``: B reads
+        in order, in FORWARD_B commands of up to :meth:`batch_limit` samples."""
         tile = self._check_tile(tile)
-        return self._read(Op.FORWARD, tile, _codes(x, self.cols, "forward"), self.rows)
+        return self._read(Op.FORWARD_B, tile, _codes(x, self.cols, "forward"), self.rows)
 
     def transpose(self, tile: int, d):
         """ADC codes ``(B, cols)`` of ``z = W^T d`` for codes ``d`` ``(B, rows)``."""
         tile = self._check_tile(tile)
-        return self._read(Op.TRANSPOSE, tile, _codes(d, self.rows, "transpose"), self.cols)
+        return self._read(Op.TRANSPOSE_B, tile, _codes(d, self.rows, "transpose"), self.cols)
 
     def update(self, tile: int, x, d, apply: bool = True) -> int:
-        """Accumulate ``B`` samples and, if ``apply``, apply once: ``B`` UPDATE commands, the
-        last with APPLY (contract §6, "A minibatch"). Returns the pulses applied."""
+        """Accumulate ``B`` samples and, if ``apply``, apply once (contract §6, "A minibatch"):
+        UPDATE_B commands of up to :meth:`batch_limit` samples, the last with APPLY. Returns
+        the pulses applied."""
         tile = self._check_tile(tile)
         x = _codes(x, self.cols, "update x")
         d = _codes(d, self.rows, "update d")
@@ -471,13 +495,16 @@ class Crossbar(CrossbarBackend):
         B = x.shape[0]
         if B == 0:   # a minibatch is B UPDATE commands, the last with APPLY: B = 0 has none
             raise CrossbarError("update: a minibatch needs at least one sample (B >= 1)")
+        step = self.batch_limit(self.cols + self.rows)
         pulses = 0
-        for b in range(B):
+        for b in range(0, B, step):
+            k = min(step, B - b)
             t0 = time.perf_counter()
-            flags = 1 if (apply and b == B - 1) else 0
-            p = bytes([tile, flags]) + x[b].tobytes() + d[b].tobytes()
+            flags = 1 if (apply and b + k == B) else 0
+            p = (struct.pack("<BBH", tile, flags, k)
+                 + np.concatenate([x[b: b + k], d[b: b + k]], axis=1).tobytes())
             self.stats.t_encode += time.perf_counter() - t0
-            pulses = struct.unpack("<I", self._call(Op.UPDATE, p, 4))[0]
+            pulses = struct.unpack("<I", self._call(Op.UPDATE_B, p, 4))[0]
         return pulses
 
     # ------------------------------------------------------------------ lifetime

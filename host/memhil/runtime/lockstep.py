@@ -59,6 +59,9 @@ def _status_name(s: int) -> str:
     return Status(s).name if s in Status._value2member_map_ else str(s)
 
 
+_ARRAY_OPS = (Op.FORWARD, Op.TRANSPOSE, Op.UPDATE, Op.FORWARD_B, Op.TRANSPOSE_B, Op.UPDATE_B)
+
+
 class LockstepCrossbar(Crossbar):
     """A :class:`Crossbar` checked against a twin; see the module docstring.
 
@@ -73,7 +76,8 @@ class LockstepCrossbar(Crossbar):
         self.twin_device: TwinDevice | None = None
         super().__init__(transport, **kw)
         if twin is None:
-            twin = TwinDevice(self.rows, self.cols, self.tiles, g_w=self.g_w, lanes=self.lanes)
+            twin = TwinDevice(self.rows, self.cols, self.tiles, g_w=self.g_w, lanes=self.lanes,
+                              payload_log2=self.payload_log2)
             if sync == "device":
                 self._adopt(twin)
         self.twin_device = twin
@@ -125,13 +129,13 @@ class LockstepCrossbar(Crossbar):
     def _compare(self, op: Op, p: bytes, e: Response, r: Response) -> None:
         if e.status != r.status:
             self._fail(op, "status", _status_name(e.status), _status_name(r.status),
-                       tile=p[0] if op in (Op.FORWARD, Op.TRANSPOSE, Op.UPDATE) else None)
+                       tile=p[0] if op in _ARRAY_OPS else None)
         if e.payload == r.payload or not r.ok:
             return
         R, C = self.rows, self.cols
         if op == Op.PING:
             ei, ri = pr.unpack_ping(e.payload), pr.unpack_ping(r.payload)
-            for k in ("magic", "version", "rows", "cols", "tiles"):
+            for k in ("magic", "version", "rows", "cols", "tiles", "payload_log2"):
                 if ei[k] != ri[k]:
                     self._fail(op, f"PING field {k}", ei[k], ri[k])
             return
@@ -150,18 +154,22 @@ class LockstepCrossbar(Crossbar):
                     return
             name = SPEC.reg_name(addr) or f"0x{addr:03x}"
             self._fail(op, f"register {name} (0x{addr:03x})", ev, rv)
-        if op in (Op.FORWARD, Op.TRANSPOSE):
+        if op in (Op.FORWARD, Op.TRANSPOSE, Op.FORWARD_B, Op.TRANSPOSE_B):
             ev = np.frombuffer(e.payload, dtype="<i2")
             rv = np.frombuffer(r.payload, dtype="<i2")
             if ev.shape != rv.shape:
                 self._fail(op, "response length", ev.size, rv.size, tile=p[0])
             k = int(np.flatnonzero(ev != rv)[0])
-            if op == Op.FORWARD:
-                self._fail(op, f"tile {p[0]} output row {k}", int(ev[k]), int(rv[k]),
-                           tile=p[0], row=k)
-            self._fail(op, f"tile {p[0]} output column {k}", int(ev[k]), int(rv[k]),
-                       tile=p[0], col=k)
-        if op == Op.UPDATE:
+            fwd = op in (Op.FORWARD, Op.FORWARD_B)
+            n = R if fwd else C
+            b, k = divmod(k, n)
+            smp = f" sample {b}" if op in (Op.FORWARD_B, Op.TRANSPOSE_B) else ""
+            if fwd:
+                self._fail(op, f"tile {p[0]}{smp} output row {k}", int(ev[b * n + k]),
+                           int(rv[b * n + k]), tile=p[0], row=k)
+            self._fail(op, f"tile {p[0]}{smp} output column {k}", int(ev[b * n + k]),
+                       int(rv[b * n + k]), tile=p[0], col=k)
+        if op in (Op.UPDATE, Op.UPDATE_B):
             ev, rv = struct.unpack("<I", e.payload)[0], struct.unpack("<I", r.payload)[0]
             where = self._locate_cells(p[0]) if len(r.payload) == 4 else ""
             self._fail(op, f"tile {p[0]} pulses applied{where}", ev, rv, tile=p[0])

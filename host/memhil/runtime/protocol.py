@@ -15,7 +15,16 @@ from memhil.contract.spec import SPEC
 P = SPEC.protocol
 SOF_CMD = P["sof_cmd"]
 SOF_RSP = P["sof_rsp"]
-MAX_PAYLOAD = SPEC.limits["max_payload"]
+#: payload bytes every build accepts (a build's own limit, 2^PAYLOAD_LOG2, is in PING)
+MIN_PAYLOAD = SPEC.limits["max_payload"]
+MAX_PAYLOAD = MIN_PAYLOAD  # kept for callers that size by the guaranteed minimum
+PAYLOAD_LOG2_MIN = SPEC.limits["payload_log2_min"]
+PAYLOAD_LOG2_MAX = SPEC.limits["payload_log2_max"]
+PAYLOAD_LOG2_DEFAULT = SPEC.limits["payload_log2_default"]
+#: the largest LEN any build accepts: a decoder never waits for a longer frame
+LEN_LIMIT = 1 << PAYLOAD_LOG2_MAX
+MAX_BATCH = SPEC.limits["max_batch"]
+LEN_BYTES = P["len_bytes"]
 
 Op = IntEnum("Op", dict(SPEC.opcodes))
 Status = IntEnum("Status", dict(SPEC.status))
@@ -83,15 +92,20 @@ class Response:
         return self.status == Status.OK
 
 
+def pack_len(n: int) -> bytes:
+    """LEN as it goes on the wire: 24 bits, little-endian (contract §8)."""
+    if not 0 <= n < (1 << (8 * LEN_BYTES)):
+        raise ValueError(f"payload of {n} bytes does not fit the {8 * LEN_BYTES}-bit LEN field")
+    return n.to_bytes(LEN_BYTES, "little")
+
+
 def encode_command(seq: int, op: int, payload: bytes = b"") -> bytes:
-    if len(payload) > 0xFFFF:
-        raise ValueError(f"payload of {len(payload)} bytes does not fit the 16-bit LEN field")
-    body = struct.pack("<BBH", seq & 0xFF, op & 0xFF, len(payload)) + bytes(payload)
+    body = bytes([seq & 0xFF, op & 0xFF]) + pack_len(len(payload)) + bytes(payload)
     return bytes([SOF_CMD]) + body + struct.pack("<H", crc16(body))
 
 
 def encode_response(seq: int, op: int, status: int, payload: bytes = b"") -> bytes:
-    body = struct.pack("<BBBH", seq & 0xFF, op & 0xFF, status & 0xFF, len(payload)) + bytes(payload)
+    body = bytes([seq & 0xFF, op & 0xFF, status & 0xFF]) + pack_len(len(payload)) + bytes(payload)
     return bytes([SOF_RSP]) + body + struct.pack("<H", crc16(body))
 
 
@@ -137,8 +151,9 @@ class ResponseDecoder:
         hb = P["rsp_header_bytes"]
         if len(self.buf) - i < hb:
             return "wait"
-        seq, op, status, ln = struct.unpack_from("<BBBH", self.buf, i + 1)
-        if ln > MAX_PAYLOAD:
+        seq, op, status = self.buf[i + 1], self.buf[i + 2], self.buf[i + 3]
+        ln = int.from_bytes(self.buf[i + 4: i + hb], "little")
+        if ln > LEN_LIMIT:
             return None
         if len(self.buf) - i < hb + ln + 2:
             return "wait"
@@ -229,13 +244,31 @@ def pack_update(tile: int, apply: bool, x, d) -> bytes:
     return struct.pack("<BB", tile, 1 if apply else 0) + pack_i8s(x) + pack_i8s(d)
 
 
-def ping_payload(rows: int, cols: int, tiles: int, lanes: int) -> bytes:
-    return struct.pack("<IHHHBB", SPEC.magic, SPEC.version, rows, cols, tiles, lanes)
+def pack_batch(tile: int, samples) -> bytes:
+    """FORWARD_B / TRANSPOSE_B payload: u8 tile, u16 B, then the B samples' codes in order."""
+    samples = [list(s) for s in samples]
+    return struct.pack("<BH", tile, len(samples)) + b"".join(pack_i8s(s) for s in samples)
+
+
+def pack_update_batch(tile: int, apply: bool, xs, ds) -> bytes:
+    """UPDATE_B payload: u8 tile, u8 flags, u16 B, then per sample COLS x codes, ROWS d codes."""
+    xs, ds = list(xs), list(ds)
+    if len(xs) != len(ds):
+        raise ValueError(f"UPDATE_B needs as many x as d samples, got {len(xs)} and {len(ds)}")
+    body = b"".join(pack_i8s(x) + pack_i8s(d) for x, d in zip(xs, ds))
+    return struct.pack("<BBH", tile, 1 if apply else 0, len(xs)) + body
+
+
+def ping_payload(rows: int, cols: int, tiles: int, lanes: int,
+                 payload_log2: int = PAYLOAD_LOG2_DEFAULT) -> bytes:
+    return struct.pack("<IHHHBBB", SPEC.magic, SPEC.version, rows, cols, tiles, lanes,
+                       payload_log2)
 
 
 def unpack_ping(payload: bytes) -> dict:
-    magic, version, rows, cols, tiles, lanes = struct.unpack("<IHHHBB", payload)
-    return dict(magic=magic, version=version, rows=rows, cols=cols, tiles=tiles, lanes=lanes)
+    magic, version, rows, cols, tiles, lanes, plog2 = struct.unpack("<IHHHBBB", payload)
+    return dict(magic=magic, version=version, rows=rows, cols=cols, tiles=tiles, lanes=lanes,
+                payload_log2=plog2, max_payload=1 << plog2)
 
 
 # fixed part of each command payload, and bytes per counted item (None: not counted)
@@ -260,6 +293,12 @@ def expected_len(op: int, payload: bytes, rows: int, cols: int) -> int | None:
         return 1 + rows
     if op == Op.UPDATE:
         return 2 + cols + rows
+    batched = {Op.FORWARD_B: (3, cols), Op.TRANSPOSE_B: (3, rows), Op.UPDATE_B: (4, cols + rows)}
+    if op in batched:
+        fixed, per = batched[Op(op)]
+        if len(payload) < fixed:
+            return fixed
+        return fixed + per * struct.unpack_from("<H", payload, fixed - 2)[0]
     if op not in FIXED_LEN:
         return None
     fixed, per = FIXED_LEN[Op(op)]

@@ -29,7 +29,8 @@ from memhil.runtime import protocol as pr
 from memhil.runtime.transport import Transport, TransportError
 
 MEMHIL_VLNV = "memhil:user:memhil_ip:1.0"      # as bitstreams/build.tcl packages it
-MAX_FRAME = pr.MAX_PAYLOAD + 8
+#: DMA buffer bytes: the longest frame any build sends or accepts (LEN up to 2^PAYLOAD_LOG2_MAX)
+MAX_FRAME = pr.LEN_LIMIT + SPEC.protocol["rsp_header_bytes"] + 2
 _OVERLAY_ARGS = ("dtbo", "download", "ignore_version", "device")
 
 
@@ -59,8 +60,11 @@ class PynqTransport(Transport):
         self.ip = getattr(overlay, ip)      # MemhilIP, or a plain DefaultIP: read/write only
         self.dma_timeout = dma_timeout
         device = getattr(overlay, "device", None)
-        self.txbuf = pynq.allocate(shape=(MAX_FRAME,), dtype=np.uint8, target=device)
-        self.rxbuf = pynq.allocate(shape=(MAX_FRAME,), dtype=np.uint8, target=device)
+        # one transfer moves at most 2^c_sg_length_width - 1 bytes (the DMA's build option)
+        self.max_frame = min([MAX_FRAME] + [int(getattr(ch, "_max_size", MAX_FRAME)) for ch in
+                                            (self.dma.sendchannel, self.dma.recvchannel)])
+        self.txbuf = pynq.allocate(shape=(self.max_frame,), dtype=np.uint8, target=device)
+        self.rxbuf = pynq.allocate(shape=(self.max_frame,), dtype=np.uint8, target=device)
         self._armed = False
 
     @classmethod
@@ -88,8 +92,8 @@ class PynqTransport(Transport):
 
     def write(self, data: bytes) -> None:
         n = len(data)
-        if n > MAX_FRAME:
-            raise TransportError(f"frame of {n} bytes exceeds the DMA buffer of {MAX_FRAME}")
+        if n > self.max_frame:
+            raise TransportError(f"frame of {n} bytes exceeds the DMA buffer of {self.max_frame}")
         self._arm()
         self.txbuf[:n] = np.frombuffer(bytes(data), dtype=np.uint8)
         ch = self.dma.sendchannel

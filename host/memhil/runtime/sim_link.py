@@ -60,6 +60,7 @@ class SimParams:
     uart: bool = False
     clks_per_bit: int = 8          # UART build: clock cycles per bit (CLK_HZ / BAUD)
     idle_bytes: int = 2            # UART build: idle gap that marks TLAST, in byte times
+    payload_log2: int = SPEC.limits["payload_log2_default"]   # MAX_PAYLOAD = 2^payload_log2
 
     def __post_init__(self):
         lim = SPEC.limits
@@ -67,7 +68,8 @@ class SimParams:
         for name, lo, hi in (("rows", 1, lim["max_rows"]), ("cols", 1, lim["max_cols"]),
                              ("tiles", 1, lim["max_tiles"]), ("lanes", 1, lim["max_cols"]),
                              ("g_w", 1, lim["max_code_bits"]), ("clks_per_bit", 4, 1 << 16),
-                             ("idle_bytes", 1, 255)):
+                             ("idle_bytes", 1, 255),
+                             ("payload_log2", lim["payload_log2_min"], lim["payload_log2_max"])):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
                 raise ValueError(f"{name}={v!r} is not allowed: must be an integer in [{lo}, {hi}]")
@@ -78,7 +80,7 @@ class SimParams:
 
     def generics(self) -> dict[str, int]:
         g = {"ROWS": self.rows, "COLS": self.cols, "TILES": self.tiles, "LANES": self.lanes,
-             "G_W": self.g_w}
+             "G_W": self.g_w, "PAYLOAD_LOG2": self.payload_log2}
         if self.uart:
             baud = 1_000_000
             g.update(CLK_HZ=baud * self.clks_per_bit, BAUD=baud, IDLE_BYTES=self.idle_bytes)

@@ -42,6 +42,8 @@ class Transport:
     #: True when ``read`` cannot receive anything that was not already produced by ``write``
     #: (in-process devices): the driver then never waits for a timeout.
     synchronous = False
+    #: the longest frame (bytes) this transport can carry in one piece; None: no limit
+    max_frame: int | None = None
 
     def write(self, data: bytes) -> None:  # pragma: no cover - interface
         raise NotImplementedError
