@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from memhil.config import DeviceConfig
@@ -30,7 +31,8 @@ NO_TORCH = "import sys\nsys.modules['torch'] = None\n"
 BOARD_MODULES = ["memhil", "memhil.contract", "memhil.contract.spec", "memhil.contract.hashing",
                  "memhil.config", "memhil.backend", "memhil.runtime", "memhil.runtime.protocol",
                  "memhil.runtime.transport", "memhil.runtime.driver",
-                 "memhil.runtime.pynq_transport", "memhil.runtime.pynq_overlay"]
+                 "memhil.runtime.pynq_transport", "memhil.runtime.pynq_overlay",
+                 "memhil.hostmath", "memhil.mapping", "memhil.npnn"]
 
 ROWS, COLS, TILES, G_W, LANES = 6, 5, 2, 8, 4
 
@@ -135,6 +137,103 @@ def test_driver_without_torch_matches_the_twin():
     assert any(got[f"pulses{s}"] for s in range(4)), "no update applied a pulse"
 
 
+# ---------------------------------------------------------------------------- training
+#: the numpy training loop (memhil.npnn) on a torch-free board host: a Crossbar over a socket
+TRAIN = """
+import json
+import sys
+
+import numpy as np
+
+from memhil.config import DeviceConfig
+from memhil.npnn import NumpyMLP, NumpyTrainer
+from memhil.runtime.driver import Crossbar
+from memhil.runtime.transport import SerialTransport
+
+a = json.loads(sys.argv[1])
+d = np.load(a["data"])
+xb = Crossbar(SerialTransport(a["url"]), timeout=10.0)
+model = NumpyMLP(xb, a["sizes"], seed=a["seed"], config=DeviceConfig.from_dict(a["config"]))
+tr = NumpyTrainer(model, epochs=a["epochs"], batch=a["batch"], lr=a["lr"], seed=a["seed"])
+losses = []
+hist = tr.fit(d["x_train"], d["y_train"], d["x_test"], d["y_test"],
+              on_batch=lambda info: losses.append(info["loss"]))
+out = {"history": [{k: v for k, v in h.items() if k != "epoch_time_s"} for h in hist],
+       "losses": losses, "codes": [[c.tolist() for c in m.codes()] for m in model.layers],
+       "shifts": [m.shift for m in model.layers], "pulses": [m.pulses for m in model.layers]}
+xb.close()
+heavy = sorted(m for m in sys.modules if sys.modules[m] is not None and
+               (m.split(".")[0] == "torch" or m.startswith(("memhil.twin", "memhil.nn"))))
+assert not heavy, heavy
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize("mode", ["coincidence", "rounding"])
+def test_numpy_training_without_torch_matches_the_torch_path(tmp_path, monkeypatch, mode):
+    """memhil.npnn in a torch-free Python trains a 64-16-10 network on a device behind a socket
+    (the board's situation) and gets the torch path's (memhil.nn.Trainer on a twin of the same
+    geometry) per-minibatch losses, history (losses, pulses, accuracies), codes and ADC shifts,
+    and leaves the device in the same state, bit for bit."""
+    from memhil import backend as backend_mod
+    from memhil import hostmath
+    from memhil.data import load_digits
+    from memhil.mapping import network_tiles
+    from memhil.nn.layer import CrossbarLinear
+    from memhil.nn.models import backends_of
+    from memhil.nn.trainer import RunSpec, Trainer, final_state_equal
+
+    data = load_digits().subset(96, 48)
+    np.savez(tmp_path / "data.npz", x_train=data.x_train, y_train=data.y_train,
+             x_test=data.x_test, y_test=data.y_test)
+    cfg = DeviceConfig(update_mode=mode, read_noise_sigma=0.05, c2c_sigma=0.1, seed=9)
+    sizes = [64, 16, 10]
+    rows, cols, tiles_of = network_tiles(sizes)
+    tiles = sum(map(len, tiles_of))
+    args = {"sizes": sizes, "seed": 4, "config": cfg.to_dict(), "epochs": 2, "batch": 8,
+            "lr": 0.1, "data": str(tmp_path / "data.npz")}
+
+    srv = TwinLinkServer(TwinDevice(rows, cols, tiles)).start()
+    try:
+        r = subprocess.run([sys.executable, "-c", NO_TORCH + TRAIN,
+                            json.dumps({**args, "url": srv.url})],
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        got = json.loads(r.stdout.strip().splitlines()[-1])
+        device_state = srv.device.twin.state_dict()
+    finally:
+        srv.stop()
+
+    # the torch path, on a twin of the same geometry
+    kind = "board-subset-test-twin"
+    monkeypatch.setitem(backend_mod._OPENERS, kind,
+                        lambda rows, cols, tiles, config, device="cpu", **o:
+                        Twin(rows, cols, tiles, config))
+    losses = []
+    real = hostmath.softmax_cross_entropy
+
+    def recording(z, y):
+        loss, grad = real(z, y)
+        losses.append(loss)
+        return loss, grad
+    monkeypatch.setattr(hostmath, "softmax_cross_entropy", recording)
+    spec = RunSpec(hidden=[16], epochs=2, batch=8, lr=0.1, seed=4, backend=kind,
+                   config=cfg.to_dict())
+    tr = Trainer(spec, data)
+    tr.fit()
+    layers = [m for m in tr.model.modules() if isinstance(m, CrossbarLinear)]
+    want = {"history": [{k: v for k, v in h.items() if k != "epoch_time_s"} for h in tr.history],
+            "losses": losses, "codes": [[c.tolist() for c in m.codes()] for m in layers],
+            "shifts": [m.shift for m in layers], "pulses": [m.pulses for m in layers]}
+    want = json.loads(json.dumps(want))
+    assert len(got["losses"]) == 2 * 12
+    for k in want:
+        assert got[k] == want[k], k
+    assert all(h["pulses"] > 0 for h in got["history"])
+    (twin,) = backends_of(tr.model)
+    assert final_state_equal(device_state, twin.state_dict())
+
+
 class _TensorNumpy:
     """``np`` for the session on the twin: ``np.asarray`` of a torch tensor via ``.cpu()``."""
 
@@ -149,7 +248,8 @@ class _TensorNumpy:
 #: the board subset's sources (memhil.runtime.driver and what it imports, the pynq layer)
 BOARD_FILES = ["__init__.py", "contract", "config.py", "backend.py", "runtime/__init__.py",
                "runtime/protocol.py", "runtime/transport.py", "runtime/driver.py",
-               "runtime/pynq_transport.py", "runtime/pynq_overlay.py"]
+               "runtime/pynq_transport.py", "runtime/pynq_overlay.py",
+               "hostmath.py", "mapping.py", "npnn.py"]
 
 
 def _vermin(*paths, cwd=None) -> subprocess.CompletedProcess:

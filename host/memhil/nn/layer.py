@@ -35,14 +35,12 @@ import math
 import torch
 from torch import nn
 
+from memhil import hostmath
 from memhil.backend import open_backend
 from memhil.config import DeviceConfig
+from memhil.hostmath import LR_Q_MAX, LR_Q_MIN, MAX_SHIFT  # noqa: F401  (also exported here)
 from memhil.nn.backend import MAX_COLS, MAX_ROWS, plan_tiles, reg_cache
 from memhil.twin import native
-
-MAX_SHIFT = 31
-LR_Q_MIN = 1
-LR_Q_MAX = (1 << 32) - 1
 
 
 def _fast_lib(t: torch.Tensor):
@@ -150,8 +148,7 @@ class CrossbarLinear(nn.Module):
         self.w_range = float(w_range)
         self.w_unit = self.w_range * self.bound / self.cmax
         # ADC gain: first guess for |y| ~ sqrt(n) * 127 * (typical weight code), then adaptive
-        guess = math.sqrt(max(1, cols)) * self.dac_max * (self.cmax / 8)
-        s0 = max(0, math.ceil(math.log2(max(1.0, guess / (self.adc_hi / 2)))))
+        s0 = hostmath.initial_shift(cols, self.dac_max, self.cmax, self.adc_hi)
         self.shift = {"fwd": [s0] * len(self.blocks), "bwd": [s0] * len(self.blocks)}
         self.pulses = 0
         if weight is None:
@@ -242,14 +239,13 @@ class CrossbarLinear(nn.Module):
 
     def _target_shift(self, top: int, s: int) -> int:
         """The shift at which the largest output ``top`` of a read at shift ``s`` would use half
-        the ADC range."""
-        m = top << s
-        return max(0, math.ceil(math.log2(m / (self.adc_hi / 2)))) if m > 0 else s
+        the ADC range (:func:`memhil.hostmath.target_shift`)."""
+        return hostmath.target_shift(top, s, self.adc_hi)
 
     def safe_shift(self, direction: str) -> int:
         """A shift at which no read can saturate (all inputs and weights at their maximum)."""
         n = self.cols if direction == "fwd" else self.rows
-        return max(0, math.ceil(math.log2(n * self.dac_max * self.cmax / self.adc_hi)))
+        return hostmath.safe_shift(n, self.dac_max, self.cmax, self.adc_hi)
 
     def _read(self, direction: str, k: int, tile: int, v: torch.Tensor) -> tuple[torch.Tensor, int]:
         """One read with the auto-ranging ADC gain: the ADC codes and the shift ``s`` (the
@@ -340,17 +336,8 @@ class CrossbarLinear(nn.Module):
         if mx == 0.0 or md == 0.0 or lr == 0.0:
             return None
         cfg = self.config
-        lr_q = None
-        if cfg.update_mode == "coincidence":
-            k = lr * (1 << 14) / (self.w_unit * self.sub * cfg.bl)
-            ax, ad = math.sqrt(k * md / mx), math.sqrt(k * mx / md)
-        else:
-            ax = self.dac_max / mx
-            p = lr * (1 << 16) / (self.w_unit * self.sub * ax)
-            # d at full DAC range unless that needs LR_Q < 1; LR_Q is rounded up so that the
-            # product a_d * LR_Q stays exact (a_d = p / LR_Q <= dac_max / md)
-            lr_q = min(LR_Q_MAX, max(LR_Q_MIN, math.ceil(p * md / self.dac_max - 1e-9)))
-            ad = p / lr_q
+        ax, ad, lr_q = hostmath.update_scales(cfg.update_mode, lr, self.w_unit, self.sub, cfg.bl,
+                                              self.dac_max, mx, md)
         # float64 products, rounded half to even, clipped at the DAC range
         return scaled_codes(x, ax, self.dac_max), scaled_codes(g, -ad, self.dac_max), lr_q
 

@@ -8,18 +8,8 @@ from torch import nn
 
 from memhil.backend import open_backend
 from memhil.config import DeviceConfig
-from memhil.contract.hashing import splitmix64
-from memhil.nn.backend import MAX_COLS, MAX_ROWS, plan_tiles
+from memhil.mapping import layer_seed, network_tiles  # noqa: F401  (layer_seed: also here)
 from memhil.nn.layer import CrossbarLinear
-
-
-def layer_seed(seed: int, index: int) -> int:
-    """A distinct, reproducible 63-bit seed for layer ``index`` (decorrelates the LFSRs and
-    device-to-device patterns of the per-layer twins)."""
-    s = seed & 0xFFFFFFFFFFFFFFFF
-    for _ in range(index + 1):
-        s, z = splitmix64(s)
-    return z & 0x7FFFFFFFFFFFFFFF
 
 
 def float_mlp(sizes: list[int], seed: int) -> nn.Sequential:
@@ -46,19 +36,12 @@ def crossbar_mlp(sizes: list[int], seed: int, config: DeviceConfig, backend: str
     ``board`` one device is opened whose tiles hold all layers' blocks.
     """
     ref = float_mlp(sizes, seed)
-    linears = [m for m in ref if isinstance(m, nn.Linear)]
     shared = None
     tiles_of = []
     if backend != "twin":
-        rows = min(MAX_ROWS, max(l.out_features for l in linears))
-        cols = min(MAX_COLS, max(l.in_features + 1 for l in linears))
-        t = 0
-        for l in linears:
-            n = len(plan_tiles(l.out_features, l.in_features + 1, rows, cols))
-            tiles_of.append(list(range(t, t + n)))
-            t += n
-        shared = open_backend(backend, rows, cols, t, config, device=device,
-                              **(backend_options or {}))
+        rows, cols, tiles_of = network_tiles(sizes)
+        shared = open_backend(backend, rows, cols, sum(map(len, tiles_of)), config,
+                              device=device, **(backend_options or {}))
     layers: list[nn.Module] = []
     li = 0
     for m in ref:

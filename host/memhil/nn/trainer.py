@@ -13,11 +13,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from memhil import hostmath
 from memhil.config import DeviceConfig
 from memhil.nn.checkpoint import (CheckpointError, checkpoint_file, crossbar_state_problem,
                                    first_line, form_problem, history_problem, load_checkpoint,
                                    save_checkpoint)
 from memhil.nn.layer import CrossbarLinear, CrossbarSGD
+from memhil.nn.loss import CrossEntropyLoss
 from memhil.nn.models import backends_of, crossbar_mlp, float_mlp, preserved_lfsrs
 
 
@@ -51,10 +53,8 @@ class RunSpec:
         return cls(**d)
 
     def lr_at(self, epoch: int) -> float:
-        """Learning rate of (0-based) ``epoch``."""
-        if self.lr_schedule == "constant" or self.epochs <= 1:
-            return self.lr
-        return self.lr * (1.0 - (1.0 - self.lr_end) * epoch / (self.epochs - 1))
+        """Learning rate of (0-based) ``epoch`` (:func:`memhil.hostmath.lr_at`)."""
+        return hostmath.lr_at(self.lr, epoch, self.epochs, self.lr_schedule, self.lr_end)
 
     def sizes(self, features: int, classes: int) -> list[int]:
         return [features, *self.hidden, classes]
@@ -318,7 +318,7 @@ class Trainer:
             for g in self.opt.param_groups:
                 g["lr"] = lr
         self.model.train()
-        loss_fn = nn.CrossEntropyLoss()
+        loss_fn = CrossEntropyLoss()       # memhil.hostmath's, as the numpy path (memhil.npnn)
         tot_loss, correct, pulses = 0.0, 0, 0
         bar = _progress((n + spec.batch - 1) // spec.batch,
                         f"{spec.device} epoch {self.epoch + 1}/{spec.epochs}", self.progress)
