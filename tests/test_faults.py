@@ -160,7 +160,7 @@ def test_false_start_bytes_do_not_swallow_answers():
     class Noisy(LoopbackTransport):
         def read(self, timeout):
             data = super().read(timeout)
-            return b"\x5a\x01\x02\x00\xff\x0f" + data + b"\xa5" if data else b""
+            return b"\x5a\x01\x02\x00\xff\x0f\x00" + data + b"\xa5" if data else b""
 
     xb = Crossbar(Noisy(dev), timeout=0.05)
     for _ in range(20):

@@ -124,7 +124,8 @@ def test_real_pynq_backed_by_the_rtl(rtl_server, tmp_path):
     assert compare_state(xb.snapshot(), xb.twin) == []
     # MMIO reads are real AXI4-Lite transactions on s_axil_*
     assert tr.read_reg("ID") == SPEC.magic
-    assert tr.ip.geometry == {"rows": 8, "cols": 8, "tiles": 1, "lanes": 4, "g_w": 8}
+    assert tr.ip.geometry == {"rows": 8, "cols": 8, "tiles": 1, "lanes": 4, "g_w": 8,
+                              "payload_log2": 12}
     for name in ("CNT_UPDATES", "CNT_PULSES", "CNT_READS", "BL", "UPDATE_MODE"):
         assert tr.read_reg(name) == xb.read_reg(SPEC.reg(name)), name
     plain = Crossbar(tr, timeout=2.0)          # an MMIO write, seen by the command stream

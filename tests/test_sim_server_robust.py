@@ -297,7 +297,7 @@ def _valid_command(rng) -> tuple[int, bytes]:
 
 def _frame(seq: int, op: int, payload: bytes, length: int | None = None) -> bytes:
     """A command frame with a correct CRC (and LEN = ``length`` if given)."""
-    body = struct.pack("<BBH", seq, op, len(payload) if length is None else length) + payload
+    body = bytes([seq, op]) + pr.pack_len(len(payload) if length is None else length) + payload
     return bytes([pr.SOF_CMD]) + body + struct.pack("<H", pr.crc16(body))
 
 

@@ -184,9 +184,9 @@ async def test_errors(dut, pause):
     # after every frame the parser hunts at once: two frames in one packet get two responses,
     # and a SOF after the CRC starts a frame that TLAST truncates
     rsp = await tb.xfer_raw(good + proto.encode_command(0x12, OP["PING"]))
-    assert len(rsp) == 2 * 8 + 4 + 12
+    assert len(rsp) == 2 * 9 + 4 + 13             # two headers and CRCs, READ_REG and PING
     rsp = await tb.xfer_raw(good + b"\xa5\x00\x01")
-    assert proto.decode_response(rsp[-8:]) == (0x00, 0x01, ST["TRUNCATED"], b"")
+    assert proto.decode_response(rsp[-9:]) == (0x00, 0x01, ST["TRUNCATED"], b"")
     errs += 1
     # nothing above changed any state
     assert await snapshot(tb) == before
