@@ -108,6 +108,13 @@ foreach pin {memhil/aclk memhil/aresetn} {
   }
 }
 
+# pin the register windows (the automation above picks free ones; pynq reads them from the .hwh,
+# and tests/memhil_hwh.py, tests/pynq_standin.py and docs/board.md use these same addresses)
+assign_bd_address -offset 0x40400000 -range 0x00010000 -target_address_space \
+  [get_bd_addr_spaces ps7/Data] [get_bd_addr_segs dma/S_AXI_LITE/Reg] -force
+assign_bd_address -offset 0x43C00000 -range 0x00001000 -target_address_space \
+  [get_bd_addr_spaces ps7/Data] [get_bd_addr_segs memhil/s_axil/reg0] -force
+
 validate_bd_design
 save_bd_design
 set wrapper [make_wrapper -files [get_files "$name.bd"] -top]

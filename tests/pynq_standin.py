@@ -17,29 +17,50 @@ layer: ``/dev/mem``, the FPGA manager, XRT/CMA, the device tree) is replaced, by
 * memory: ``allocate`` returns real ``pynq.buffer.PynqBuffer`` objects (non-coherent) whose
   "physical" memory is a separate byte array: ``flush`` copies the CPU's view to it and
   ``invalidate`` copies it back, so a missing flush/invalidate is seen as on a board.
-* metadata: ``get_bitfile_metadata`` returns the dictionaries that pynq's HWH parser makes from
-  the block design of bitstreams/build.tcl (:func:`memhil_ip_dict`); no .hwh is parsed.
+* metadata: ``get_bitfile_metadata`` parses the ``.hwh`` beside the bitstream exactly as pynq's
+  ``EmbeddedDevice`` does on a board (``pynqmetadata`` -> ``RuntimeMetadataParser``), without
+  the XRT memory description that only XRT's allocator needs; :func:`make_bitfile` writes that
+  .hwh from bitstreams/build.tcl and bitstreams/memhil_ip.v (tests/memhil_hwh.py). No .hwh: the
+  same error as on a board.
+* the PS's clock registers (SLCR, 0xF8000000): pynq's ``Overlay.download`` sets the PL clocks
+  from the .hwh through ``pynq.Clocks``, which reads and writes them with ``MMIO``;
+  :data:`SLCR` models them (the PYNQ-Z2's PLLs, power-on PL clock dividers), so
+  ``pynq.Clocks.fclk0_mhz`` reads what the .hwh asked for. pynq picks its Zynq clock code by the
+  CPU: ``Device.arch`` (pynq 3.1) or ``pynq.ps.CPU_ARCH`` (pynq 3.0); a SimDevice makes both
+  say ``armv7l``, as on the board.
 * download: records the bitstream (pynq's own ``post_download`` stamps it) and the device-tree
   overlay (``dtbo``) instead of writing the FPGA manager and configfs.
 
-What is not modelled: caches beyond flush/invalidate, interrupts, DMA error bits, the PL clocks,
-a real bitstream download, timing. Nothing here has run on a board.
+A process without the simulation in it (a Jupyter kernel, a Python with another pynq version or
+without torch) reaches the logic over a socket: :class:`BackendServer` serves a Backend,
+:class:`RemoteBackend` is its client, and :func:`install_from_env` makes the SimDevice pynq's
+active device from ``MEMHIL_PYNQ_STANDIN`` (tests/test_notebooks.py, tests/test_pynq30.py).
+
+What is not modelled: caches beyond flush/invalidate, interrupts, DMA error bits, a real
+bitstream download (the logic keeps its state across downloads), timing. Nothing here has run
+on a board.
 """
 from __future__ import annotations
 
 import ctypes
+import os
 import socket
 import struct
+import sys
+import threading
 from itertools import count
+from pathlib import Path
 
 import numpy as np
 from pynq.buffer import PynqBuffer
 from pynq.pl_server.device import Device
 
-DMA_VLNV = "xilinx.com:ip:axi_dma:7.1"
-MEMHIL_VLNV = "memhil:user:memhil_ip:1.0"     # bitstreams/build.tcl packages the IP so
+# The hardware: the register windows bitstreams/build.tcl pins with assign_bd_address
+# (tests/test_hwh.py checks these against the Tcl; pynq learns them from the .hwh)
 DMA_BASE, DMA_RANGE = 0x4040_0000, 0x1_0000
 MEMHIL_BASE, MEMHIL_RANGE = 0x43C0_0000, 0x1000
+SLCR_BASE, SLCR_RANGE = 0xF800_0000, 0x200
+ZYNQ_ARCH = "armv7l"
 
 
 # ---------------------------------------------------------------------------- backends
@@ -149,6 +170,120 @@ class SimBackend(Backend):
                 pass
 
 
+# ---------------------------------------------------------------------------- over a socket
+# One request: op (1 byte), addr (u32), n (u32), n payload bytes. One answer: status (u32: 0 ok,
+# 1 bus fault, 2 other error), n (u32), n bytes (the polled stream bytes, the register value, or
+# the error's text). Ops: S stream_send, P stream_poll, R mmio_read, W mmio_write.
+_REQ, _RSP = struct.Struct("<cII"), struct.Struct("<II")
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("the backend server closed the connection")
+        buf += chunk
+    return buf
+
+
+class BackendServer:
+    """Serves a :class:`Backend` (in this process) to :class:`RemoteBackend` clients on a
+    loopback port, one connection at a time; the logic keeps its state across connections."""
+
+    def __init__(self, backend: Backend, port: int = 0):
+        self.backend = backend
+        self.sock = socket.create_server(("127.0.0.1", port))
+        self.port = self.sock.getsockname()[1]
+        self.url = f"remote:127.0.0.1:{self.port}"
+        self.requests = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True,
+                                        name="pynq-standin-backend")
+        self._thread.start()
+
+    def _serve(self) -> None:
+        self.sock.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            with conn:
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                try:
+                    while not self._stop.is_set():
+                        op, addr, n = _REQ.unpack(_recv_exact(conn, _REQ.size))
+                        payload = _recv_exact(conn, n) if n else b""
+                        conn.sendall(self._answer(op, addr, payload))
+                except (ConnectionError, OSError):
+                    pass
+
+    def _answer(self, op: bytes, addr: int, payload: bytes) -> bytes:
+        self.requests += 1
+        try:
+            if op == b"S":
+                self.backend.stream_send(payload)
+                out = b""
+            elif op == b"P":
+                out = self.backend.stream_poll()
+            elif op == b"R":
+                out = struct.pack("<I", self.backend.mmio_read(addr))
+            elif op == b"W":
+                self.backend.mmio_write(addr, struct.unpack("<I", payload)[0])
+                out = b""
+            else:
+                raise ValueError(f"unknown request {op!r}")
+            return _RSP.pack(0, len(out)) + out
+        except BusFault as e:
+            text = str(e).encode()
+            return _RSP.pack(1, len(text)) + text
+        except Exception as e:            # reported to the client, the server keeps serving
+            text = f"{type(e).__name__}: {e}".encode()
+            return _RSP.pack(2, len(text)) + text
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2.0)
+        self.sock.close()
+
+
+class RemoteBackend(Backend):
+    """A :class:`Backend` served by a :class:`BackendServer` in another process."""
+
+    def __init__(self, host: str, port: int):
+        self._s = socket.create_connection((host, int(port)), timeout=10.0)
+        self._s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def _call(self, op: bytes, addr: int = 0, payload: bytes = b"") -> bytes:
+        self._s.sendall(_REQ.pack(op, addr, len(payload)) + payload)
+        status, n = _RSP.unpack(_recv_exact(self._s, _RSP.size))
+        data = _recv_exact(self._s, n) if n else b""
+        if status == 1:
+            raise BusFault(data.decode())
+        if status:
+            raise RuntimeError(f"backend server: {data.decode()}")
+        return data
+
+    def stream_send(self, data: bytes) -> None:
+        self._call(b"S", 0, bytes(data))
+
+    def stream_poll(self) -> bytes:
+        return self._call(b"P")
+
+    def mmio_read(self, addr: int) -> int:
+        return struct.unpack("<I", self._call(b"R", addr))[0]
+
+    def mmio_write(self, addr: int, value: int) -> None:
+        self._call(b"W", addr, struct.pack("<I", value & 0xFFFFFFFF))
+
+    def close(self) -> None:
+        try:
+            self._s.close()
+        except OSError:
+            pass
+
+
 # ---------------------------------------------------------------------------- the AXI DMA
 class AxiDmaModel:
     """The AXI DMA's simple-mode register file (PG021) over physical memory and the streams.
@@ -234,33 +369,41 @@ def _frame_end(buf: bytearray) -> int | None:
 
 
 # ---------------------------------------------------------------------------- metadata
-def memhil_ip_dict() -> dict:
-    """The two addressable cells of bitstreams/build.tcl as pynq's HWH parser describes them."""
-    dma_params = {"c_include_sg": "0", "c_sg_length_width": "23", "c_micro_dma": "0",
-                  "c_include_mm2s": "1", "c_include_s2mm": "1",
-                  "c_include_mm2s_dre": "0", "c_include_s2mm_dre": "0",
-                  "c_m_axi_mm2s_data_width": "32", "c_m_axi_s2mm_data_width": "32",
-                  "c_m_axis_mm2s_tdata_width": "8", "c_s_axis_s2mm_tdata_width": "8",
-                  "c_mm2s_burst_size": "16", "c_s2mm_burst_size": "16"}
-    common = {"gpio": {}, "interrupts": {}, "state": None, "mem_id": "S_AXI_LITE",
-              "bdtype": None, "registers": {}}
-    return {
-        "dma": {**common, "fullpath": "dma", "type": DMA_VLNV, "phys_addr": DMA_BASE,
-                "addr_range": DMA_RANGE, "parameters": dma_params},
-        "memhil": {**common, "fullpath": "memhil", "type": MEMHIL_VLNV, "mem_id": "s_axil",
-                   "phys_addr": MEMHIL_BASE, "addr_range": MEMHIL_RANGE,
-                   "parameters": {"ROWS": "8", "COLS": "8"}},
-    }
+def parse_hwh(bitfile_name, partial: bool = False):
+    """What pynq's ``EmbeddedDevice.get_bitfile_metadata`` returns for a .bit with its .hwh
+    (``BitstreamHandler.get_parser``: pynqmetadata's HWH frontend under pynq's
+    ``RuntimeMetadataParser``; a partial bitstream: pynq's ``hwh_parser.HWH``), less the XRT
+    memory topology (``xclbin_data``, made with Xilinx's xclbinutil) that only XRT's allocator
+    reads. No .hwh beside the .bit: pynq's error."""
+    from pynq.pl_server.embedded_device import _get_bitstream_handler
+
+    handler = _get_bitstream_handler(bitfile_name)
+    hwh = handler.get_hwh_data()
+    if hwh is None:
+        raise RuntimeError("Unable to find metadata for bitstream")
+    if partial:
+        from pynq.pl_server.hwh_parser import HWH
+
+        parser = HWH(hwh_data=hwh)
+    else:
+        from pynq.metadata.runtime_metadata_parser import RuntimeMetadataParser
+        from pynqmetadata.frontends import Metadata
+
+        parser = RuntimeMetadataParser(Metadata(input=Path(bitfile_name).with_suffix(".hwh")))
+        parser.refresh_hierarchy_dict()
+    parser.bin_data = None
+    parser.xclbin_data = None
+    parser.dtbo_data = handler.get_dtbo_data()
+    return parser
 
 
-class _Metadata:
-    """What ``Device.set_bitfile_name`` and ``Overlay`` read from a parser."""
-
-    def __init__(self):
-        self.ip_dict = memhil_ip_dict()
-        self.gpio_dict, self.interrupt_controllers, self.interrupt_pins = {}, {}, {}
-        self.hierarchy_dict, self.mem_dict, self.clock_dict = {}, {}, {}
-        self.systemgraph = None
+# The PS's clock registers (UG585, SLCR): PLL feedback dividers of the PYNQ-Z2 (50 MHz PS_CLK:
+# ARM PLL 1300 MHz, DDR PLL 1050 MHz, IO PLL 1000 MHz), CPU clock ARM PLL / 2, and the PL
+# clocks at their power-on value (IO PLL / 24 / 1 = 41.7 MHz) until an Overlay sets them. One PS
+# per process, like pynq's Clocks, which keeps the first device it was given.
+SLCR_RESET = {0x100: 26 << 12, 0x104: 21 << 12, 0x108: 20 << 12, 0x120: 2 << 8,
+              0x170: 0x0010_1800, 0x180: 0x0010_1800, 0x190: 0x0010_1800, 0x1A0: 0x0010_1800}
+SLCR: dict[int, int] = dict(SLCR_RESET)
 
 
 # ---------------------------------------------------------------------------- the device
@@ -289,6 +432,11 @@ class SimDevice(Device):
         self.name = tag
         self.backend = backend
         self.capabilities = {"REGISTER_RW": True, "MEMORY_MAPPED": False, "CALLABLE": False}
+        self.arch = ZYNQ_ARCH                     # pynq 3.1's Clocks asks the device
+        import pynq.ps
+
+        if not hasattr(pynq.ps.Clocks, "set_device"):
+            pynq.ps.CPU_ARCH = ZYNQ_ARCH          # pynq 3.0's Clocks asks the module
         self.dma = AxiDmaModel(self)
         self.timestamp = ""
         self.bitfile_name = None
@@ -316,6 +464,8 @@ class SimDevice(Device):
             return self.backend.mmio_read(a - MEMHIL_BASE)
         if DMA_BASE <= a < DMA_BASE + DMA_RANGE:
             return self.dma.read(a - DMA_BASE)
+        if SLCR_BASE <= a < SLCR_BASE + SLCR_RANGE:
+            return SLCR.get(a - SLCR_BASE, 0)
         raise BusFault(f"read of 0x{a:08x}: nothing there (DECERR, a bus fault on a Zynq)")
 
     def _write32(self, a: int, v: int) -> None:
@@ -323,6 +473,9 @@ class SimDevice(Device):
             return self.backend.mmio_write(a - MEMHIL_BASE, v)
         if DMA_BASE <= a < DMA_BASE + DMA_RANGE:
             return self.dma.write(a - DMA_BASE, v)
+        if SLCR_BASE <= a < SLCR_BASE + SLCR_RANGE:
+            SLCR[a - SLCR_BASE] = v & 0xFFFF_FFFF
+            return None
         raise BusFault(f"write of 0x{a:08x}: nothing there (DECERR, a bus fault on a Zynq)")
 
     # memory: non-coherent buffers over a separate "physical" memory
@@ -359,7 +512,7 @@ class SimDevice(Device):
 
     # bitstream and metadata
     def get_bitfile_metadata(self, bitfile_name, partial=False):
-        return _Metadata()
+        return parse_hwh(bitfile_name, partial)
 
     def download(self, bitstream, parser=None):
         self.downloads.append(bitstream.bitfile_name)
@@ -378,12 +531,88 @@ class SimDevice(Device):
         self.backend.close()
 
 
-def make_bitfile(directory, name: str = "memhil.bit", dtbo: bool = False):
-    """An empty stand-in bitstream file (pynq checks that it exists), optionally a .dtbo."""
-    from pathlib import Path
-
+def make_bitfile(directory, name: str = "memhil.bit", dtbo: bool = False,
+                 hwh: bool = True, params: dict | None = None) -> str:
+    """An empty stand-in bitstream (pynq checks that it exists) with its .hwh beside it
+    (tests/memhil_hwh.py, for the IP parameters ``params``: ROWS, COLS, TILES, LANES, G_W;
+    default bitstreams/Makefile's), and optionally an empty .dtbo."""
     bit = Path(directory) / name
     bit.write_bytes(b"")
+    if hwh:
+        from memhil_hwh import write_hwh
+
+        write_hwh(bit.with_suffix(".hwh"), params)
     if dtbo:
         bit.with_suffix(".dtbo").write_bytes(b"")
     return str(bit)
+
+
+# ---------------------------------------------------------------------------- other processes
+ENV = "MEMHIL_PYNQ_STANDIN"
+ENV_MISSING = "MEMHIL_PYNQ_STANDIN_MISSING"
+
+
+def backend_from_spec(spec: str) -> Backend:
+    """``twin:ROWS,COLS,TILES,G_W[,LANES]`` (a TwinDevice in this process), ``remote:HOST:PORT``
+    (a :class:`BackendServer`), ``rtl:STREAM_URL,MMIO_URL`` (a running Verilator simulation's
+    two sockets, ``socket://...``)."""
+    kind, _, arg = spec.partition(":")
+    if kind == "twin":
+        from memhil.runtime.device_model import TwinDevice
+
+        rows, cols, tiles, g_w, *lanes = (int(v) for v in arg.split(","))
+        return TwinBackend(TwinDevice(rows, cols, tiles, g_w=g_w,
+                                      **({"lanes": lanes[0]} if lanes else {})))
+    if kind == "remote":
+        host, port = arg.rsplit(":", 1)
+        return RemoteBackend(host, int(port))
+    if kind == "rtl":
+        from types import SimpleNamespace
+
+        url, mmio_url = arg.split(",")
+        return SimBackend(SimpleNamespace(url=url, mmio_url=mmio_url))
+    raise ValueError(f"{ENV}={spec!r}: expected twin:..., remote:HOST:PORT or rtl:URL,MMIO_URL")
+
+
+class _Missing:
+    """A meta path finder for which some packages do not exist: ``import torch`` raises
+    ModuleNotFoundError and ``sys.modules`` has no ``torch`` key, as where it is not installed
+    (libraries that look there, such as scipy, then see no torch)."""
+
+    def __init__(self, names):
+        self.names = set(names)
+
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in self.names:
+            raise ModuleNotFoundError(f"No module named {name!r} (not on this simulated "
+                                      f"PYNQ-Z2)", name=name)
+        return None
+
+
+def block_modules(names) -> None:
+    """Make the top-level packages ``names`` (e.g. torch, sklearn) impossible to import here."""
+    names = [n for n in names if n]
+    loaded = [n for n in names if n in sys.modules]
+    if loaded:
+        raise RuntimeError(f"{loaded} imported already: cannot remove them from this Python")
+    if names:
+        sys.meta_path.insert(0, _Missing(names))
+
+
+def block_torch() -> None:
+    block_modules(["torch"])
+
+
+def install_from_env() -> SimDevice | None:
+    """In a process the tests start (a Jupyter kernel through an IPython startup file, a child
+    Python): make a :class:`SimDevice` over ``$MEMHIL_PYNQ_STANDIN`` pynq's active device, as
+    the board's EmbeddedDevice is. ``$MEMHIL_PYNQ_STANDIN_MISSING=torch,sklearn`` first makes
+    those packages impossible to import, as on a PYNQ-Z2 (no torch wheel for ARMv7; scikit-learn
+    not on the image). Nothing set: nothing done."""
+    block_modules(os.environ.get(ENV_MISSING, "").split(","))
+    spec = os.environ.get(ENV)
+    if not spec:
+        return None
+    dev = SimDevice(backend_from_spec(spec))
+    Device.active_device = dev
+    return dev

@@ -119,6 +119,9 @@ def test_out_that_cannot_be_a_run_folder(cmd, where, a_file, capsys):
     (["sim-server", "--port", "99999"], ["--port", "99999"]),
     (["sim-server", "--port", "-1"], ["--port", "-1"]),
     (["sim-server", "--model", "quantum"], ["--model"]),
+    (["notebooks", "--bitfile", "/no/such.bit"], ["--bitfile", "/no/such.bit"]),
+    (["notebooks", "/proc/memhil-nope"], ["DIR", "/proc/memhil-nope"]),
+    (["notebooks", "--bogus"], ["memhil notebooks", "--bogus"]),
     (["bench", "nothing"], ["nothing"]),
     (["bench"], ["what"]),
     (["no-such-command"], ["no-such-command"]),
@@ -134,6 +137,28 @@ def test_usage_errors_exit_2_in_one_line(argv, words, tmp_path, capsys):
     if cmd:
         assert err.startswith(f"memhil {cmd}: error: "), err
     assert not out.exists()
+
+
+def test_notebooks_refuses_what_it_cannot_copy_or_must_not_overwrite(tmp_path, a_file, capsys):
+    """``memhil notebooks``: a DIR that is a file, a .bit without its .hwh, a notebook changed
+    since it was copied (kept, and nothing else copied either, unless --force): exit 2."""
+    rc, err = cli(["notebooks", a_file], capsys)
+    assert rc == 2
+    assert_one_line(err, "DIR", str(a_file), cmd="notebooks")
+    bit = tmp_path / "lonely.bit"
+    bit.write_bytes(b"")
+    rc, err = cli(["notebooks", tmp_path / "nb", "--bitfile", bit], capsys)
+    assert rc == 2
+    assert_one_line(err, "--bitfile", "lonely.hwh", cmd="notebooks")
+    assert not (tmp_path / "nb").exists()
+    assert cli(["notebooks", tmp_path / "nb"], capsys)[0] == 0
+    mine = tmp_path / "nb" / "1_selftest.ipynb"
+    mine.write_text("{}\n")
+    before = snapshot(tmp_path / "nb")
+    rc, err = cli(["notebooks", tmp_path / "nb"], capsys)
+    assert rc == 2
+    assert_one_line(err, "DIR", "1_selftest.ipynb", "--force", cmd="notebooks")
+    assert snapshot(tmp_path / "nb") == before
 
 
 def test_noisy_message_shows_no_python_tuple(capsys):

@@ -113,7 +113,10 @@ def test_overlay_takes_pynqs_arguments(board, tmp_path):
     with pytest.raises(IOError):
         MemhilOverlay(bit, dtbo=str(tmp_path / "missing.dtbo"), device=dev)
     ol = MemhilOverlay(bit, dtbo=bit.replace(".bit", ".dtbo"), device=dev)
-    assert ol.is_loaded() and set(ol.ip_dict) == {"dma", "memhil"}
+    # ip_dict from the .hwh beside the .bit (tests/memhil_hwh.py), parsed by pynq itself
+    assert ol.is_loaded() and set(ol.ip_dict) == {"dma", "memhil", "ps7"}
+    assert ol.ip_dict["memhil"]["phys_addr"] == ps.MEMHIL_BASE
+    assert pynq.Clocks.fclk0_mhz == 100.0          # the download set FCLK0 as the .hwh says
     assert ol.crossbar is ol.memhil and ol.crossbar.read_reg("VERSION") == SPEC.version
     assert ol.crossbar.counters()["CNT_ERRORS"] == 0
 

@@ -19,6 +19,7 @@ COMMANDS = {
     "verify": "verify",
     "sim-server": "sim_server",
     "board-server": "board_server",
+    "notebooks": "notebooks",
     "bench": "bench",
 }
 

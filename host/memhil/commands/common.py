@@ -200,7 +200,10 @@ def error_exit(prog: str, err: BaseException | str) -> int:
 
     from memhil.backend import BackendUnavailable
     from memhil.data import DataError
-    from memhil.nn.checkpoint import CheckpointError
+    try:
+        from memhil.nn.checkpoint import CheckpointError
+    except ImportError:     # a board without torch (memhil board-server, notebooks): no checkpoints
+        CheckpointError = ()
 
     if isinstance(err, str):
         return usage_exit(prog, err, EXIT_USAGE)
