@@ -92,3 +92,59 @@ def layer_seed(seed: int, index: int) -> int:
     for _ in range(index + 1):
         s, z = splitmix64(s)
     return z & 0x7FFFFFFFFFFFFFFF
+
+
+class NetworkDoesNotFit(ValueError):
+    """A network needs more tiles of a build's shape than the build has."""
+
+
+def tiles_needed(sizes, rows: int, cols: int) -> list[int]:
+    """Tiles of ``rows x cols`` each layer of the MLP ``sizes`` (bias columns included) needs."""
+    return [len(plan_tiles(b, a + 1, rows, cols)) for a, b in zip(sizes[:-1], sizes[1:])]
+
+
+def fit_network(sizes, rows: int, cols: int, tiles: int) -> list[list[int]]:
+    """Per layer, its tile indices on a build of ``tiles`` tiles of ``rows x cols``; raises
+    :class:`NetworkDoesNotFit` (naming the network, the build and what would fit) if the layers'
+    blocks need more tiles than the build has."""
+    need = tiles_needed(sizes, rows, cols)
+    if sum(need) > tiles:
+        arch = "-".join(str(s) for s in sizes)
+        r, c, t = choose_geometry(sizes)
+        per = ", ".join(f"{b}x{a + 1}: {n}" for (a, b), n in zip(zip(sizes[:-1], sizes[1:]), need))
+        raise NetworkDoesNotFit(
+            f"the network {arch} needs {sum(need)} tiles of {rows}x{cols} (per layer with its "
+            f"bias column: {per}) but the build has {tiles}; a build of {t} tiles of {r}x{c} "
+            f"holds it (bitstreams/: ROWS={r} COLS={c} TILES={t})")
+    out, t0 = [], 0
+    for n in need:
+        out.append(list(range(t0, t0 + n)))
+        t0 += n
+    return out
+
+
+def choose_geometry(sizes, *, lanes: int = 8, max_tiles: int = MAX_TILES, slack: float = 0.15
+                    ) -> tuple[int, int, int]:
+    """``(rows, cols, tiles)`` of a build that holds every layer of the MLP ``sizes`` (bias
+    columns included) on its own tiles at once, for a bitstream of the paper-scale networks:
+    among the tile shapes whose total cells (rows padded to whole LANES words, as the RTL
+    stores them) are within ``slack`` of the fewest possible, the one with the fewest tiles
+    (fewer blocks: fewer partial sums, commands and ADC conversions), then the fewest cells.
+    At most ``max_tiles`` tiles. The host splits a layer larger than a tile into blocks
+    (:func:`plan_tiles`) and sums their ADC outputs."""
+    pairs = [(a + 1, b) for a, b in zip(sizes[:-1], sizes[1:])]
+    rows_c = {-(-b // k) for _, b in pairs for k in range(1, max_tiles + 1)}
+    cols_c = {-(-a // k) for a, _ in pairs for k in range(1, max_tiles + 1)}
+    found = []
+    for r in sorted(x for x in rows_c if x <= MAX_ROWS):
+        for c in sorted(x for x in cols_c if x <= MAX_COLS):
+            t = sum(tiles_needed(sizes, r, c))
+            if t <= max_tiles:
+                found.append((t * r * (-(-c // lanes) * lanes), t, r, c))
+    if not found:
+        raise NetworkDoesNotFit(f"the network {'-'.join(map(str, sizes))} does not fit "
+                                f"{max_tiles} tiles of at most {MAX_ROWS}x{MAX_COLS}")
+    least = min(f[0] for f in found)
+    cells, t, r, c = min((f for f in found if f[0] <= least * (1 + slack)),
+                         key=lambda f: (f[1], f[0], -f[3]))
+    return r, c, t

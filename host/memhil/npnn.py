@@ -73,8 +73,8 @@ import numpy as np
 from memhil import hostmath
 from memhil.backend import open_backend
 from memhil.config import DeviceConfig
-from memhil.mapping import (MAX_COLS, MAX_ROWS, layer_seed, network_tiles, plan_tiles,
-                            reg_cache)
+from memhil.mapping import (MAX_COLS, MAX_ROWS, fit_network, layer_seed, network_tiles,
+                            plan_tiles, reg_cache)
 
 M32 = 0xFFFFFFFF
 
@@ -428,18 +428,23 @@ class NumpyMLP:
                     xb.configure(cfg)
                 self.layers.append(CrossbarLayer(a, b, cfg, xb, None, *init[i], w_range=w_range))
         else:
-            if isinstance(backend, str):
+            if isinstance(backend, str) and backend == "board":
+                # the bitstream's own tile shape: the layers are split onto it
+                xb = open_backend(backend, None, None, None, config, **(backend_options or {}))
+                self._owned.append(xb)
+                try:
+                    tiles_of = fit_network(sizes, xb.rows, xb.cols, xb.tiles)
+                except ValueError:
+                    xb.close()
+                    raise
+            elif isinstance(backend, str):
                 rows, cols, tiles_of = network_tiles(sizes)
                 xb = open_backend(backend, rows, cols, sum(map(len, tiles_of)), config,
                                   **(backend_options or {}))
                 self._owned.append(xb)
             else:
                 xb = backend
-                rows, cols, tiles_of = network_tiles(sizes, xb.rows, xb.cols)
-                need = sum(map(len, tiles_of))
-                if need > xb.tiles:
-                    raise ValueError(f"the network {sizes} needs {need} tiles of "
-                                     f"{xb.rows}x{xb.cols}; the backend has {xb.tiles}")
+                tiles_of = fit_network(sizes, xb.rows, xb.cols, xb.tiles)
                 if configure:
                     xb.configure(config)
             for i, (a, b) in enumerate(pairs):

@@ -8,7 +8,7 @@ from torch import nn
 
 from memhil.backend import open_backend
 from memhil.config import DeviceConfig
-from memhil.mapping import layer_seed, network_tiles  # noqa: F401  (layer_seed: also here)
+from memhil.mapping import fit_network, layer_seed, network_tiles  # noqa: F401
 from memhil.nn.layer import CrossbarLinear
 
 
@@ -33,12 +33,23 @@ def crossbar_mlp(sizes: list[int], seed: int, config: DeviceConfig, backend: str
 
     With ``backend="twin"`` each layer gets its own twin (sized to the layer, with a per-layer
     LFSR and d2d seed derived from ``config.seed`` / ``config.d2d_seed``). With ``sim`` or
-    ``board`` one device is opened whose tiles hold all layers' blocks.
+    ``board`` one device is opened whose tiles hold all layers' blocks: a simulation is built
+    to the network's size; a board's bitstream has its own tile shape, onto which the layers
+    are split (:func:`memhil.mapping.fit_network`, a clear error if they need more tiles than
+    it has).
     """
     ref = float_mlp(sizes, seed)
     shared = None
     tiles_of = []
-    if backend != "twin":
+    if backend == "board":
+        shared = open_backend(backend, None, None, None, config, device=device,
+                              **(backend_options or {}))
+        try:
+            tiles_of = fit_network(sizes, shared.rows, shared.cols, shared.tiles)
+        except ValueError:
+            shared.close()
+            raise
+    elif backend != "twin":
         rows, cols, tiles_of = network_tiles(sizes)
         shared = open_backend(backend, rows, cols, sum(map(len, tiles_of)), config,
                               device=device, **(backend_options or {}))

@@ -21,7 +21,8 @@ def _lanes_for(cols: int) -> int:
     return 4 if cols >= 4 else 2
 
 
-def open_crossbar(kind: str, *, rows: int, cols: int, tiles: int, config: DeviceConfig,
+def open_crossbar(kind: str, *, rows: int | None, cols: int | None, tiles: int | None,
+                  config: DeviceConfig,
                   lockstep: bool = False, model: str = "rtl", lanes: int | None = None,
                   port: str | None = None, baudrate: int = 115200, bitfile: str | None = None,
                   timeout: float = 2.0, retries: int = 8, configure: bool = True,
@@ -31,7 +32,9 @@ def open_crossbar(kind: str, *, rows: int, cols: int, tiles: int, config: Device
     ``kind="sim"``: the Verilator build of the RTL with exactly this geometry (``model="twin"``:
     the twin behind the same socket), started now and stopped on ``close()``.
     ``kind="board"``: ``bitfile=`` (PYNQ overlay) or ``port=`` (UART, ``baudrate``); the
-    bitstream's geometry must match. ``lockstep=True`` checks every answer against the twin.
+    bitstream's geometry must match, or, with ``rows=cols=tiles=None``, is whatever the board
+    has (the caller maps its network onto it: :func:`memhil.mapping.fit_network`).
+    ``lockstep=True`` checks every answer against the twin.
     """
     cls = LockstepCrossbar if lockstep else Crossbar
     if kind == "sim":
@@ -53,7 +56,7 @@ def open_crossbar(kind: str, *, rows: int, cols: int, tiles: int, config: Device
         else:
             raise ValueError("backend 'board' needs bitfile= (PYNQ overlay) or port= (UART)")
         xb = cls(tr, timeout=timeout, retries=retries)
-        if (xb.rows, xb.cols) != (rows, cols) or xb.tiles < tiles:
+        if rows is not None and ((xb.rows, xb.cols) != (rows, cols) or xb.tiles < tiles):
             have = (xb.rows, xb.cols, xb.tiles)
             xb.close()
             raise ValueError(f"the board's bitstream has tiles of {have[0]}x{have[1]} (x{have[2]});"
