@@ -486,8 +486,9 @@ async def test_cycles(dut):
 
 
 # ---------------------------------------------------------------------- pytest runner
-SOURCES = ["memhil_pkg.sv", "memhil_dp_ram.sv", "memhil_dp_popcount.sv", "memhil_lfsr.sv", "memhil_mix32.sv",
-           "memhil_tile_lane.sv", "memhil_array.sv"]
+SOURCES = ["memhil_pkg.sv", "memhil_dp_ram.sv", "memhil_dp_popcount.sv", "memhil_fifo.sv", "memhil_lfsr.sv",
+           "memhil_mix32.sv", "memhil_tile_lane.sv", "memhil_array_ctrl.sv", "memhil_array_gen.sv",
+           "memhil_array_pass.sv", "memhil_array_out.sv", "memhil_array.sv"]
 
 PARAMS = [
     dict(ROWS=5, COLS=7, TILES=1, LANES=4, G_W=8),      # non-power-of-two, partial words

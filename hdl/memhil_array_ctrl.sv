@@ -1,0 +1,588 @@
+// SPDX-License-Identifier: MIT
+// memhil_array_ctrl: the command engine of memhil_array. It accepts one array command at a time,
+// sequences its phases and drives the RAM ports of every access that is not part of a stream
+// generation (memhil_array_gen) or a cell pass (memhil_array_pass):
+//   INIT    after reset, one word per clock: codes and accumulators 0, LFSR states
+//           LFSR_RESET_STATE, step tables STEP_RESET (max(TILES*ROWS*WC, 512) clocks, busy_o)
+//   IDLE    cmd_ready_o; latch op, tile, count and the tile's base addresses; clear_o
+//   DIV     cells / accumulators: (i, j) = (start / COLS, start % COLS), restoring division,
+//           one quotient bit per clock (CELL_W clocks)
+//   WRECV   WRITE_*: four payload bytes of one item (little endian)
+//   WREAD   read the word of the item (cell word, or row / column LFSR word)
+//   WWRITE  write it back with the item's lane replaced; next item or FIN
+//   LOAD    FORWARD / TRANSPOSE / UPDATE: the operand bytes, clamped to +-127, into the x and
+//           d buffers, LANES per word (UPDATE: x, then d); with the last byte start_o
+//   GEN     memhil_array_gen steps the LFSRs (gen_run_o) until gen_done_i
+//   PASS    memhil_array_pass walks the tile (pass_run_o) until pass_last_i
+//   DRAIN   until the pass pipeline has written back its last word (pass_busy_i low)
+//   OUT     the producer issues one response item per clock while memhil_array_out has room,
+//           with the RAM read address of the item (cells, accumulators, LFSR states, read
+//           sums), until out_done_i (the last byte taken)
+//   FIN     one clock, then IDLE; done_o (registered) is high in the clock after FIN
+// Latency: cmd_ready_o is high in IDLE; the item issued in a clock of OUT has its RAM word on
+// the read ports in the next clock; done_o is high two clocks after the one in which the last
+// response byte is taken (or the last item written). docs/rtl-datapath.md, "Cycle counts".
+
+`resetall
+`default_nettype none
+
+module memhil_array_ctrl
+  import memhil_pkg::*;
+#(
+  parameter int unsigned ROWS  = 8,
+  parameter int unsigned COLS  = 8,
+  parameter int unsigned TILES = 1,
+  parameter int unsigned LANES = 4,
+  parameter int unsigned G_W   = 8,
+  localparam int unsigned LOG_L  = $clog2(LANES),
+  localparam int unsigned WC     = (COLS + LANES - 1) / LANES,   // words per row
+  localparam int unsigned WR     = (ROWS + LANES - 1) / LANES,   // words of row states
+  localparam int unsigned CELL_DEPTH = TILES * ROWS * WC,
+  localparam int unsigned RR_DEPTH   = TILES * WR,
+  localparam int unsigned RC_DEPTH   = TILES * WC,
+  localparam int unsigned NW_MAX = (WR > WC) ? WR : WC,
+  localparam int unsigned CA_W   = (CELL_DEPTH > 1) ? $clog2(CELL_DEPTH) : 1,
+  localparam int unsigned RRA_W  = (RR_DEPTH > 1) ? $clog2(RR_DEPTH) : 1,
+  localparam int unsigned RCA_W  = (RC_DEPTH > 1) ? $clog2(RC_DEPTH) : 1,
+  localparam int unsigned WRA_W  = (WR > 1) ? $clog2(WR) : 1,
+  localparam int unsigned WCA_W  = (WC > 1) ? $clog2(WC) : 1,
+  localparam int unsigned NWA_W  = (NW_MAX > 1) ? $clog2(NW_MAX) : 1,
+  localparam int unsigned CW_W   = LANES * 2 * G_W,
+  localparam int unsigned AW_W   = LANES * ACC_BITS,
+  localparam int unsigned SW_W   = LANES * LFSR_W
+) (
+  input  wire logic               clk,
+  input  wire logic               rst_n,
+  // command (memhil_array's ports)
+  input  wire logic               cmd_valid_i,
+  output logic                    cmd_ready_o,
+  input  wire logic [7:0]         cmd_op_i,
+  input  wire logic [7:0]         cmd_tile_i,
+  input  wire logic [31:0]        cmd_start_i,
+  input  wire logic [15:0]        cmd_count_i,
+  input  wire logic               cmd_apply_i,
+  input  wire logic               in_valid_i,
+  output logic                    in_ready_o,
+  input  wire logic [7:0]         in_data_i,
+  output logic                    done_o,
+  output logic                    busy_o,
+  // step tables: the register file's write port in; the tables' write port (it, or the sweep)
+  input  wire logic               tbl_we_i,
+  input  wire logic [8:0]         tbl_waddr_i,      // {dir, level}
+  input  wire logic [15:0]        tbl_wdata_i,
+  output logic                    tbl_we_o,
+  output logic [8:0]              tbl_waddr_o,
+  output logic [15:0]             tbl_wdata_o,
+  // the command being executed
+  output logic [7:0]              op_o,
+  output logic [7:0]              tile_o,
+  output logic                    apply_o,
+  output logic [CA_W-1:0]         base_c_o,         // first cell word of the tile
+  output logic [RRA_W-1:0]        base_r_o,         // first row-state word of the tile
+  output logic [RCA_W-1:0]        base_k_o,         // first column-state word of the tile
+  output logic [15:0]             items_o,          // response items
+  output logic                    clear_o,          // a command is accepted
+  // stream generation and cell pass
+  output logic                    start_o,          // last operand byte: plan GEN and PASS
+  input  wire logic               gen_need_i,       // the command needs a GEN phase
+  output logic                    gen_run_o,
+  input  wire logic               gen_done_i,
+  output logic                    pass_run_o,
+  input  wire logic               pass_last_i,
+  input  wire logic               pass_busy_i,
+  // response producer (memhil_array_out)
+  output logic                    out_run_o,
+  output logic                    issue_o,
+  output logic [LOG_L-1:0]        issue_lane_o,
+  output logic                    issue_col_o,      // the item's LFSR state is a column's
+  input  wire logic               out_room_i,
+  input  wire logic               out_done_i,
+  // RAM ports: cell words (codes, accumulators)
+  output logic [CA_W-1:0]         cell_raddr_o,
+  input  wire logic [CW_W-1:0]    code_rdata_i,
+  input  wire logic [AW_W-1:0]    acc_rdata_i,
+  output logic [CA_W-1:0]         cell_waddr_o,
+  output logic                    code_we_o,
+  output logic [CW_W-1:0]         code_wdata_o,
+  output logic                    acc_we_o,
+  output logic [AW_W-1:0]         acc_wdata_o,
+  // row / column LFSR states
+  output logic [RRA_W-1:0]        rlfsr_raddr_o,
+  input  wire logic [SW_W-1:0]    rlfsr_rdata_i,
+  output logic                    rlfsr_we_o,
+  output logic [RRA_W-1:0]        rlfsr_waddr_o,
+  output logic [SW_W-1:0]         rlfsr_wdata_o,
+  output logic [RCA_W-1:0]        clfsr_raddr_o,
+  input  wire logic [SW_W-1:0]    clfsr_rdata_i,
+  output logic                    clfsr_we_o,
+  output logic [RCA_W-1:0]        clfsr_waddr_o,
+  output logic [SW_W-1:0]         clfsr_wdata_o,
+  // operand buffers (x: one code per column, d: one per row)
+  output logic                    x_we_o,
+  output logic [WCA_W-1:0]        x_waddr_o,
+  output logic                    d_we_o,
+  output logic [WRA_W-1:0]        d_waddr_o,
+  output logic [LANES*8-1:0]      opnd_wdata_o,
+  // read sums
+  output logic [NWA_W-1:0]        raw_raddr_o
+);
+
+  localparam int unsigned TILE_WORDS = ROWS * WC;
+  localparam int unsigned CELL_W     = 20;                            // flat cell index
+  localparam int unsigned IX_W       = 16;                            // row / column / word
+  localparam int unsigned INIT_N0    = (CELL_DEPTH > RR_DEPTH) ? CELL_DEPTH : RR_DEPTH;
+  localparam int unsigned INIT_N1    = (INIT_N0 > RC_DEPTH) ? INIT_N0 : RC_DEPTH;
+  localparam int unsigned INIT_N     = (INIT_N1 > 2 * MAX_LEVELS) ? INIT_N1 : 2 * MAX_LEVELS;
+  localparam int unsigned INIT_W     = $clog2(INIT_N + 1);
+
+  if (LANES < 2 || (1 << LOG_L) != LANES) begin : g_bad_lanes
+    $fatal(1, "memhil_array_ctrl: LANES (%0d) must be a power of two >= 2", LANES);
+  end
+
+  typedef enum logic [3:0] {
+    ST_INIT, ST_IDLE, ST_DIV, ST_WRECV, ST_WREAD, ST_WWRITE,
+    ST_LOAD, ST_GEN, ST_PASS, ST_DRAIN, ST_OUT, ST_FIN
+  } state_e;
+
+  // what an OUT item reads
+  typedef enum logic [1:0] {K_READ, K_CELLS, K_ACC, K_RNG} okind_e;
+
+  state_e            state_q, state_d;
+  // command registers
+  logic [7:0]        op_q, op_d;
+  logic [7:0]        tile_q, tile_d;
+  logic              apply_q, apply_d;
+  logic [15:0]       count_q, count_d;
+  logic [CA_W-1:0]   base_c_q, base_c_d;
+  logic [RRA_W-1:0]  base_r_q, base_r_d;
+  logic [RCA_W-1:0]  base_k_q, base_k_d;
+  logic [15:0]       items_q, items_d;
+  // division start / COLS
+  logic [CELL_W-1:0] div_num_q, div_num_d;
+  logic [IX_W-1:0]   div_rem_q, div_rem_d;
+  logic [4:0]        div_cnt_q, div_cnt_d;
+  // cursors: cells (i, j, row word address) and LFSR states (column?, index)
+  logic [IX_W-1:0]   cur_i_q, cur_i_d, cur_j_q, cur_j_d;
+  logic [CA_W-1:0]   cur_ra_q, cur_ra_d;
+  logic              rng_col_q, rng_col_d;
+  logic [IX_W-1:0]   rng_idx_q, rng_idx_d;
+  logic [15:0]       item_q, item_d;           // items written / issued
+  // write items
+  logic [1:0]        wbyte_q, wbyte_d;
+  logic [31:0]       witem_q, witem_d;
+  // operand load
+  logic [IX_W-1:0]   ld_cnt_q, ld_cnt_d;
+  logic              ld_d_q, ld_d_d;           // 0: loading x, 1: loading d
+  logic [LANES*8-1:0] ld_word_q, ld_word_d;
+  // init sweep, done
+  logic [INIT_W-1:0] init_q, init_d;
+  logic              done_q, done_d;
+
+  logic is_trn, is_upd;
+  okind_e o_kind;
+  always_comb begin
+    is_trn = (op_q == OP_TRANSPOSE);
+    is_upd = (op_q == OP_UPDATE);
+    unique case (op_q)
+      OP_READ_CELLS: o_kind = K_CELLS;
+      OP_READ_ACC:   o_kind = K_ACC;
+      OP_READ_RNG:   o_kind = K_RNG;
+      default:       o_kind = K_READ;
+    endcase
+  end
+
+  // ------------------------------------------------------------------ helpers
+  function automatic logic [7:0] clamp_code(input logic [7:0] b);
+    clamp_code = (b == 8'h80) ? 8'h81 : b;
+  endfunction
+
+  // values derived from registers (kept outside the state machine: no block-local variables)
+  logic [IX_W:0]      div_rem2;
+  logic [LOG_L-1:0]   w_ln, ld_ln;
+  logic               ld_last;
+  logic [LANES*8-1:0] ld_wdata;       // the operand word with this byte in its lane
+  logic [CA_W-1:0]    cur_addr;       // word of cell (cur_i, cur_j)
+  logic [RRA_W-1:0]   rng_raddr;      // row-state word of LFSR rng_idx
+  logic [RCA_W-1:0]   rng_kaddr;      // column-state word of LFSR rng_idx
+  always_comb begin
+    div_rem2  = {div_rem_q, div_num_q[CELL_W-1]};
+    w_ln      = (op_q == OP_WRITE_RNG) ? rng_idx_q[LOG_L-1:0] : cur_j_q[LOG_L-1:0];
+    ld_ln     = ld_cnt_q[LOG_L-1:0];
+    ld_last   = ld_d_q ? (ld_cnt_q == IX_W'(ROWS - 1)) : (ld_cnt_q == IX_W'(COLS - 1));
+    ld_wdata  = ld_word_q;
+    ld_wdata[8 * int'(ld_ln) +: 8] = clamp_code(in_data_i);
+    cur_addr  = cur_ra_q + CA_W'(cur_j_q >> LOG_L);
+    rng_raddr = base_r_q + RRA_W'(rng_idx_q >> LOG_L);
+    rng_kaddr = base_k_q + RCA_W'(rng_idx_q >> LOG_L);
+  end
+
+  // ------------------------------------------------------------------ state machine
+  always_comb begin
+    state_d   = state_q;
+    op_d      = op_q;
+    tile_d    = tile_q;
+    apply_d   = apply_q;
+    count_d   = count_q;
+    base_c_d  = base_c_q;
+    base_r_d  = base_r_q;
+    base_k_d  = base_k_q;
+    items_d   = items_q;
+    div_num_d = div_num_q;
+    div_rem_d = div_rem_q;
+    div_cnt_d = div_cnt_q;
+    cur_i_d   = cur_i_q;
+    cur_j_d   = cur_j_q;
+    cur_ra_d  = cur_ra_q;
+    rng_col_d = rng_col_q;
+    rng_idx_d = rng_idx_q;
+    item_d    = item_q;
+    wbyte_d   = wbyte_q;
+    witem_d   = witem_q;
+    ld_cnt_d  = ld_cnt_q;
+    ld_d_d    = ld_d_q;
+    ld_word_d = ld_word_q;
+    init_d    = init_q;
+    done_d    = 1'b0;
+
+    cmd_ready_o = 1'b0;
+    in_ready_o  = 1'b0;
+    clear_o     = 1'b0;
+    start_o     = 1'b0;
+    issue_o     = 1'b0;
+
+    unique case (state_q)
+      ST_INIT: begin
+        init_d = init_q + 1'b1;
+        if (init_q == INIT_W'(INIT_N - 1)) begin
+          state_d = ST_IDLE;
+        end
+      end
+
+      ST_IDLE: begin
+        cmd_ready_o = 1'b1;
+        if (cmd_valid_i) begin
+          clear_o   = 1'b1;
+          op_d      = cmd_op_i;
+          tile_d    = cmd_tile_i;
+          apply_d   = cmd_apply_i;
+          count_d   = cmd_count_i;
+          base_c_d  = CA_W'(32'(cmd_tile_i) * 32'(TILE_WORDS));
+          base_r_d  = RRA_W'(32'(cmd_tile_i) * 32'(WR));
+          base_k_d  = RCA_W'(32'(cmd_tile_i) * 32'(WC));
+          item_d    = '0;
+          wbyte_d   = '0;
+          div_num_d = CELL_W'(cmd_start_i);
+          div_rem_d = '0;
+          div_cnt_d = 5'(CELL_W - 1);
+          rng_col_d = (cmd_start_i >= 32'(ROWS));
+          rng_idx_d = (cmd_start_i >= 32'(ROWS)) ? IX_W'(cmd_start_i - 32'(ROWS))
+                                                 : IX_W'(cmd_start_i);
+          ld_cnt_d  = '0;
+          ld_d_d    = (cmd_op_i == OP_TRANSPOSE);
+          items_d   = (cmd_op_i == OP_FORWARD) ? 16'(ROWS) :
+                      (cmd_op_i == OP_TRANSPOSE) ? 16'(COLS) :
+                      (cmd_op_i == OP_UPDATE) ? 16'd1 : cmd_count_i;
+          unique case (cmd_op_i)
+            OP_WRITE_CELLS, OP_READ_CELLS, OP_READ_ACC, OP_WRITE_ACC: state_d = ST_DIV;
+            OP_WRITE_RNG:                                 state_d = ST_WRECV;
+            OP_READ_RNG:                                  state_d = ST_OUT;
+            OP_FORWARD, OP_TRANSPOSE, OP_UPDATE:          state_d = ST_LOAD;
+            default:                                      state_d = ST_FIN;
+          endcase
+        end
+      end
+
+      ST_DIV: begin
+        // restoring division: i = start / COLS, j = start % COLS, one quotient bit per cycle
+        div_num_d = {div_num_q[CELL_W-2:0], 1'b0};
+        if (div_rem2 >= (IX_W + 1)'(COLS)) begin
+          div_rem_d = IX_W'(div_rem2 - (IX_W + 1)'(COLS));
+          div_num_d[0] = 1'b1;
+        end else begin
+          div_rem_d = IX_W'(div_rem2);
+        end
+        div_cnt_d = div_cnt_q - 5'd1;
+        if (div_cnt_q == 5'd0) begin
+          cur_i_d  = IX_W'(div_num_d);
+          cur_j_d  = div_rem_d;
+          cur_ra_d = base_c_q + CA_W'(32'(div_num_d) * 32'(WC));
+          state_d  = (op_q == OP_WRITE_CELLS || op_q == OP_WRITE_ACC) ? ST_WRECV : ST_OUT;
+        end
+      end
+
+      ST_WRECV: begin
+        in_ready_o = 1'b1;
+        if (in_valid_i) begin
+          witem_d[8 * int'(wbyte_q) +: 8] = in_data_i;
+          wbyte_d = wbyte_q + 2'd1;
+          if (wbyte_q == 2'd3) begin
+            state_d = ST_WREAD;
+          end
+        end
+      end
+
+      ST_WREAD: begin
+        state_d = ST_WWRITE;
+      end
+
+      ST_WWRITE: begin
+        // advance the cursors
+        if (cur_j_q == IX_W'(COLS - 1)) begin
+          cur_j_d  = '0;
+          cur_i_d  = cur_i_q + 1'b1;
+          cur_ra_d = cur_ra_q + CA_W'(WC);
+        end else begin
+          cur_j_d = cur_j_q + 1'b1;
+        end
+        if (!rng_col_q && rng_idx_q == IX_W'(ROWS - 1)) begin
+          rng_col_d = 1'b1;
+          rng_idx_d = '0;
+        end else begin
+          rng_idx_d = rng_idx_q + 1'b1;
+        end
+        item_d  = item_q + 16'd1;
+        state_d = (item_q + 16'd1 == count_q) ? ST_FIN : ST_WRECV;
+      end
+
+      ST_LOAD: begin
+        in_ready_o = 1'b1;
+        if (in_valid_i) begin
+          ld_word_d = ld_wdata;
+          ld_cnt_d  = ld_cnt_q + 1'b1;
+          if (ld_last) begin
+            ld_cnt_d = '0;
+            if (is_upd && !ld_d_q) begin
+              ld_d_d = 1'b1;
+            end else begin
+              start_o = 1'b1;
+              state_d = gen_need_i ? ST_GEN : ST_PASS;
+            end
+          end
+        end
+      end
+
+      ST_GEN: begin
+        if (gen_done_i) begin
+          state_d = ST_PASS;
+        end
+      end
+
+      ST_PASS: begin
+        if (pass_last_i) begin
+          state_d = ST_DRAIN;
+        end
+      end
+
+      ST_DRAIN: begin
+        if (!pass_busy_i) begin
+          state_d = ST_OUT;
+          item_d  = '0;
+        end
+      end
+
+      ST_OUT: begin
+        // producer: one item per cycle while the output path has room
+        if (item_q != items_q && out_room_i) begin
+          issue_o = 1'b1;
+          item_d  = item_q + 16'd1;
+          unique case (o_kind)
+            K_CELLS, K_ACC: begin
+              if (cur_j_q == IX_W'(COLS - 1)) begin
+                cur_j_d  = '0;
+                cur_i_d  = cur_i_q + 1'b1;
+                cur_ra_d = cur_ra_q + CA_W'(WC);
+              end else begin
+                cur_j_d = cur_j_q + 1'b1;
+              end
+            end
+            K_RNG: begin
+              if (!rng_col_q && rng_idx_q == IX_W'(ROWS - 1)) begin
+                rng_col_d = 1'b1;
+                rng_idx_d = '0;
+              end else begin
+                rng_idx_d = rng_idx_q + 1'b1;
+              end
+            end
+            default: ;
+          endcase
+        end
+        if (out_done_i) begin
+          state_d = ST_FIN;
+        end
+      end
+
+      ST_FIN: begin
+        done_d  = 1'b1;
+        state_d = ST_IDLE;
+      end
+
+      default: begin
+        state_d = ST_IDLE;
+      end
+    endcase
+  end
+
+  // ------------------------------------------------------------------ RAM ports
+  always_comb begin
+    cell_raddr_o  = '0;
+    cell_waddr_o  = '0;
+    code_we_o     = 1'b0;
+    code_wdata_o  = '0;
+    acc_we_o      = 1'b0;
+    acc_wdata_o   = '0;
+    rlfsr_raddr_o = '0;
+    rlfsr_we_o    = 1'b0;
+    rlfsr_waddr_o = '0;
+    rlfsr_wdata_o = '0;
+    clfsr_raddr_o = '0;
+    clfsr_we_o    = 1'b0;
+    clfsr_waddr_o = '0;
+    clfsr_wdata_o = '0;
+    x_we_o        = 1'b0;
+    x_waddr_o     = '0;
+    d_we_o        = 1'b0;
+    d_waddr_o     = '0;
+    opnd_wdata_o  = '0;
+    raw_raddr_o   = '0;
+    tbl_we_o      = tbl_we_i;
+    tbl_waddr_o   = tbl_waddr_i;
+    tbl_wdata_o   = tbl_wdata_i;
+    issue_lane_o  = '0;
+    issue_col_o   = 1'b0;
+
+    unique case (state_q)
+      ST_INIT: begin
+        // clear codes and accumulators, LFSRs to the reset state, step tables to STEP_RESET
+        code_we_o     = (init_q < INIT_W'(CELL_DEPTH));
+        acc_we_o      = code_we_o;
+        cell_waddr_o  = CA_W'(init_q);
+        rlfsr_we_o    = (init_q < INIT_W'(RR_DEPTH));
+        rlfsr_waddr_o = RRA_W'(init_q);
+        clfsr_we_o    = (init_q < INIT_W'(RC_DEPTH));
+        clfsr_waddr_o = RCA_W'(init_q);
+        for (int l = 0; l < LANES; l++) begin
+          rlfsr_wdata_o[l * LFSR_W +: LFSR_W] = LFSR_RESET_STATE;
+          clfsr_wdata_o[l * LFSR_W +: LFSR_W] = LFSR_RESET_STATE;
+        end
+        tbl_we_o    = (init_q < INIT_W'(2 * MAX_LEVELS));
+        tbl_waddr_o = 9'(init_q);
+        tbl_wdata_o = STEP_RESET;
+      end
+
+      ST_WREAD: begin
+        cell_raddr_o  = cur_addr;
+        rlfsr_raddr_o = rng_raddr;
+        clfsr_raddr_o = rng_kaddr;
+      end
+
+      ST_WWRITE: begin
+        // read-modify-write: the word read in WREAD with the item's lane replaced
+        cell_waddr_o  = cur_addr;
+        rlfsr_waddr_o = rng_raddr;
+        clfsr_waddr_o = rng_kaddr;
+        code_wdata_o  = code_rdata_i;
+        code_wdata_o[2 * G_W * int'(w_ln) +: 2 * G_W] = {G_W'(witem_q[31:16]), G_W'(witem_q[15:0])};
+        acc_wdata_o   = acc_rdata_i;
+        acc_wdata_o[ACC_BITS * int'(w_ln) +: ACC_BITS] = witem_q[ACC_BITS-1:0];
+        rlfsr_wdata_o = rlfsr_rdata_i;
+        rlfsr_wdata_o[LFSR_W * int'(w_ln) +: LFSR_W] = witem_q;
+        clfsr_wdata_o = clfsr_rdata_i;
+        clfsr_wdata_o[LFSR_W * int'(w_ln) +: LFSR_W] = witem_q;
+        code_we_o  = (op_q == OP_WRITE_CELLS);
+        acc_we_o   = (op_q == OP_WRITE_ACC);
+        rlfsr_we_o = (op_q == OP_WRITE_RNG) && !rng_col_q;
+        clfsr_we_o = (op_q == OP_WRITE_RNG) && rng_col_q;
+      end
+
+      ST_LOAD: begin
+        opnd_wdata_o = ld_wdata;
+        x_waddr_o    = WCA_W'(ld_cnt_q >> LOG_L);
+        d_waddr_o    = WRA_W'(ld_cnt_q >> LOG_L);
+        if (in_valid_i && (ld_ln == LOG_L'(LANES - 1) || ld_last)) begin
+          x_we_o = !ld_d_q;
+          d_we_o = ld_d_q;
+        end
+      end
+
+      ST_OUT: begin
+        // the word of the item the producer issues in this clock
+        unique case (o_kind)
+          K_CELLS, K_ACC: begin
+            cell_raddr_o = cur_addr;
+            issue_lane_o = cur_j_q[LOG_L-1:0];
+          end
+          K_RNG: begin
+            rlfsr_raddr_o = rng_raddr;
+            clfsr_raddr_o = rng_kaddr;
+            issue_lane_o  = rng_idx_q[LOG_L-1:0];
+            issue_col_o   = rng_col_q;
+          end
+          default: begin
+            raw_raddr_o   = NWA_W'(item_q >> LOG_L);
+            rlfsr_raddr_o = base_r_q + RRA_W'(item_q >> LOG_L);
+            clfsr_raddr_o = base_k_q + RCA_W'(item_q >> LOG_L);
+            issue_lane_o  = item_q[LOG_L-1:0];
+            issue_col_o   = is_trn;
+          end
+        endcase
+      end
+
+      default: ;
+    endcase
+  end
+
+  assign op_o       = op_q;
+  assign tile_o     = tile_q;
+  assign apply_o    = apply_q;
+  assign base_c_o   = base_c_q;
+  assign base_r_o   = base_r_q;
+  assign base_k_o   = base_k_q;
+  assign items_o    = items_q;
+  assign gen_run_o  = (state_q == ST_GEN);
+  assign pass_run_o = (state_q == ST_PASS);
+  assign out_run_o  = (state_q == ST_OUT);
+  assign done_o     = done_q;
+  assign busy_o     = (state_q != ST_IDLE);
+
+  // ------------------------------------------------------------------ registers
+  always_ff @(posedge clk) begin
+    if (!rst_n) begin
+      state_q <= ST_INIT;
+      init_q  <= '0;
+      done_q  <= 1'b0;
+    end else begin
+      state_q <= state_d;
+      init_q  <= init_d;
+      done_q  <= done_d;
+    end
+  end
+
+  // command registers, cursors: no reset (set when a command is accepted)
+  always_ff @(posedge clk) begin
+    op_q      <= op_d;
+    tile_q    <= tile_d;
+    apply_q   <= apply_d;
+    count_q   <= count_d;
+    base_c_q  <= base_c_d;
+    base_r_q  <= base_r_d;
+    base_k_q  <= base_k_d;
+    items_q   <= items_d;
+    div_num_q <= div_num_d;
+    div_rem_q <= div_rem_d;
+    div_cnt_q <= div_cnt_d;
+    cur_i_q   <= cur_i_d;
+    cur_j_q   <= cur_j_d;
+    cur_ra_q  <= cur_ra_d;
+    rng_col_q <= rng_col_d;
+    rng_idx_q <= rng_idx_d;
+    item_q    <= item_d;
+    wbyte_q   <= wbyte_d;
+    witem_q   <= witem_d;
+    ld_cnt_q  <= ld_cnt_d;
+    ld_d_q    <= ld_d_d;
+    ld_word_q <= ld_word_d;
+  end
+
+endmodule : memhil_array_ctrl
+
+`resetall
