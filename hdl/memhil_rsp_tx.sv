@@ -49,7 +49,10 @@ module memhil_rsp_tx
   logic [15:0]       crc_next;
   logic              fire;
 
+  logic [23:0]       len24;              // LEN as sent: 24 bits (contract section 8)
+
   assign fire = m_axis_tvalid && m_axis_tready;
+  assign len24 = 24'(len_q);
 
   memhil_crc16 u_crc (
     .crc_i  (crc_q),
@@ -68,9 +71,9 @@ module memhil_rsp_tx
           3'd1:    m_axis_tdata = seq_q;
           3'd2:    m_axis_tdata = op_q;
           3'd3:    m_axis_tdata = status_q;
-          3'd4:    m_axis_tdata = 8'(len_q);
-          3'd5:    m_axis_tdata = 8'(len_q >> 8);
-          default: m_axis_tdata = 8'(len_q >> 16);
+          3'd4:    m_axis_tdata = len24[7:0];
+          3'd5:    m_axis_tdata = len24[15:8];
+          default: m_axis_tdata = len24[23:16];
         endcase
       end
       S_PAY:   m_axis_tdata = buf_rdata_i;
