@@ -46,9 +46,10 @@ class _Probe:
                 self.t_out = self.cycles
 
 
-@cocotb.test()
-async def bench(dut):
-    Clock(dut.clk, 10, unit="ns").start()
+async def start_top(dut, period_ns: int = 10):
+    """Clock, the command source and response sink (no idle cycles, no backpressure), the
+    AXI4-Lite port idle, and a reset: (source, sink). Also used by bench_board.py."""
+    Clock(dut.clk, period_ns, unit="ns").start()
     src = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis_cmd"), dut.clk, dut.rst_n,
                           reset_active_level=False)
     sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis_rsp"), dut.clk, dut.rst_n,
@@ -60,6 +61,12 @@ async def bench(dut):
     dut.rst_n.value = 0
     await ClockCycles(dut.clk, 4)
     dut.rst_n.value = 1
+    return src, sink
+
+
+@cocotb.test()
+async def bench(dut):
+    src, sink = await start_top(dut)
     R, C = int(dut.ROWS.value), int(dut.COLS.value)
     probe = _Probe(dut)
     rng = random.Random(1)

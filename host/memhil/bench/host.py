@@ -84,9 +84,10 @@ def run(json_out: bool = False, *, n: int = N_COMMANDS, model: str | None = None
     return out
 
 
-if __name__ == "__main__":  # pragma: no cover
+if __name__ == "__main__":  # pragma: no cover  (`memhil bench host [--json]` is the same)
+    import json
     import sys
 
-    from memhil.cli import main
-
-    sys.exit(main(["bench", "host"] + sys.argv[1:]))
+    _res = run(json_out="--json" in sys.argv)
+    if "--json" in sys.argv:
+        print(json.dumps(_res, sort_keys=True))

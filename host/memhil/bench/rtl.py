@@ -20,9 +20,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from memhil.contract.spec import SPEC
+
 ROOT = Path(__file__).resolve().parents[3]
 SB = 8            # memhil_array's stream bits per LFSR per clock (its parameter default)
 ARRAY_FIXED = 18  # docs/rtl-datapath.md, "Cycle counts"
+# frame bytes around the payload: header (SOF SEQ OP [STATUS] LEN: 24 bits since contract v2)
+# and the two CRC bytes
+CMD_FRAME = SPEC.protocol["cmd_header_bytes"] + 2     # 8
+RSP_FRAME = SPEC.protocol["rsp_header_bytes"] + 2     # 9
 # control-path cycles on top of the bytes in, the array and the bytes out (docs/rtl.md)
 CTRL_FIXED = {"forward": 3, "transpose": 3, "update": 8}
 # (ROWS, COLS, LANES): the formula is checked on all, the ratios reported for the last
@@ -58,10 +64,11 @@ def io_bytes(R: int, C: int, op: str) -> tuple[int, int]:
 
 
 def top_cycles(R, C, L, op, mode=0, apply=False, bl=31) -> int:
-    """memhil_top: frame in (header, payload, CRC: 7 + P bytes), the array, the response frame
-    out (8 + Q bytes), and the control path's fixed cycles."""
+    """memhil_top: frame in (header, payload, CRC: 8 + P bytes), the array, the response frame
+    out (9 + Q bytes), and the control path's fixed cycles."""
     p, q = io_bytes(R, C, op)
-    return (7 + p) + array_cycles(R, C, L, op, mode, apply, bl) + (8 + q) + CTRL_FIXED[op]
+    return (CMD_FRAME + p) + array_cycles(R, C, L, op, mode, apply, bl) + (RSP_FRAME + q) \
+        + CTRL_FIXED[op]
 
 
 def bound(R, C, L, op, mode=0, apply=False, bl=31) -> int:
