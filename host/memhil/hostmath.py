@@ -24,6 +24,7 @@ Nothing here imports torch or :mod:`memhil.nn`.
 """
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -50,6 +51,8 @@ P5 = 4.13813679705723846039e-08
 _LOG_COEF = [1.0 / (2 * n + 1) for n in range(11, -1, -1)]
 #: row products of softmax denominators are logged once they pass this (no overflow)
 _PROD_MAX = 1e280
+#: batches of at most this many logits take the loss with Python floats (same bits, faster)
+_SMALL = 64
 
 
 # ---------------------------------------------------------------------------- exp, log
@@ -117,6 +120,10 @@ def softmax_cross_entropy(logits, labels) -> tuple[float, np.ndarray]:
         return float("nan"), np.zeros((0, C), dtype=np.float64)
     if C == 0 or int(y.min()) < 0 or int(y.max()) >= C:
         raise ValueError(f"labels must be class numbers in [0, {C}), got {y.min()}..{y.max()}")
+    if B * C <= _SMALL:
+        rows = z.tolist()                         # float32 -> Python float: exact
+        if all(map(math.isfinite, itertools.chain.from_iterable(rows))):
+            return _sce_floats(rows, y.tolist(), B)
     z = z.astype(np.float64)
     d = z - z.max(axis=1)[:, None]                # max is exact in any order
     e = exp(d)
@@ -127,6 +134,38 @@ def softmax_cross_entropy(logits, labels) -> tuple[float, np.ndarray]:
     grad[rows, y] -= 1.0
     grad /= B
     return loss, grad
+
+
+def _sce_floats(rows: list, labels: list, B: int) -> tuple[float, np.ndarray]:
+    """:func:`softmax_cross_entropy` of a small batch of finite logits (``B * C <= _SMALL``)
+    with Python floats: the vectorized version's operations one element at a time, in the same
+    order (Python floats are IEEE doubles; ``round`` rounds half to even as ``np.rint``), so
+    the same bits (``tests/test_npnn.py`` holds the two to each other), at a third of the cost
+    of two dozen numpy calls on a ``(1, 10)`` array."""
+    grad, sums, d_label = [], [], []
+    ldexp = math.ldexp
+    for z, lab in zip(rows, labels):
+        m = max(z)
+        d = [v - m for v in z]
+        e = []
+        s = 0.0
+        for x in d:                               # exp(x) of one float, as exp() does it
+            x = min(max(x, EXP_MIN), EXP_MAX)
+            k = round(x * INV_LN2)
+            hi = x - k * LN2_HI
+            lo = k * LN2_LO
+            r = hi - lo
+            t = r * r
+            c = r - t * (P1 + t * (P2 + t * (P3 + t * (P4 + t * P5))))
+            v = ldexp(1.0 - ((lo - (r * c) / (2.0 - c)) - hi), k)
+            e.append(v)
+            s += v                                # left to right, as the cumulative sum
+        g = [v / s for v in e]
+        g[lab] -= 1.0
+        grad.append([v / B for v in g])
+        sums.append(s)
+        d_label.append(d[lab])
+    return _mean_nll(sums, d_label, B), np.array(grad, dtype=np.float64)
 
 
 def _mean_nll(sums: list, d_label: list, B: int) -> float:

@@ -8,7 +8,9 @@ at batch 1, 10 and 32, all measured in one run.
 shape when the data set is not installed): ``MEMHIL_BENCH_SUBSET`` (2,048) samples at batch 10
 and 32, ``MEMHIL_BENCH_SUBSET_B1`` (512) at batch 1, whose epochs are slow. All six networks
 (two per batch size) are timed side by side, one epoch each in turn, on the same number of
-torch threads (2, or ``$MEMHIL_THREADS``); each ratio is of the medians.
+torch threads (2, or ``$MEMHIL_THREADS``); each ratio is of the medians. The twin's networks
+take the trainer's fused step (:mod:`memhil.nn.fused`; ``"fused_step"`` in the result says
+whether they did; ``MEMHIL_FUSED=0`` measures the plain autograd step instead).
 """
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ def run(json_out: bool = False) -> dict:
     import torch
 
     from memhil.config import DeviceConfig
+    from memhil.nn.fused import FusedStep
     from memhil.nn.trainer import RunSpec, Trainer
 
     threads = int(os.environ.get("MEMHIL_THREADS", "2"))
@@ -78,6 +81,8 @@ def run(json_out: bool = False) -> dict:
                 "samples": b["samples"], "batch": BATCH, "network": "784-256-128-10",
                 "update_mode": "coincidence", "bl": 31, "c2c_sigma": 0.1, "backend": "twin",
                 "data": source, "threads": torch.get_num_threads(), "repeats": REPEATS,
+                "fused_step": all(FusedStep.of(tr.model, tr.opt) is not None
+                                  for (_, dev), tr in trainers.items() if dev == "memristive"),
                 "memristive_samples_per_s": b["samples"] / m,
                 "float_samples_per_s": b["samples"] / f, "target": 3.0, "per_batch": detail})
     if not json_out:   # with json_out the caller (memhil bench) prints the JSON
@@ -90,8 +95,9 @@ def run(json_out: bool = False) -> dict:
     return res
 
 
-if __name__ == "__main__":  # pragma: no cover
+if __name__ == "__main__":  # pragma: no cover  (`memhil bench train [--json]` is the same)
+    import json
 
-    from memhil.cli import main
-
-    sys.exit(main(["bench", "train"] + sys.argv[1:]))
+    _res = run(json_out="--json" in sys.argv)
+    if "--json" in sys.argv:
+        print(json.dumps(_res, sort_keys=True))

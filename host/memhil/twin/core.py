@@ -213,7 +213,9 @@ class Twin(CrossbarBackend):
     def write_reg(self, addr: int, value: int) -> None:
         table, where = self._reg_target(addr, value)
         value = int(value)
-        if where not in _READ_ONLY_REGS:        # the read path's registers leave the apply alone
+        if where == "LR_Q" and self._apply_setup is not None:
+            self._apply_setup[0].lr_q = value     # (the cached set-up's one LR_Q-dependent field)
+        elif where not in _READ_ONLY_REGS:      # the read path's registers leave the apply alone
             self._apply_setup = None
         if table is not None:
             table[where] = value
@@ -588,7 +590,7 @@ class Twin(CrossbarBackend):
         """Accumulate (x, d given) and/or apply with the native kernels; same contract, same
         state changes as the torch path (which the tests hold it to)."""
         P = native.ptr
-        B, kind, inc = 0, 3, None
+        B, kind = 0, 3
         if x is not None:
             B = x.shape[0]
             x, d = x.contiguous(), d.contiguous()
@@ -597,19 +599,17 @@ class Twin(CrossbarBackend):
             elif B == 1:
                 kind = 1
             else:
-                kind = 2
-                inc = _int_matmul(d.T.clamp(-CODE_MAX, CODE_MAX), x.clamp(-CODE_MAX, CODE_MAX),
-                                  B * CODE_MAX * CODE_MAX).contiguous()
+                kind = 4                      # the outer products summed in the kernel
         params, steps = self._setup()
         fp = fm = None
         if apply and params.d2d:
             fp, fm = (f[tile] for f in self.d2d_factors())
         pulses = lib.memhil_update(
-            kind, self.rows, self.cols, B, P(d), P(x), P(inc), int(apply), P(self.acc[tile]),
+            kind, self.rows, self.cols, B, P(d), P(x), int(apply), P(self.acc[tile]),
             P(self.gp[tile]), P(self.gm[tile]), P(self._w16_buf(tile)), P(self.row_lfsr[tile]),
             P(self.col_lfsr[tile]), P(fp), P(fm), P(steps), P(self._gauss), P(self._root),
             P(native.t8_table()), P(native.feedback_table()), ctypes.byref(params),
-            torch.get_num_threads())
+            torch.get_num_threads(), 0)  # (0: the apply visits every row, see native.c)
         if not apply:
             self._acc_zero[tile] = False
             return 0

@@ -11,6 +11,7 @@
  * 8-bit state v after 8 single steps; 8 steps of any state s are then (s >> 8) ^ T8[s & 0xFF]
  * (a right-shifting Galois LFSR only XORs taps in when a set bit leaves at the bottom).
  */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,7 +165,9 @@ static void memhil_streams(int64_t n, int64_t B, int64_t bl, int64_t spb, int64_
     }
     const int64_t nblk = (n + SBLK - 1) / SBLK;
     (void)threads;
-#pragma omp parallel for num_threads(threads) schedule(static)
+    /* (small streams, e.g. a batch-1 layer's rows, are not worth waking a thread team) */
+#pragma omp parallel for num_threads(threads) schedule(static) \
+    if (nblk > 1 && n * B * bl * spb >= 16384)
     for (int64_t blk = 0; blk < nblk; blk++) {
         const int64_t a0 = blk * SBLK;
 #ifdef __AVX2__
@@ -449,8 +452,15 @@ static void coinc_rows(int nr, int64_t Q, int64_t C, int32_t *acc, const uint32_
  *
  * kind 0: pulse coincidence: the streams of the codes d (B x R) and x (B x C) are drawn
  *         here (memhil_streams); kind 1: rounding of one sample, outer product d[i] * x[j] of
- *         the codes d (R) and x (C); kind 2: add the precomputed increments inc (R x C);
- *         kind 3: no increments (apply only).
+ *         the codes d (R) and x (C); kind 3: no increments (apply only); kind 4: rounding of
+ *         B samples, the sum over b of the outer products d[b][i] * x[b][j] added here, row by
+ *         row, skipping zero codes (exact integers: the caller checks that no accumulator can
+ *         leave its range; it replaces the former kind 2, increments formed by the caller).
+ * acc_zero: the caller knows that every accumulator was zero before; the apply then skips the
+ * rows that received no increment (nothing in them can change: their spans are all zero).
+ * The fused step passes it (its twins' record that their accumulators are zero, kept by
+ * every update, apply and write_acc); Twin.update passes 0, so that an accumulator changed
+ * behind the twin's back (the lockstep tests' fault injection) is applied as the RTL would.
  * rw/cw64: the row and column LFSR states, advanced here (streams, then the apply's 32 steps,
  * whose states are the apply's noise words); w16 (R x C): the
  * int16 copy of gp - gm that the reads use, kept current for every cell the apply visits
@@ -461,12 +471,12 @@ static void coinc_rows(int nr, int64_t Q, int64_t C, int32_t *acc, const uint32_
 #define SPARSE_DEN 4
 #endif
 int64_t memhil_update(int64_t kind, int64_t R, int64_t C, int64_t B,
-                      const int64_t *d, const int64_t *x, const int32_t *inc,
-                      int64_t apply, int32_t *acc, int32_t *gp, int32_t *gm, int16_t *w16,
+                      const int64_t *d, const int64_t *x, int64_t apply, int32_t *acc,
+                      int32_t *gp, int32_t *gm, int16_t *w16,
                       int64_t *rw, int64_t *cw64, const int32_t *fp, const int32_t *fm,
                       const int32_t *steps, const int32_t *gauss, const int32_t *root,
                       const uint32_t *t8, const uint8_t *fb, const apply_params *p,
-                      int64_t threads)
+                      int64_t threads, int64_t acc_zero)
 {
     const int64_t code_max = p->code_max;
     const int64_t nw = kind == 0 ? (p->bl + 31) / 32 : 0;
@@ -523,15 +533,17 @@ int64_t memhil_update(int64_t kind, int64_t R, int64_t C, int64_t B,
                     qi[k] = (int32_t)q;
                 }
     }
-    if (kind == 1) {
-        xi = malloc(sizeof(int32_t) * C);
-        for (int64_t j = 0; j < C; j++)
-            xi[j] = (int32_t)sat(x[j], code_max);
+    if (kind == 1 || kind == 4) {
+        const int64_t nb = kind == 1 ? 1 : B;
+        xi = malloc(sizeof(int32_t) * (nb * C > 0 ? nb * C : 1));
+        for (int64_t q = 0; q < nb * C; q++)
+            xi[q] = (int32_t)sat(x[q], code_max);
     }
     int64_t pulses = 0;
     const int64_t nblk = (R + RBLK - 1) / RBLK;
     (void)threads;
-#pragma omp parallel for num_threads(threads) schedule(static) reduction(+ : pulses)
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(+ : pulses) \
+    if (nblk > 1 && R * C * (Q + (kind == 4 ? B : 1)) >= 65536)
     for (int64_t blk = 0; blk < nblk; blk++) {
         const int64_t i0 = blk * RBLK, i1 = i0 + RBLK < R ? i0 + RBLK : R;
         if (kind == 0)
@@ -549,17 +561,28 @@ int64_t memhil_update(int64_t kind, int64_t R, int64_t C, int64_t B,
         }
         for (int64_t i = i0; i < i1; i++) {
             int32_t *a = acc + i * C;
-            if (kind == 1) {
+            int touched = 1;
+            if (kind == 0) {
+                touched = nq[i] > 0;
+            } else if (kind == 1) {
                 const int32_t di = (int32_t)sat(d[i], code_max);
+                touched = di != 0;
                 if (di)
                     for (int64_t j = 0; j < C; j++)
                         a[j] += di * xi[j];
-            } else if (kind == 2) {
-                const int32_t *src = inc + i * C;
-                for (int64_t j = 0; j < C; j++)
-                    a[j] += src[j];
+            } else if (kind == 4) {
+                touched = 0;
+                for (int64_t b = 0; b < B; b++) {
+                    const int32_t db = (int32_t)sat(d[b * R + i], code_max);
+                    if (!db)
+                        continue;
+                    touched = 1;
+                    const int32_t *xb = xi + b * C;
+                    for (int64_t j = 0; j < C; j++)
+                        a[j] += db * xb[j];
+                }
             }
-            if (apply)
+            if (apply && (touched || !acc_zero))
                 pulses += fn(C, a, gp + i * C, gm + i * C, w16 + i * C, (uint32_t)rw[i], cw,
                              fp ? fp + i * C : NULL, fm ? fm + i * C : NULL, steps, gauss, root, p);
         }
@@ -841,5 +864,295 @@ void memhil_codes_rows(int64_t B, int64_t n, const float *x, int64_t dac, int64_
         scale[b] = s;
         for (int64_t i = 0; i < n; i++)
             codes[b * n + i] = (int64_t)nearbyint((double)xb[i] / s);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * The fused training step (memhil.nn.fused): the reads, the ADC auto-ranging, the host's DAC
+ * coding and the pulse updates of an MLP whose layers each sit on one tile of a native twin,
+ * in three calls per minibatch (forward, backward, update) instead of a few hundred small
+ * torch operations. It computes exactly what CrossbarLinear and the Twin compute (the same
+ * float32/float64 operations in the same order, the same integer reads and kernels; the
+ * tests compare the two paths bit for bit); the host's decisions that are not arithmetic on
+ * arrays (the new ADC shift, the update scales, the loss) stay in memhil.hostmath, called by
+ * the Python side between the calls.
+ *
+ * Layer l: a tile of R rows (outputs) and C columns (inputs, the last one the bias input 1
+ * when bias), its state (gp, gm, acc, w16 = gp - gm as int16, LFSRs), its apply parameters,
+ * its read registers, and per step: the ADC shifts to start from ([0] forward, [1]
+ * transpose) and what the reads did (final shift, largest |code|, number of reads), the
+ * float32 buffers xin (B x C: the layer's input with the bias column), y (B x R: its output)
+ * and gy (B x R: dL/dy), the largest |xin| and |gy| (mx, md) and the update's code scales. */
+typedef struct {
+    int64_t R, C, bias;
+    int32_t *gp, *gm, *acc;
+    int16_t *w16;
+    int64_t *row_lfsr, *col_lfsr;
+    const int32_t *fp, *fm, *steps;
+    const apply_params *ap;
+    int64_t lr_q;                      /* LR_Q of this layer's update, or -1: ap's */
+    int64_t acc_zero, do_update;
+    int64_t rn_q, two_c0, adc_lo, adc_hi;
+    int64_t range_hi, dac;             /* auto-ranging threshold (the layer's adc_hi), DAC max */
+    double w_unit, ax, ad;
+    int64_t shift[2], sreg[2], top[2], reads[2];
+    double mx, md;
+    int64_t pulses;
+    float *xin, *y, *gy;
+} fused_layer;
+
+/* What every layer shares: the contract's tables and constants, the host's ranging rule. */
+typedef struct {
+    const uint32_t *t8;
+    const uint8_t *fb;
+    const int32_t *gauss, *root;
+    int64_t rn_frac, gauss_shift, read_k8, code_max;
+    int64_t max_shift, max_tries, shift_step;
+} fused_const;
+
+/* Per-row DAC codes of v (B x n float32): scale[b] = m > 0 ? m / dac : 1 with m = max |v|
+ * (memhil_codes_rows), the codes saturated to code_max as the twin's reads do; returns the
+ * largest m. */
+static float row_codes16(int64_t B, int64_t n, const float *v, int64_t dac, int64_t code_max,
+                         int16_t *codes, double *scale)
+{
+    float top = 0.0f;
+    for (int64_t b = 0; b < B; b++) {
+        const float *vb = v + b * n;
+        float m = 0.0f;
+        for (int64_t i = 0; i < n; i++) {
+            const float a = fabsf(vb[i]);
+            m = a > m ? a : m;
+        }
+        const double s = m > 0.0f ? (double)m / (double)dac : 1.0;
+        scale[b] = s;
+        for (int64_t i = 0; i < n; i++)
+            codes[b * n + i] = (int16_t)sat((int64_t)nearbyint((double)vb[i] / s), code_max);
+        top = m > top ? m : top;
+    }
+    return top;
+}
+
+/* The exact int32 sums of a transpose read from the row-major weights: z[b][j] = sum over i
+ * of v[b][i] * w[i][j] (v: B x R, w: R x C), one row of w at a time, skipping zero codes. */
+static void tdots(int64_t B, int64_t R, int64_t C, const int16_t *v, const int16_t *w,
+                  int32_t *z, int64_t threads)
+{
+    (void)threads;
+#pragma omp parallel for num_threads(threads) schedule(static) if (B * R * C > 400000)
+    for (int64_t b = 0; b < B; b++) {
+        int32_t *zb = z + b * C;
+        for (int64_t j = 0; j < C; j++)
+            zb[j] = 0;
+        for (int64_t i = 0; i < R; i++) {
+            const int32_t a = v[b * R + i];
+            if (!a)
+                continue;
+            const int16_t *wi = w + i * C;
+            for (int64_t j = 0; j < C; j++)
+                zb[j] += a * (int32_t)wi[j];
+        }
+    }
+}
+
+/* The total currents of a noisy read less their C0 part, T[b][o] = sum over k of |v[b][k]| *
+ * (gp + gm) of the cells of output o, plus the C0 part sum |v[b]| * 2 C0 (memhil_read_noisy). */
+static void currents(const fused_layer *L, int64_t B, const int16_t *v, int transpose,
+                     int64_t *T)
+{
+    const int64_t R = L->R, C = L->C, n = transpose ? C : R, K = transpose ? R : C;
+    int32_t *acc = malloc(sizeof(int32_t) * (n > 0 ? n : 1));
+    for (int64_t b = 0; b < B; b++) {
+        const int16_t *vb = v + b * K;
+        int64_t sa = 0;
+        for (int64_t k = 0; k < K; k++)
+            sa += vb[k] < 0 ? -vb[k] : vb[k];
+        if (!transpose) {
+            for (int64_t o = 0; o < n; o++) {
+                const int32_t *p = L->gp + o * C, *m = L->gm + o * C;
+                int32_t s = 0;
+                for (int64_t k = 0; k < K; k++)
+                    s += (int32_t)(vb[k] < 0 ? -vb[k] : vb[k]) * (p[k] + m[k]);
+                acc[o] = s;
+            }
+        } else {
+            for (int64_t j = 0; j < n; j++)
+                acc[j] = 0;
+            for (int64_t i = 0; i < K; i++) {
+                const int32_t a = vb[i] < 0 ? -vb[i] : vb[i];
+                if (!a)
+                    continue;
+                const int32_t *p = L->gp + i * C, *m = L->gm + i * C;
+                for (int64_t j = 0; j < n; j++)
+                    acc[j] += a * (p[j] + m[j]);
+            }
+        }
+        for (int64_t o = 0; o < n; o++)
+            T[b * n + o] = (int64_t)acc[o] + sa * L->two_c0;
+    }
+    free(acc);
+}
+
+/* A read of the codes v (B x K) with the host's auto-ranging ADC gain (CrossbarLinear._ranged):
+ * read at the shift s = L->shift[dir]; while the largest |code| reaches range_hi and s is below
+ * max_shift, read again at s + shift_step (at most max_tries reads; with read noise each read
+ * draws new noise, advancing the output LFSRs, as every read does). The float32 outputs
+ * out[b][o] = (float)(code * (scale[b] * (w_unit * 2^s))) of the first n_keep outputs go to
+ * yout (B x n_keep). Records the final shift, the shift of the last read (the ADC_SHIFT
+ * register's value), the largest |code| and the number of reads. The integer sums do not
+ * depend on the shift, so they are formed once; only the noise draws and the ADC repeat. */
+static void ranged_read(fused_layer *L, const fused_const *k, int64_t B, const int16_t *v,
+                        const double *scale, int transpose, float *yout, int64_t n_keep,
+                        int64_t threads)
+{
+    const int64_t R = L->R, C = L->C, n = transpose ? C : R;
+    const int64_t q = B * n > 0 ? B * n : 1;
+    int32_t *y32 = malloc(sizeof(int32_t) * q);
+    int64_t *out = malloc(sizeof(int64_t) * q);
+    int64_t *T = NULL, *noise = NULL;
+    if (transpose)
+        tdots(B, R, C, v, L->w16, y32, threads);
+    else
+        dots(B, R, C, v, L->w16, y32, threads);
+    if (L->rn_q) {
+        T = malloc(sizeof(int64_t) * q);
+        noise = malloc(sizeof(int64_t) * q);
+        currents(L, B, v, transpose, T);
+    }
+    int64_t *states = transpose ? L->col_lfsr : L->row_lfsr;
+    const int d = transpose ? 1 : 0;
+    int64_t s = L->shift[d], top = 0, tries = 0;
+    for (;;) {
+        tries++;
+        if (T) {                       /* sample by sample, each output's LFSR in turn */
+            for (int64_t o = 0; o < n; o++) {
+                uint32_t st = (uint32_t)states[o];
+                for (int64_t b = 0; b < B; b++) {
+                    for (int64_t r = 0; r < k->read_k8; r++)
+                        st = step8(st, k->t8);
+                    const int64_t g = k->gauss[st & 0xFFu];
+                    noise[b * n + o] = (g * ((L->rn_q * T[b * n + o]) >> k->rn_frac))
+                                       >> k->gauss_shift;
+                }
+                states[o] = (int64_t)st;
+            }
+        }
+        const int64_t half = s ? ((int64_t)1 << s) >> 1 : 0;
+        top = 0;
+        for (int64_t e = 0; e < B * n; e++) {
+            int64_t r = ((int64_t)y32[e] + (T ? noise[e] : 0) + half) >> s;
+            r = r < L->adc_lo ? L->adc_lo : (r > L->adc_hi ? L->adc_hi : r);
+            out[e] = r;
+            const int64_t a = r < 0 ? -r : r;
+            top = a > top ? a : top;
+        }
+        L->sreg[d] = s;                /* the ADC_SHIFT of the last read */
+        if (s >= k->max_shift || top < L->range_hi)
+            break;
+        s = s + k->shift_step < k->max_shift ? s + k->shift_step : k->max_shift;
+        if (tries >= k->max_tries)     /* (as the layer's loop: s raised, no read at it) */
+            break;
+    }
+    L->shift[d] = s;
+    L->top[d] = top;
+    L->reads[d] = tries;
+    const double unit = L->w_unit * (double)((int64_t)1 << s);
+    for (int64_t b = 0; b < B; b++) {
+        const double f = scale[b] * unit;
+        for (int64_t o = 0; o < n_keep; o++)
+            yout[b * n_keep + o] = (float)((double)out[b * n + o] * f);
+    }
+    free(noise);
+    free(T);
+    free(out);
+    free(y32);
+}
+
+/* Forward through the L layers: x (B x in_features of layer 0, float32) in; each layer's xin
+ * (its input, the previous output through ReLU, with the bias column 1), y (its output; the
+ * last layer's are the logits), mx, and the reads' shifts, tops and counts out. */
+void memhil_fused_forward(int64_t nl, fused_layer *ls, const fused_const *k, int64_t B,
+                          const float *x, int64_t threads)
+{
+    for (int64_t l = 0; l < nl; l++) {
+        fused_layer *L = ls + l;
+        const int64_t C = L->C, n_in = C - (L->bias ? 1 : 0);
+        for (int64_t b = 0; b < B; b++) {
+            float *xb = L->xin + b * C;
+            if (l == 0) {
+                memcpy(xb, x + b * n_in, sizeof(float) * n_in);
+            } else {
+                const float *yp = ls[l - 1].y + b * n_in;
+                for (int64_t j = 0; j < n_in; j++)
+                    xb[j] = yp[j] > 0.0f ? yp[j] : 0.0f;
+            }
+            if (L->bias)
+                xb[n_in] = 1.0f;
+        }
+        int16_t *v = malloc(sizeof(int16_t) * (B * C > 0 ? B * C : 1));
+        double *scale = malloc(sizeof(double) * (B > 0 ? B : 1));
+        L->mx = (double)row_codes16(B, C, L->xin, L->dac, k->code_max, v, scale);
+        ranged_read(L, k, B, v, scale, 0, L->y, L->R, threads);
+        free(scale);
+        free(v);
+    }
+}
+
+/* Backward: grad (B x R of the last layer, float64: d loss / d logits) is cast to float32
+ * into the last layer's gy; then for l = L-1 .. 1 a transpose read of gy gives dL/dx, whose
+ * bias column is dropped and which passes the previous layer's ReLU (dL/dy of layer l-1 is 0
+ * where its output y <= 0). Every layer's md = max |gy|. */
+void memhil_fused_backward(int64_t nl, fused_layer *ls, const fused_const *k, int64_t B,
+                           const double *grad, int64_t threads)
+{
+    fused_layer *last = ls + nl - 1;
+    for (int64_t e = 0; e < B * last->R; e++)
+        last->gy[e] = (float)grad[e];
+    for (int64_t l = nl - 1; l >= 0; l--) {
+        fused_layer *L = ls + l;
+        const int64_t R = L->R, C = L->C, n_in = C - (L->bias ? 1 : 0);
+        int16_t *v = malloc(sizeof(int16_t) * (B * R > 0 ? B * R : 1));
+        double *scale = malloc(sizeof(double) * (B > 0 ? B : 1));
+        L->md = (double)row_codes16(B, R, L->gy, L->dac, k->code_max, v, scale);
+        if (l > 0) {
+            fused_layer *P = ls + l - 1;
+            float *gx = malloc(sizeof(float) * (B * C > 0 ? B * C : 1));
+            ranged_read(L, k, B, v, scale, 1, gx, C, threads);
+            for (int64_t b = 0; b < B; b++)
+                for (int64_t j = 0; j < n_in; j++)
+                    P->gy[b * n_in + j] = P->y[b * n_in + j] > 0.0f ? gx[b * C + j] : 0.0f;
+            free(gx);
+        }
+        free(scale);
+        free(v);
+    }
+}
+
+/* The pulse updates of the layers with do_update (in layer order): the codes
+ * clamp(round(xin * ax)) and clamp(round(gy * -ad)) (memhil_codes_scaled), then
+ * memhil_update (coincidence; rounding of one sample; rounding of B samples) and its apply.
+ * Each layer's pulses out. */
+void memhil_fused_update(int64_t nl, fused_layer *ls, const fused_const *k, int64_t B,
+                         int64_t threads)
+{
+    for (int64_t l = 0; l < nl; l++) {
+        fused_layer *L = ls + l;
+        L->pulses = 0;
+        if (!L->do_update)
+            continue;
+        const int64_t R = L->R, C = L->C;
+        int64_t *xc = malloc(sizeof(int64_t) * (B * C > 0 ? B * C : 1));
+        int64_t *dc = malloc(sizeof(int64_t) * (B * R > 0 ? B * R : 1));
+        memhil_codes_scaled(B * C, L->xin, L->ax, L->dac, xc);
+        memhil_codes_scaled(B * R, L->gy, -L->ad, L->dac, dc);
+        apply_params p = *L->ap;
+        if (L->lr_q >= 0)
+            p.lr_q = L->lr_q;
+        const int64_t kind = !p.rounding ? 0 : (B == 1 ? 1 : 4);
+        L->pulses = memhil_update(kind, R, C, B, dc, xc, 1, L->acc, L->gp, L->gm, L->w16,
+                                  L->row_lfsr, L->col_lfsr, L->fp, L->fm, L->steps, k->gauss,
+                                  k->root, k->t8, k->fb, &p, threads, L->acc_zero);
+        free(dc);
+        free(xc);
     }
 }

@@ -26,7 +26,9 @@ from memhil.contract.spec import SPEC
 from memhil.twin import lfsr
 
 SRC = Path(__file__).with_name("native.c")
-FLAGS = ["-O3", "-march=native", "-shared", "-fPIC", "-fno-strict-aliasing",
+# -ffp-contract=off: the host's float arithmetic in the kernels (DAC coding, output scaling)
+# must round every product and sum as numpy and torch do, never fuse them into an FMA
+FLAGS = ["-O3", "-march=native", "-shared", "-fPIC", "-fno-strict-aliasing", "-ffp-contract=off",
          f"-DMEMHIL_TAPS={SPEC.lfsr['taps']:#x}u"]
 OPENMP = ["-fopenmp"]   # tried first; without it the kernels run on one thread
 _STATE: dict = {"lib": None, "tried": False}
@@ -41,6 +43,26 @@ class ApplyParams(ctypes.Structure):
         "cmax", "sub_bits", "c2c_q", "lr_q", "s_up0", "s_dn0", "lr_frac", "nmax", "max_levels",
         "factor_frac", "step_frac", "noise_shift", "rounding", "uniform", "d2d", "c2c",
         "bl", "stream_k8", "apply_k8", "prob_mask", "code_max", "taps")]
+
+
+class FusedLayer(ctypes.Structure):
+    """One layer of a fused training step (native.c's ``fused_layer``; memhil.nn.fused)."""
+    _fields_ = ([(n, ctypes.c_int64) for n in ("R", "C", "bias")]
+                + [(n, ctypes.c_void_p) for n in ("gp", "gm", "acc", "w16", "row_lfsr", "col_lfsr",
+                                                  "fp", "fm", "steps", "ap")]
+                + [(n, ctypes.c_int64) for n in ("lr_q", "acc_zero", "do_update", "rn_q", "two_c0",
+                                                 "adc_lo", "adc_hi", "range_hi", "dac")]
+                + [(n, ctypes.c_double) for n in ("w_unit", "ax", "ad")]
+                + [(n, ctypes.c_int64 * 2) for n in ("shift", "sreg", "top", "reads")]
+                + [("mx", ctypes.c_double), ("md", ctypes.c_double), ("pulses", ctypes.c_int64)]
+                + [(n, ctypes.c_void_p) for n in ("xin", "y", "gy")])
+
+
+class FusedConst(ctypes.Structure):
+    """What the layers of a fused step share (native.c's ``fused_const``)."""
+    _fields_ = ([(n, ctypes.c_void_p) for n in ("t8", "fb", "gauss", "root")]
+                + [(n, ctypes.c_int64) for n in ("rn_frac", "gauss_shift", "read_k8", "code_max",
+                                                 "max_shift", "max_tries", "shift_step")])
 
 
 def _cpu_key() -> str:
@@ -95,8 +117,8 @@ def build() -> Path:
 
 def _declare(lib: ctypes.CDLL) -> None:
     p, i64 = ctypes.c_void_p, ctypes.c_int64
-    lib.memhil_update.argtypes = ([i64] * 4 + [p] * 3 + [i64] + [p] * 13
-                                  + [ctypes.POINTER(ApplyParams), i64])
+    lib.memhil_update.argtypes = ([i64] * 4 + [p] * 2 + [i64] + [p] * 13
+                                  + [ctypes.POINTER(ApplyParams), i64, i64])
     lib.memhil_update.restype = i64
     lib.memhil_read.argtypes = [i64] * 4 + [p, p] + [i64] * 3 + [p, i64]
     lib.memhil_read.restype = None
@@ -109,6 +131,11 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.memhil_codes_scaled.restype = None
     lib.memhil_codes_rows.argtypes = [i64, i64, p, i64, p, p]
     lib.memhil_codes_rows.restype = None
+    for name, last in (("memhil_fused_forward", p), ("memhil_fused_backward", p),
+                       ("memhil_fused_update", None)):
+        f = getattr(lib, name)
+        f.argtypes = [i64, ctypes.c_void_p, ctypes.c_void_p, i64] + ([last] if last else []) + [i64]
+        f.restype = None
 
 
 def library():
