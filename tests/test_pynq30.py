@@ -38,10 +38,6 @@ REQUIREMENTS = ["pynq==3.0.1", "numpy<2", "pydantic<2", "setuptools<81", "pycpar
                 "pyserial>=3.5", "tomli>=1.1"]
 INSTALL_TIMEOUT = 600
 ROWS, COLS, TILES, G_W, LANES = 6, 5, 2, 8, 4
-_NETWORK = ("NewConnectionError", "Temporary failure in name resolution", "No route to host",
-            "Network is unreachable", "ProxyError", "ConnectTimeoutError")
-
-
 def pynq30_python() -> Path:
     """The venv's python, made on first use (serialized across pytest-xdist workers by a lock;
     built beside its final place and renamed, so a half-made venv is never used)."""
@@ -67,9 +63,6 @@ def pynq30_python() -> Path:
         if r.returncode != 0:
             shutil.rmtree(tmp, ignore_errors=True)
             out = (r.stdout + r.stderr).strip()
-            if any(w in out for w in _NETWORK):
-                pytest.skip(f"pynq 3.0.1 cannot be installed without the package index: "
-                            f"{out.splitlines()[-1]}")
             pytest.fail(f"pip install {' '.join(REQUIREMENTS)} failed:\n{out[-3000:]}")
         (tmp / ".ok").write_text(" ".join(REQUIREMENTS) + "\n")
         shutil.rmtree(venv, ignore_errors=True)
