@@ -850,17 +850,25 @@ void memhil_codes_scaled(int64_t n, const float *x, double mul, int64_t dac, int
     }
 }
 
+/* One row's DAC scale: max |v| / dac (1 for an all-zero row); *m gets max |v|. */
+static double row_scale(const float *v, int64_t n, int64_t dac, float *m)
+{
+    float top = 0.0f;
+    for (int64_t i = 0; i < n; i++) {
+        const float a = fabsf(v[i]);
+        top = a > top ? a : top;
+    }
+    *m = top;
+    return top > 0.0f ? (double)top / (double)dac : 1.0;
+}
+
 void memhil_codes_rows(int64_t B, int64_t n, const float *x, int64_t dac, int64_t *codes,
                        double *scale)
 {
     for (int64_t b = 0; b < B; b++) {
         const float *xb = x + b * n;
-        float m = 0.0f;
-        for (int64_t i = 0; i < n; i++) {
-            const float a = fabsf(xb[i]);
-            m = a > m ? a : m;
-        }
-        const double s = m > 0.0f ? (double)m / (double)dac : 1.0;
+        float m;
+        const double s = row_scale(xb, n, dac, &m);
         scale[b] = s;
         for (int64_t i = 0; i < n; i++)
             codes[b * n + i] = (int64_t)nearbyint((double)xb[i] / s);
@@ -919,12 +927,8 @@ static float row_codes16(int64_t B, int64_t n, const float *v, int64_t dac, int6
     float top = 0.0f;
     for (int64_t b = 0; b < B; b++) {
         const float *vb = v + b * n;
-        float m = 0.0f;
-        for (int64_t i = 0; i < n; i++) {
-            const float a = fabsf(vb[i]);
-            m = a > m ? a : m;
-        }
-        const double s = m > 0.0f ? (double)m / (double)dac : 1.0;
+        float m;
+        const double s = row_scale(vb, n, dac, &m);
         scale[b] = s;
         for (int64_t i = 0; i < n; i++)
             codes[b * n + i] = (int16_t)sat((int64_t)nearbyint((double)vb[i] / s), code_max);
