@@ -465,7 +465,7 @@ class Crossbar(CrossbarBackend):
         for b in range(0, B, step):
             k = min(step, B - b)
             t0 = time.perf_counter()
-            p = struct.pack("<BH", tile, k) + v[b: b + k].tobytes()
+            p = pr.pack_batch(tile, v[b: b + k])
             self.stats.t_encode += time.perf_counter() - t0
             rsp = self._call(op, p, 2 * n_out * k)
             t1 = time.perf_counter()
@@ -500,9 +500,7 @@ class Crossbar(CrossbarBackend):
         for b in range(0, B, step):
             k = min(step, B - b)
             t0 = time.perf_counter()
-            flags = 1 if (apply and b + k == B) else 0
-            p = (struct.pack("<BBH", tile, flags, k)
-                 + np.concatenate([x[b: b + k], d[b: b + k]], axis=1).tobytes())
+            p = pr.pack_update_batch(tile, apply and b + k == B, x[b: b + k], d[b: b + k])
             self.stats.t_encode += time.perf_counter() - t0
             pulses = struct.unpack("<I", self._call(Op.UPDATE_B, p, 4))[0]
         return pulses

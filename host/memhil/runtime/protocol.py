@@ -10,6 +10,8 @@ import struct
 from dataclasses import dataclass
 from enum import IntEnum
 
+import numpy as np
+
 from memhil.contract.spec import SPEC
 
 P = SPEC.protocol
@@ -244,19 +246,29 @@ def pack_update(tile: int, apply: bool, x, d) -> bytes:
     return struct.pack("<BB", tile, 1 if apply else 0) + pack_i8s(x) + pack_i8s(d)
 
 
+def _i8_rows(rows, what: str) -> "np.ndarray":
+    """Samples (a list of lists or a 2-D array of codes) as bytes, two's complement like
+    :func:`pack_i8s`."""
+    a = np.asarray(rows, dtype=np.int64)
+    if a.ndim != 2:
+        raise ValueError(f"{what}: samples must be 2-D (B, n), got shape {a.shape}")
+    return (a & 0xFF).astype(np.uint8)
+
+
 def pack_batch(tile: int, samples) -> bytes:
     """FORWARD_B / TRANSPOSE_B payload: u8 tile, u16 B, then the B samples' codes in order."""
-    samples = [list(s) for s in samples]
-    return struct.pack("<BH", tile, len(samples)) + b"".join(pack_i8s(s) for s in samples)
+    a = _i8_rows(samples, "pack_batch")
+    return struct.pack("<BH", tile, a.shape[0]) + a.tobytes()
 
 
 def pack_update_batch(tile: int, apply: bool, xs, ds) -> bytes:
     """UPDATE_B payload: u8 tile, u8 flags, u16 B, then per sample COLS x codes, ROWS d codes."""
-    xs, ds = list(xs), list(ds)
-    if len(xs) != len(ds):
-        raise ValueError(f"UPDATE_B needs as many x as d samples, got {len(xs)} and {len(ds)}")
-    body = b"".join(pack_i8s(x) + pack_i8s(d) for x, d in zip(xs, ds))
-    return struct.pack("<BBH", tile, 1 if apply else 0, len(xs)) + body
+    x, d = _i8_rows(xs, "pack_update_batch x"), _i8_rows(ds, "pack_update_batch d")
+    if x.shape[0] != d.shape[0]:
+        raise ValueError(f"UPDATE_B needs as many x as d samples, got {x.shape[0]} and "
+                         f"{d.shape[0]}")
+    return (struct.pack("<BBH", tile, 1 if apply else 0, x.shape[0])
+            + np.concatenate([x, d], axis=1).tobytes())
 
 
 def ping_payload(rows: int, cols: int, tiles: int, lanes: int,
