@@ -148,3 +148,17 @@ def choose_geometry(sizes, *, lanes: int = 8, max_tiles: int = MAX_TILES, slack:
     cells, t, r, c = min((f for f in found if f[0] <= least * (1 + slack)),
                          key=lambda f: (f[1], f[0], -f[3]))
     return r, c, t
+
+
+def open_fitted(kind: str, sizes, config, **options):
+    """Open the one device of ``kind`` with whatever tile shape it has (a board's bitstream)
+    and map the MLP ``sizes`` onto it: ``(backend, tiles_of)``. A network that does not fit
+    closes the device and raises :class:`NetworkDoesNotFit`."""
+    from memhil.backend import open_backend
+
+    xb = open_backend(kind, None, None, None, config, **options)
+    try:
+        return xb, fit_network(sizes, xb.rows, xb.cols, xb.tiles)
+    except ValueError:
+        xb.close()
+        raise

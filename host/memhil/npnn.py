@@ -74,7 +74,7 @@ from memhil import hostmath
 from memhil.backend import open_backend
 from memhil.config import DeviceConfig
 from memhil.mapping import (MAX_COLS, MAX_ROWS, fit_network, layer_seed, network_tiles,
-                            plan_tiles, reg_cache)
+                            open_fitted, plan_tiles, reg_cache)
 
 M32 = 0xFFFFFFFF
 
@@ -430,13 +430,8 @@ class NumpyMLP:
         else:
             if isinstance(backend, str) and backend == "board":
                 # the bitstream's own tile shape: the layers are split onto it
-                xb = open_backend(backend, None, None, None, config, **(backend_options or {}))
+                xb, tiles_of = open_fitted(backend, sizes, config, **(backend_options or {}))
                 self._owned.append(xb)
-                try:
-                    tiles_of = fit_network(sizes, xb.rows, xb.cols, xb.tiles)
-                except ValueError:
-                    xb.close()
-                    raise
             elif isinstance(backend, str):
                 rows, cols, tiles_of = network_tiles(sizes)
                 xb = open_backend(backend, rows, cols, sum(map(len, tiles_of)), config,

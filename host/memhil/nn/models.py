@@ -8,7 +8,7 @@ from torch import nn
 
 from memhil.backend import open_backend
 from memhil.config import DeviceConfig
-from memhil.mapping import fit_network, layer_seed, network_tiles  # noqa: F401
+from memhil.mapping import layer_seed, network_tiles, open_fitted  # noqa: F401
 from memhil.nn.layer import CrossbarLinear
 
 
@@ -42,13 +42,8 @@ def crossbar_mlp(sizes: list[int], seed: int, config: DeviceConfig, backend: str
     shared = None
     tiles_of = []
     if backend == "board":
-        shared = open_backend(backend, None, None, None, config, device=device,
-                              **(backend_options or {}))
-        try:
-            tiles_of = fit_network(sizes, shared.rows, shared.cols, shared.tiles)
-        except ValueError:
-            shared.close()
-            raise
+        shared, tiles_of = open_fitted(backend, sizes, config, device=device,
+                                       **(backend_options or {}))
     elif backend != "twin":
         rows, cols, tiles_of = network_tiles(sizes)
         shared = open_backend(backend, rows, cols, sum(map(len, tiles_of)), config,
