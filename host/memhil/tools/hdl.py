@@ -2,6 +2,7 @@
 
     python -m memhil.tools.hdl lint                 # verilator --lint-only -Wall, every top
     python -m memhil.tools.hdl synth [--rows R ...] # Yosys synth_xilinx -family xc7, PYNQ-Z2 fit
+    python -m memhil.tools.hdl depth [--rows R ...] # timing proxy: logic depth between registers
 
 Lint runs Verilator (located only through :func:`memhil.tools.verilator.ensure_env`) over all RTL
 files with ``-Wall`` and the one waiver file ``hdl/memhil.vlt``, once with each of the two tops
@@ -40,6 +41,9 @@ WRAPPER = ROOT / "bitstreams" / "memhil_ip.v"
 SYNTH_DIR = Path(os.environ.get("MEMHIL_BUILD", ROOT / "build")) / "synth"
 # the default PYNQ-Z2 build (docs/rtl.md explains the choice)
 DEFAULTS = dict(ROWS=256, COLS=384, TILES=1, LANES=8, G_W=8)
+# the small build of the same lane design that `depth` measures by default (a full build's
+# paths per lane are the same; only the fan-out and RAM sizes grow)
+DEPTH_DEFAULTS = dict(ROWS=8, COLS=8, TILES=1, LANES=4, G_W=8)
 # the per-cell memories of memhil_array that must be block RAM
 CELL_MEMORIES = ("u_codes", "u_acc")
 
@@ -235,9 +239,42 @@ def main(argv: list[str] | None = None) -> int:
     ps.add_argument("--top", default="memhil_top")
     ps.add_argument("--keep", type=Path, default=None, help="keep the work folder under this path")
     ps.add_argument("--json", action="store_true")
+    pd = sub.add_parser("depth", help="timing proxy: logic depth between registers of the "
+                        "synthesized netlist against a 100 MHz budget (memhil.tools.depth)",
+                        epilog="examples:\n  python -m memhil.tools.hdl depth --top memhil_top "
+                        "--rows 8 --cols 8 --lanes 4\n  python -m memhil.tools.hdl depth --top "
+                        "memhil_tile_lane --json\n  python -m memhil.tools.hdl depth --netlist "
+                        "net.json --top memhil_top",
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    pd.add_argument("--top", default="memhil_top")
+    for k in DEFAULTS:
+        pd.add_argument(f"--{k.lower().replace('_', '-')}", type=int, default=None, dest=k,
+                        help="build parameter; memhil_top/memhil_uart_top default to the small "
+                        "build ROWS 8, COLS 8, TILES 1, LANES 4, G_W 8, other modules to their "
+                        "own defaults")
+    pd.add_argument("--worst", type=int, default=10, help="how many paths to list (default 10)")
+    pd.add_argument("--max-levels", type=int, default=6)
+    pd.add_argument("--max-carry", type=int, default=32)
+    pd.add_argument("--max-dsp-comb", type=int, default=0)
+    pd.add_argument("--max-ns", type=float, default=10.0)
+    pd.add_argument("--netlist", type=Path, default=None,
+                    help="analyse this Yosys JSON netlist instead of synthesizing")
+    pd.add_argument("--keep", type=Path, default=None, help="keep the work folder under this path")
+    pd.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
     if a.cmd == "lint":
         return lint(a.top, a.verbose)
+    if a.cmd == "depth":
+        from memhil.tools import depth
+
+        given = {k: getattr(a, k) for k in DEFAULTS if getattr(a, k) is not None}
+        if a.top in TOPS:
+            given = dict(DEPTH_DEFAULTS, **given)
+        a.params = given
+        for k, v in given.items():
+            if v < 1:
+                p.error(f"--{k.lower().replace('_', '-')} {v}: must be >= 1")
+        return depth.main(a)
     params = {k: getattr(a, k) for k in DEFAULTS}
     return synth(params, a.top, a.keep, a.json)
 
