@@ -128,11 +128,20 @@ def test_train_commands_in_results_md_build_the_experiment_runspec():
         if not cmd.startswith("memhil train "):
             parse(cmd)                          # every other command parses too
             continue
-        assert paper is not None, f"line {i + 1}: no `memhil paper` command above {cmd!r}"
         spec = train_spec(cmd)
         comment = parse(cmd)[1]
         tag = comment.split()[0] if comment else ""
         assert tag, f"line {i + 1}: {cmd!r} names no run (`  # TAG`, e.g. headline/rounding)"
+        if tag.startswith("coincidence/"):      # a row of the coincidence study, section (d)
+            from memhil.experiments.coincidence import STUDY, row_spec
+            row = tag[len("coincidence/"):]
+            assert row in STUDY, f"line {i + 1}: no row {row!r} in coincidence.STUDY"
+            assert spec == row_spec(row, spec.seed), (
+                f"line {i + 1}: `{cmd}` builds another RunSpec than the study's row {row}: "
+                f"`memhil train {STUDY[row]} --seed {spec.seed}`")
+            checked += 1
+            continue
+        assert paper is not None, f"line {i + 1}: no `memhil paper` command above {cmd!r}"
         match = [r for r in paper[2] if tag in r["tags"] and r["spec"].seed == spec.seed]
         assert len(match) == 1, (f"line {i + 1}: no run {tag}, seed {spec.seed} in "
                                  f"`{paper[1]}` (line {paper[0] + 1})")

@@ -181,3 +181,67 @@ class DeviceConfig:
             if d.get(k) is not None:
                 d[k] = tuple(d[k])
         return cls(**d)
+
+
+# ---------------------------------------------------------------------------- host-side coding
+UPDATE_SCALINGS = ("batch", "sample")
+CODE_ROUNDINGS = ("nearest", "stochastic")
+
+
+@dataclass(frozen=True)
+class UpdateCoding:
+    """How the host codes a minibatch's inputs ``x`` and errors ``d`` into the 8-bit operands
+    of a pulse update (a host-side choice: the contract, the twin and the RTL are unchanged;
+    ``memhil.hostmath.coded_update`` defines it for the torch and numpy paths).
+
+    * ``scaling``: ``"batch"`` (default) one pair of code scales ``(a_x, a_d)`` for the whole
+      minibatch, balanced on its largest ``|x|`` and ``|d|``; ``"sample"`` a pair per sample,
+      balanced on that sample's own largest ``|x|`` and ``|d|`` (the product ``a_x a_d``, and
+      so the expected weight change, is the same). Coincidence mode only (in rounding mode
+      ``LR_Q`` is one register for the minibatch).
+    * ``rounding``: ``"nearest"`` (default) rounds ``x a_x`` and ``d a_d`` half to even;
+      ``"stochastic"`` rounds them down or up with the probability that makes the expected
+      code equal to the scaled value (no small value is lost: a ``d`` worth 0.3 codes is 1
+      with probability 0.3), drawing from a counter-based hash of the layer's seed
+      (:func:`memhil.hostmath.host_uniform`), not from the crossbar's LFSRs.
+
+    The default is today's coding, bit for bit.
+    """
+
+    scaling: str = "batch"
+    rounding: str = "nearest"
+
+    def __post_init__(self):
+        if self.scaling not in UPDATE_SCALINGS:
+            raise ConfigError("scaling", self.scaling, f"one of {UPDATE_SCALINGS}")
+        if self.rounding not in CODE_ROUNDINGS:
+            raise ConfigError("rounding", self.rounding, f"one of {CODE_ROUNDINGS}")
+
+    @property
+    def is_default(self) -> bool:
+        return self == UpdateCoding()
+
+    def check_mode(self, update_mode: str) -> None:
+        """Raise :class:`ConfigError` if this coding does not apply to ``update_mode``."""
+        if self.scaling == "sample" and update_mode != "coincidence":
+            raise ConfigError("scaling", self.scaling,
+                              f"'batch' with update_mode={update_mode!r} ('sample' needs "
+                              "'coincidence': rounding mode's LR_Q is one per minibatch)")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "UpdateCoding":
+        if d is None:
+            return cls()
+        if isinstance(d, UpdateCoding):
+            return d
+        if not isinstance(d, dict):
+            raise ConfigError("coding", d, "a dict of UpdateCoding fields or None")
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ConfigError(unknown[0], d[unknown[0]],
+                              f"not an UpdateCoding field; fields: {sorted(names)}")
+        return cls(**d)

@@ -19,6 +19,9 @@ replace one and see both paths follow):
   which no read can saturate).
 * :func:`update_scales`: the code scales (and ``LR_Q``) of a pulse update.
 * :func:`lr_at`: the learning-rate schedule of a run.
+* :func:`coded_update`: the update operands under a host-side coding
+  (:class:`memhil.config.UpdateCoding`: per-sample scales, stochastic rounding), with
+  :func:`host_uniform`, the counter-based random numbers of its stochastic rounding.
 
 Nothing here imports torch or :mod:`memhil.nn`.
 """
@@ -238,3 +241,87 @@ def lr_at(lr: float, epoch: int, epochs: int, schedule: str = "linear",
     if schedule == "constant" or epochs <= 1:
         return lr
     return lr * (1.0 - (1.0 - lr_end) * epoch / (epochs - 1))
+
+
+# ---------------------------------------------------------------------------- update coding
+_M64 = (1 << 64) - 1
+_GOLDEN = 0x9E3779B97F4A7C15
+
+
+def _mix64(z):
+    """SplitMix64's finalizer on a uint64 array (wrapping arithmetic) or a Python int."""
+    if isinstance(z, int):
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+        return z ^ (z >> 31)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def host_uniform(key: int, counter: int, stream: int, n: int) -> np.ndarray:
+    """``n`` uniform floats in ``[0, 1)`` (float64, multiples of ``2^-53``) from a
+    counter-based hash: element ``i`` is SplitMix64's output ``i + 1`` of the base
+    ``mix(key, counter, stream)``. The same bits in any library and on any machine (integer
+    arithmetic only); :func:`coded_update`'s stochastic rounding draws from it (``key``: the
+    layer's seed, ``counter``: its update number, ``stream``: 0 for ``x``, 1 for ``d``)."""
+    base = _mix64((int(key) * _GOLDEN + 0x632BE59BD9B4E019) & _M64)
+    base = _mix64((base ^ (int(counter) * 0xD1B54A32D192ED03)) & _M64)
+    base = _mix64((base + (int(stream) + 1) * _GOLDEN) & _M64)
+    with np.errstate(over="ignore"):
+        z = np.arange(1, n + 1, dtype=np.uint64) * np.uint64(_GOLDEN) + np.uint64(base)
+        z = _mix64(z)
+    return (z >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+
+
+def coded_update(update_mode: str, lr: float, w_unit: float, sub: int, bl: int, dac_max: int,
+                 x, g, scaling: str = "batch", rounding: str = "nearest", key: int = 0,
+                 counter: int = 0):
+    """The integer operands ``(x_codes, d_codes, LR_Q or None)`` of the pulse update of a
+    minibatch (``x``: inputs ``(B, n_in)``, ``g``: ``dL/dy`` ``(B, n_out)``, numpy floats),
+    coded as :class:`memhil.config.UpdateCoding` ``(scaling, rounding)`` says; ``None`` when
+    nothing is to be sent (all ``x`` or all ``g`` zero, or ``lr`` 0).
+
+    ``scaling="batch"``: the scales of :func:`update_scales` from the minibatch's largest
+    ``|x|``, ``|g|``. ``scaling="sample"`` (coincidence): for each sample ``b`` its own
+    ``a_x = sqrt(k md_b / mx_b)``, ``a_d = sqrt(k mx_b / md_b)`` (``k`` as in
+    :func:`update_scales`; a sample with ``mx_b`` or ``md_b`` zero sends zero codes).
+    ``rounding="nearest"``: ``round(v * a)`` half to even; ``"stochastic"``: ``floor(v * a +
+    u)`` with ``u`` from :func:`host_uniform` ``(key, counter, 0 | 1)``, so that ``E[code] =
+    v * a``. Codes are clipped at ``dac_max``; everything in float64. With the defaults this is
+    the layers' coding bit for bit (``memhil.nn.layer.scaled_codes``)."""
+    x = np.asarray(x)
+    g = np.asarray(g)
+    if x.ndim != 2 or g.ndim != 2 or x.shape[0] != g.shape[0]:
+        raise ValueError(f"coded_update: x {x.shape} and g {g.shape} must be (B, n) arrays "
+                         "with the same B")
+    if scaling not in ("batch", "sample"):
+        raise ValueError(f"scaling={scaling!r}: one of 'batch', 'sample'")
+    if rounding not in ("nearest", "stochastic"):
+        raise ValueError(f"rounding={rounding!r}: one of 'nearest', 'stochastic'")
+    if scaling == "sample" and update_mode != "coincidence":
+        raise ValueError(f"scaling='sample' needs update_mode 'coincidence', not {update_mode!r}")
+    ax_, gx_ = np.abs(x), np.abs(g)
+    mx, md = float(ax_.max()) if x.size else 0.0, float(gx_.max()) if g.size else 0.0
+    if mx == 0.0 or md == 0.0 or lr == 0.0:
+        return None
+    if scaling == "batch":
+        ax, ad, lr_q = update_scales(update_mode, lr, w_unit, sub, bl, dac_max, mx, md)
+    else:
+        k = lr * (1 << 14) / (w_unit * sub * bl)
+        mxb = ax_.max(axis=1).astype(np.float64)
+        mdb = gx_.max(axis=1).astype(np.float64)
+        ok = (mxb > 0) & (mdb > 0)
+        mxs, mds = np.where(ok, mxb, 1.0), np.where(ok, mdb, 1.0)
+        ax = np.where(ok, np.sqrt(k * mds / mxs), 0.0)[:, None]
+        ad = np.where(ok, np.sqrt(k * mxs / mds), 0.0)[:, None]
+        lr_q = None
+    tx = x.astype(np.float64) * ax
+    td = g.astype(np.float64) * -ad
+    if rounding == "nearest":
+        tx, td = np.rint(tx), np.rint(td)
+    else:
+        tx = np.floor(tx + host_uniform(key, counter, 0, tx.size).reshape(tx.shape))
+        td = np.floor(td + host_uniform(key, counter, 1, td.size).reshape(td.shape))
+    return (np.clip(tx, -dac_max, dac_max).astype(np.int64),
+            np.clip(td, -dac_max, dac_max).astype(np.int64), lr_q)

@@ -72,7 +72,7 @@ import numpy as np
 
 from memhil import hostmath
 from memhil.backend import open_backend
-from memhil.config import DeviceConfig
+from memhil.config import DeviceConfig, UpdateCoding
 from memhil.mapping import (MAX_COLS, MAX_ROWS, fit_network, layer_seed, network_tiles,
                             open_fitted, plan_tiles, reg_cache)
 
@@ -192,14 +192,20 @@ class CrossbarLayer:
     ``backend``: an open backend; ``tiles``: its tile indices, one per block of
     :func:`memhil.mapping.plan_tiles` with the backend's geometry (default ``0..n-1``).
     ``weight``/``bias``: the initial float weights (programmed onto nominal levels).
+    ``coding``/``coding_seed``: the host's update coding and the key of its stochastic
+    rounding, as ``CrossbarLinear``'s.
     """
 
     def __init__(self, in_features: int, out_features: int, config: DeviceConfig, backend,
                  tiles=None, weight=None, bias=None, w_range: float = 4.0,
-                 has_bias: bool = True):
+                 has_bias: bool = True, coding=None, coding_seed: int | None = None):
         self.in_features, self.out_features = int(in_features), int(out_features)
         self.has_bias = bool(has_bias)
         self.config = config
+        self.coding = UpdateCoding.from_dict(coding)
+        self.coding.check_mode(config.update_mode)
+        self.coding_seed = int(config.seed if coding_seed is None else coding_seed)
+        self.updates = 0                 # pulse updates sent (the stochastic rounding's counter)
         self.n_in = self.in_features + (1 if self.has_bias else 0)
         self.backend = backend
         rows, cols = backend.rows, backend.cols
@@ -347,10 +353,14 @@ class CrossbarLayer:
     # ------------------------------------------------------------------ updates
     def update_codes(self, x: np.ndarray, gy: np.ndarray, lr: float):
         """The integer ``(x_codes, d_codes, LR_Q or None)`` of the pulse update, or None."""
+        cfg = self.config
+        if not self.coding.is_default:
+            return hostmath.coded_update(cfg.update_mode, lr, self.w_unit, self.sub, cfg.bl,
+                                         self.dac_max, x, gy, self.coding.scaling,
+                                         self.coding.rounding, self.coding_seed, self.updates)
         mx, md = float(np.abs(x).max()), float(np.abs(gy).max())
         if mx == 0.0 or md == 0.0 or lr == 0.0:
             return None
-        cfg = self.config
         ax, ad, lr_q = hostmath.update_scales(cfg.update_mode, lr, self.w_unit, self.sub, cfg.bl,
                                               self.dac_max, mx, md)
         return scaled_codes(x, ax, self.dac_max), scaled_codes(gy, -ad, self.dac_max), lr_q
@@ -367,6 +377,7 @@ class CrossbarLayer:
             x = np.concatenate([p[0] for p in pending])
             gy = np.concatenate([p[1] for p in pending])
         got = self.update_codes(x, gy, lr)
+        self.updates += 1
         if got is None:
             return 0
         xc, dc, lr_q = got
@@ -394,12 +405,14 @@ class NumpyMLP:
     ``sizes``: layer widths, e.g. ``[64, 32, 10]``; ``seed``: the initial weights (those of
     ``memhil.nn.float_mlp(sizes, seed)``) unless ``weights`` (``[(W, b)]`` per layer) are given;
     ``config``: the device (:class:`~memhil.config.DeviceConfig`); ``w_range``: as
-    ``CrossbarLinear``'s.
+    ``CrossbarLinear``'s; ``coding``: the host's update coding
+    (:class:`~memhil.config.UpdateCoding` or its dict), layer ``i``'s stochastic rounding keyed
+    by ``layer_seed(seed, i)`` as in ``memhil.nn.crossbar_mlp``.
     """
 
     def __init__(self, backend, sizes, *, seed: int = 0, config: DeviceConfig | None = None,
                  w_range: float = 4.0, weights=None, configure: bool = True,
-                 backend_options: dict | None = None):
+                 backend_options: dict | None = None, coding=None):
         sizes = [int(s) for s in sizes]
         if len(sizes) < 2 or min(sizes) < 1:
             raise ValueError(f"sizes={sizes!r}: need at least two positive layer widths")
@@ -411,6 +424,9 @@ class NumpyMLP:
             raise ValueError(f"weights: {len(init)} layers given, the network has {len(pairs)}")
         self._owned: list = []
         self.layers: list[CrossbarLayer] = []
+        self.coding = coding = UpdateCoding.from_dict(coding)
+        coding.check_mode(config.update_mode)
+        ck = [{"coding": coding, "coding_seed": layer_seed(seed, i)} for i in range(len(pairs))]
         if isinstance(backend, str) and backend == "twin":
             for i, (a, b) in enumerate(pairs):
                 cfg = self._layer_config(i)
@@ -418,7 +434,8 @@ class NumpyMLP:
                 n = len(plan_tiles(b, a + 1, rows, cols))
                 xb = open_backend("twin", rows, cols, n, cfg)
                 self._owned.append(xb)
-                self.layers.append(CrossbarLayer(a, b, cfg, xb, None, *init[i], w_range=w_range))
+                self.layers.append(CrossbarLayer(a, b, cfg, xb, None, *init[i], w_range=w_range,
+                                                 **ck[i]))
         elif isinstance(backend, (list, tuple)):
             if len(backend) != len(pairs):
                 raise ValueError(f"{len(backend)} backends for {len(pairs)} layers")
@@ -426,7 +443,8 @@ class NumpyMLP:
                 cfg = self._layer_config(i)
                 if configure:
                     xb.configure(cfg)
-                self.layers.append(CrossbarLayer(a, b, cfg, xb, None, *init[i], w_range=w_range))
+                self.layers.append(CrossbarLayer(a, b, cfg, xb, None, *init[i], w_range=w_range,
+                                                 **ck[i]))
         else:
             if isinstance(backend, str) and backend == "board":
                 # the bitstream's own tile shape: the layers are split onto it
@@ -444,7 +462,7 @@ class NumpyMLP:
                     xb.configure(config)
             for i, (a, b) in enumerate(pairs):
                 self.layers.append(CrossbarLayer(a, b, config, xb, tiles_of[i], *init[i],
-                                                 w_range=w_range))
+                                                 w_range=w_range, **ck[i]))
         self._cache: list = []
 
     def _layer_config(self, i: int) -> DeviceConfig:

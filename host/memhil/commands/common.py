@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from memhil.backend import backend_kinds
-from memhil.config import STEP_MODELS, UPDATE_MODES, ConfigError, DeviceConfig
+from memhil.config import (CODE_ROUNDINGS, STEP_MODELS, UPDATE_MODES, UPDATE_SCALINGS,
+                           ConfigError, DeviceConfig, UpdateCoding)
 
 # DeviceConfig field -> command-line flag
 FIELD_FLAGS = {
@@ -17,6 +18,8 @@ FIELD_FLAGS = {
     "asymmetry": "--asymmetry", "step_model": "--step-model", "dac_bits": "--dac-bits",
     "adc_bits": "--adc-bits", "seed": "--seed", "d2d_seed": "--seed",
 }
+# UpdateCoding field -> command-line flag
+CODING_FLAGS = {"scaling": "--update-scaling", "rounding": "--code-rounding"}
 DEFAULT_HIDDEN = {"digits": [32], "fashion-mnist": [256, 128], "mnist": [256, 128]}
 DEFAULT_EPOCHS = {"digits": 15, "fashion-mnist": 5, "mnist": 5}
 
@@ -110,6 +113,12 @@ def add_model_arguments(p: argparse.ArgumentParser, *, device_default="memristiv
     g.add_argument("--update-mode", choices=UPDATE_MODES, default="coincidence",
                    help="stochastic pulse scheme")
     g.add_argument("--bl", type=int, default=31, help="stream length in coincidence mode")
+    g.add_argument("--update-scaling", choices=UPDATE_SCALINGS, default="batch",
+                   help="host: code scales of an update per minibatch (batch) or per sample "
+                        "(sample; coincidence mode only)")
+    g.add_argument("--code-rounding", choices=CODE_ROUNDINGS, default="nearest",
+                   help="host: round the scaled x and d of an update to the nearest code, or "
+                        "stochastically (unbiased: small values are not lost)")
     g.add_argument("--asymmetry", type=float, default=0.0, help="up/down step asymmetry")
     g.add_argument("--step-model", choices=STEP_MODELS[:2], default="linear",
                    help="device response")
@@ -153,11 +162,18 @@ def spec_from_args(args):
     hidden = args.hidden if args.hidden is not None else DEFAULT_HIDDEN.get(key, [256, 128])
     epochs = args.epochs if args.epochs is not None else DEFAULT_EPOCHS.get(key, 5)
     ds = key if key in DEFAULT_HIDDEN else str(Path(args.dataset).resolve())
+    try:
+        coding = UpdateCoding(scaling=getattr(args, "update_scaling", "batch"),
+                              rounding=getattr(args, "code_rounding", "nearest"))
+        coding.check_mode(cfg.update_mode)
+    except ConfigError as e:
+        raise UsageError(CODING_FLAGS[e.field], str(e)) from e
     return RunSpec(dataset=ds, hidden=list(hidden), device=args.device, backend=args.backend,
                    epochs=epochs, batch=args.batch, lr=args.lr, seed=args.seed,
                    w_range=args.w_range, lr_schedule=args.lr_schedule,
                    train_subset=args.train_subset, test_subset=args.test_subset,
-                   config=cfg.to_dict())
+                   config=cfg.to_dict(),
+                   coding=None if coding.is_default else coding.to_dict())
 
 
 def progress_enabled(args) -> bool:
@@ -441,6 +457,11 @@ def command_args(spec) -> list[str]:
         if name not in FIELD_FLAGS:
             raise ValueError(f"config {name}={value!r:.60}: `memhil train` has no flag for it")
         add(FIELD_FLAGS[name], value)
+    for name, value in (d.get("coding") or {}).items():
+        if name not in CODING_FLAGS:
+            raise ValueError(f"coding {name}={value!r:.60}: `memhil train` has no flag for it")
+        if value != getattr(UpdateCoding(), name):
+            add(CODING_FLAGS[name], value)
     back = _train_spec(argv).to_dict()
     if back != d:
         diff = sorted(k for k in d if d[k] != back.get(k))

@@ -239,8 +239,13 @@ class FusedStep:
         lr = self.opt.lr
         keep = []                                    # the apply parameters, alive until used
         update_scales = hostmath.update_scales
-        for m, L, tile in zip(layers, net, self._tile):
+        hosted = []                                  # layers with a host-side coding
+        for i, (m, L, tile) in enumerate(zip(layers, net, self._tile)):
             L.do_update = 0
+            if not m.coding.is_default:
+                hosted.append(i)
+                continue
+            vars(m)["updates"] += 1                  # (as CrossbarLinear.send_update counts)
             mx, md = L.mx, L.md
             if mx == 0.0 or md == 0.0 or lr == 0.0:
                 continue
@@ -266,6 +271,9 @@ class FusedStep:
             L.do_update = 1
         lib.memhil_fused_update(len(net), self.net_ptr, k, B, threads)
         fired = 0
+        for i in hosted:           # memhil.hostmath's coding, then the twin's own update
+            xin, _, gy = bufs[i][0]
+            fired += layers[i].send_update(torch.from_numpy(xin), torch.from_numpy(gy), lr)
         for m, L, tile in zip(layers, net, self._tile):
             if not L.do_update:
                 continue

@@ -37,7 +37,7 @@ from torch import nn
 
 from memhil import hostmath
 from memhil.backend import open_backend
-from memhil.config import DeviceConfig
+from memhil.config import DeviceConfig, UpdateCoding
 from memhil.hostmath import LR_Q_MAX, LR_Q_MIN, MAX_SHIFT  # noqa: F401  (also exported here)
 from memhil.nn.backend import MAX_COLS, MAX_ROWS, plan_tiles, reg_cache
 from memhil.twin import native
@@ -108,16 +108,25 @@ class CrossbarLinear(nn.Module):
     weight, bias_init: initial float weights (default: ``torch.nn.Linear``'s initialisation
         from the current torch RNG).
     w_range: ``w_max`` over the initialisation bound ``1/sqrt(in_features)``.
+    coding: how the host codes ``x`` and ``d`` of an update (:class:`memhil.config.UpdateCoding`,
+        or its dict; default: one pair of scales per minibatch, rounding to nearest).
+    coding_seed: the key of the host's stochastic rounding (default ``config.seed``;
+        ``crossbar_mlp`` gives layer ``i`` ``layer_seed(seed, i)``, as ``memhil.npnn`` does).
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  config: DeviceConfig | None = None, backend="twin", tiles=None,
                  weight: torch.Tensor | None = None, bias_init: torch.Tensor | None = None,
-                 w_range: float = 4.0, device: str = "cpu"):
+                 w_range: float = 4.0, device: str = "cpu", coding=None,
+                 coding_seed: int | None = None):
         super().__init__()
         self.in_features, self.out_features = int(in_features), int(out_features)
         self.has_bias = bool(bias)
         self.config = config or DeviceConfig()
+        self.coding = UpdateCoding.from_dict(coding)
+        self.coding.check_mode(self.config.update_mode)
+        self.coding_seed = int(self.config.seed if coding_seed is None else coding_seed)
+        self.updates = 0                 # pulse updates sent (the stochastic rounding's counter)
         self.n_in = self.in_features + (1 if self.has_bias else 0)
         self._anchor = nn.Parameter(torch.zeros(0), requires_grad=True)
         self._pending: list = []
@@ -332,10 +341,18 @@ class CrossbarLinear(nn.Module):
         """The integer ``(x_codes, d_codes, LR_Q or None)`` that make the expected weight change
         ``-lr * gy^T x`` (see the module docstring). ``None`` when nothing is to be sent."""
         x, g = x.detach(), gy.detach()
+        cfg = self.config
+        if not self.coding.is_default:            # memhil.hostmath's coding (as memhil.npnn)
+            got = hostmath.coded_update(cfg.update_mode, lr, self.w_unit, self.sub, cfg.bl,
+                                        self.dac_max, x.cpu().numpy(), g.cpu().numpy(),
+                                        self.coding.scaling, self.coding.rounding,
+                                        self.coding_seed, self.updates)
+            if got is None:
+                return None
+            return torch.from_numpy(got[0]), torch.from_numpy(got[1]), got[2]
         mx, md = float(x.abs().max()), float(g.abs().max())      # exact in the input's dtype
         if mx == 0.0 or md == 0.0 or lr == 0.0:
             return None
-        cfg = self.config
         ax, ad, lr_q = hostmath.update_scales(cfg.update_mode, lr, self.w_unit, self.sub, cfg.bl,
                                               self.dac_max, mx, md)
         # float64 products, rounded half to even, clipped at the DAC range
@@ -353,7 +370,13 @@ class CrossbarLinear(nn.Module):
         else:
             x = torch.cat([p[0] for p in pending])
             gy = torch.cat([p[1] for p in pending])
+        return self.send_update(x, gy, lr)
+
+    def send_update(self, x: torch.Tensor, gy: torch.Tensor, lr: float) -> int:
+        """Code one minibatch's ``x`` (B, n_in) and ``dL/dy`` (B, out) (:meth:`update_codes`)
+        and send it to the tiles as a pulse update; returns the pulses fired."""
         got = self.update_codes(x, gy, lr)
+        self.updates += 1
         if got is None:
             return 0
         xc, dc, lr_q = got
@@ -375,13 +398,17 @@ class CrossbarLinear(nn.Module):
 
     # ------------------------------------------------------------------ state
     def get_extra_state(self):
-        return {"shift": {k: list(v) for k, v in self.shift.items()}, "pulses": self.pulses,
-                "w_unit": self.w_unit}
+        st = {"shift": {k: list(v) for k, v in self.shift.items()}, "pulses": self.pulses,
+              "w_unit": self.w_unit}
+        if not self.coding.is_default:      # (the default coding draws nothing: the state
+            st["updates"] = self.updates    #  keeps the form of earlier checkpoints)
+        return st
 
     def set_extra_state(self, state):
         self.shift = {k: [int(s) for s in v] for k, v in state["shift"].items()}
         self.pulses = int(state["pulses"])
         self.w_unit = float(state["w_unit"])
+        self.updates = int(state.get("updates", 0))
         self._pending = []
 
 

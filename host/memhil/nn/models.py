@@ -26,8 +26,8 @@ def float_mlp(sizes: list[int], seed: int) -> nn.Sequential:
 
 
 def crossbar_mlp(sizes: list[int], seed: int, config: DeviceConfig, backend: str = "twin",
-                 w_range: float = 4.0, device: str = "cpu", backend_options: dict | None = None
-                 ) -> nn.Sequential:
+                 w_range: float = 4.0, device: str = "cpu", backend_options: dict | None = None,
+                 coding=None) -> nn.Sequential:
     """The same network as :func:`float_mlp` (same initial weights, quantized to levels) with
     every ``Linear`` a :class:`CrossbarLinear`.
 
@@ -36,7 +36,8 @@ def crossbar_mlp(sizes: list[int], seed: int, config: DeviceConfig, backend: str
     ``board`` one device is opened whose tiles hold all layers' blocks: a simulation is built
     to the network's size; a board's bitstream has its own tile shape, onto which the layers
     are split (:func:`memhil.mapping.fit_network`, a clear error if they need more tiles than
-    it has).
+    it has). ``coding``: the host's update coding (:class:`memhil.config.UpdateCoding` or its
+    dict) of every layer; layer ``i`` draws its stochastic rounding from ``layer_seed(seed, i)``.
     """
     ref = float_mlp(sizes, seed)
     shared = None
@@ -57,11 +58,13 @@ def crossbar_mlp(sizes: list[int], seed: int, config: DeviceConfig, backend: str
                                      d2d_seed=layer_seed(config.d2d_seed, li))
                 layers.append(CrossbarLinear(m.in_features, m.out_features, True, cfg, "twin",
                                              weight=m.weight.detach(), bias_init=m.bias.detach(),
-                                             w_range=w_range, device=device))
+                                             w_range=w_range, device=device, coding=coding,
+                                             coding_seed=layer_seed(seed, li)))
             else:
                 layers.append(CrossbarLinear(m.in_features, m.out_features, True, config, shared,
                                              tiles=tiles_of[li], weight=m.weight.detach(),
-                                             bias_init=m.bias.detach(), w_range=w_range))
+                                             bias_init=m.bias.detach(), w_range=w_range,
+                                             coding=coding, coding_seed=layer_seed(seed, li)))
             li += 1
         else:
             layers.append(m)

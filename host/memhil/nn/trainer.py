@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from memhil import hostmath
-from memhil.config import DeviceConfig
+from memhil.config import DeviceConfig, UpdateCoding
 from memhil.nn.checkpoint import (CheckpointError, checkpoint_file, crossbar_state_problem,
                                    first_line, form_problem, history_problem, load_checkpoint,
                                    save_checkpoint)
@@ -42,12 +42,29 @@ class RunSpec:
     train_subset: int | None = None
     test_subset: int | None = None
     config: dict = field(default_factory=lambda: DeviceConfig().to_dict())
+    #: the host's update coding (``memhil.config.UpdateCoding`` fields); None: the default
+    coding: dict | None = None
+
+    def __post_init__(self):
+        # one form for one coding: every field of a non-default coding, None for the default
+        # (a bad coding raises memhil.config.ConfigError naming the field)
+        if self.coding is not None:
+            c = UpdateCoding.from_dict(self.coding)
+            self.coding = None if c.is_default else c.to_dict()
 
     def device_config(self) -> DeviceConfig:
         return DeviceConfig.from_dict(self.config)
 
+    def update_coding(self) -> UpdateCoding:
+        return UpdateCoding.from_dict(self.coding)
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The spec as a dict; ``coding`` only when it is not the default, so that the specs
+        (run keys, checkpoints) of runs with the default coding keep their earlier form."""
+        d = asdict(self)
+        if self.coding is None:
+            d.pop("coding")
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunSpec":
@@ -94,6 +111,7 @@ def _spec_problem(d) -> str | None:
         "train_subset": (lambda x: x is None or whole(x, 1), "None or an integer >= 1"),
         "test_subset": (lambda x: x is None or whole(x, 1), "None or an integer >= 1"),
         "config": (lambda x: isinstance(x, dict), "a dict"),
+        "coding": (lambda x: x is None or isinstance(x, dict), "None or a dict"),
     }
     for name in names:
         if name in d and not rules[name][0](d[name]):
@@ -102,6 +120,11 @@ def _spec_problem(d) -> str | None:
         DeviceConfig.from_dict(d.get("config", {}))
     except (ConfigError, TypeError) as e:
         return f"its spec's config: {first_line(e)}"
+    try:
+        UpdateCoding.from_dict(d.get("coding")).check_mode(
+            DeviceConfig.from_dict(d.get("config", {})).update_mode)
+    except (ConfigError, TypeError) as e:
+        return f"its spec's coding: {first_line(e)}"
     return None
 
 
@@ -114,7 +137,7 @@ def build_model(spec: RunSpec, features: int, classes: int,
         return float_mlp(sizes, spec.seed)
     cfg = spec.device_config()
     return crossbar_mlp(sizes, spec.seed, cfg, spec.backend, spec.w_range,
-                        backend_options=backend_options)
+                        backend_options=backend_options, coding=spec.coding)
 
 
 def is_crossbar(model: nn.Module) -> bool:
