@@ -1,0 +1,134 @@
+"""memhil.energy: counter totals across 32-bit wraps, phases, the model's arithmetic, validation."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from memhil.config import ConfigError
+from memhil.energy import (ENERGY_COUNTERS, ArrayFacts, CounterMeter, EnergyModel, PARAMETERS,
+                           energy_of, phase_report, report, summary_line)
+
+M32 = 0xFFFFFFFF
+
+
+class FakeCounters:
+    """A backend whose counters are 32-bit registers that wrap, as the device's do."""
+
+    def __init__(self):
+        self.value = dict.fromkeys(ENERGY_COUNTERS, 0)
+
+    def add(self, **inc):
+        for k, v in inc.items():
+            self.value[k] = (self.value[k] + v) & M32
+
+    def counters(self):
+        return dict(self.value)
+
+
+def facts(**kw):
+    base = dict(cmax=248, c0=18, adc_bits=8, bl=31, mode="coincidence", mean_pair_code=248.0,
+                cycles_measured=True)
+    base.update(kw)
+    return ArrayFacts(**base)
+
+
+def test_meter_counts_across_wraps_and_phases():
+    a, b = FakeCounters(), FakeCounters()
+    a.value["CNT_PULSES_UP"] = M32 - 5           # about to wrap
+    m = CounterMeter([a, b])
+    m.start("train")
+    total_up = 0
+    for k in range(7):                           # 7 x 3e9 events: several wraps of the register
+        a.add(CNT_PULSES_UP=3_000_000_000)
+        b.add(CNT_PULSES_UP=11, CNT_CELL_READS=1000)
+        total_up += 3_000_000_011
+        m.sample()
+    m.start("inference")
+    b.add(CNT_ADC=40, CNT_CELL_READS=7)
+    m.stop()
+    b.add(CNT_ADC=99)                            # after stop: counted nowhere
+    m.sample()
+    assert m.totals["train"]["CNT_PULSES_UP"] == total_up
+    assert m.totals["train"]["CNT_CELL_READS"] == 7000
+    assert m.totals["inference"]["CNT_ADC"] == 40
+    assert m.totals["inference"]["CNT_CELL_READS"] == 7
+    assert "CNT_ADC" in m.totals["train"] and m.totals["train"]["CNT_ADC"] == 0
+
+
+def test_meter_refuses_a_backend_without_the_counters():
+    class Old:
+        def counters(self):
+            return {"CNT_PULSES": 0}
+    with pytest.raises(ValueError, match="CNT_PULSES_UP"):
+        CounterMeter([Old()])
+
+
+def test_energy_parts_follow_the_formulas():
+    model = EnergyModel()
+    f = facts()
+    counts = dict.fromkeys(ENERGY_COUNTERS, 0)
+    counts.update(CNT_PULSES_UP=1000, CNT_PULSES_DN=500, CNT_PULSES_STUCK=100,
+                  CNT_CELL_READS=10**6, CNT_DAC=300, CNT_ADC=200, CNT_BUSY=12345)
+    e = energy_of(model, f, counts)
+    g_lsb = model.g_max / (248 + 18)
+    g_pair = (248 + 36) * g_lsb
+    assert e["programming"] == pytest.approx(1600 * 1.0 * (g_pair / 2) * 1e-9)
+    assert e["array_read"] == pytest.approx(1e6 * 0.04 * g_pair * 80e-9)
+    assert e["dac"] == pytest.approx(300 * 0.1e-12)
+    assert e["adc"] == pytest.approx(200 * 10e-15 * 256)
+    assert e["digital"] == pytest.approx(12345 * 10e-12)
+    # the twin counts no cycles: the digital part is unknown, not zero
+    assert energy_of(model, facts(cycles_measured=False), counts)["digital"] is None
+    # conductance enters the array parts: twice Gmax, twice the read and pulse energy
+    e2 = energy_of(EnergyModel(g_max=200e-6), f, counts)
+    assert e2["array_read"] == pytest.approx(2 * e["array_read"])
+    assert e2["programming"] == pytest.approx(2 * e["programming"])
+    assert e2["adc"] == e["adc"]
+    # a more resolved ADC costs 2x per bit
+    assert energy_of(model, facts(adc_bits=9), counts)["adc"] == pytest.approx(2 * e["adc"])
+
+
+def test_report_per_sample_and_summary(tmp_path):
+    a = FakeCounters()
+    m = CounterMeter([a])
+    m.start("train")
+    a.add(CNT_PULSES_UP=64, CNT_CELL_READS=6400, CNT_DAC=128, CNT_ADC=64, CNT_READS=32,
+          CNT_UPDATES=32, CNT_BUSY=1000)
+    m.start("inference")
+    a.add(CNT_CELL_READS=1000, CNT_DAC=10, CNT_ADC=10, CNT_READS=10)
+    m.stop()
+    doc = report(EnergyModel(), facts(), m, {"train": 32, "inference": 10}, applies=1)
+    tr, inf = doc["phases"]["train"], doc["phases"]["inference"]
+    assert tr["energy_per_sample_j"]["total"] == pytest.approx(tr["energy_j"]["total"] / 32)
+    assert inf["energy_per_sample_j"]["array_read"] == pytest.approx(
+        inf["energy_j"]["array_read"] / 10)
+    # analog latency: reads, BL stream slots per update sample, NMAX slots per apply
+    assert tr["latency_s"]["analog_array"] == pytest.approx(32 * 80e-9 + (32 * 31 + 255) * 1e-9)
+    assert tr["latency_s"]["emulator"] == pytest.approx(1000 / 100e6)
+    json.dumps(doc)                                   # energy.json is plain JSON
+    line = summary_line(doc)
+    assert "per training sample" in line and "per inference" in line and "J" in line
+    empty = phase_report(EnergyModel(), facts(), dict.fromkeys(ENERGY_COUNTERS, 0), 0)
+    assert empty["energy_per_sample_j"]["total"] is None
+
+
+@pytest.mark.parametrize("name,value", [("g_max", 0), ("v_read", -0.1), ("t_read", float("nan")),
+                                        ("adc_fom", "10f"), ("clock_hz", True)])
+def test_bad_parameters_name_the_field(name, value):
+    with pytest.raises(ConfigError, match=f"energy.{name}"):
+        EnergyModel(**{name: value})
+
+
+def test_model_file(tmp_path):
+    p = tmp_path / "m.json"
+    p.write_text(json.dumps({"g_max": 50e-6, "t_pulse": 10e-9}))
+    m = EnergyModel.from_file(p)
+    assert m.g_max == 50e-6 and m.t_pulse == 10e-9 and m.v_read == EnergyModel().v_read
+    p.write_text(json.dumps({"g_maks": 1}))
+    with pytest.raises(ConfigError, match="g_maks.*known: g_max"):
+        EnergyModel.from_file(p)
+    p.write_text("{")
+    with pytest.raises(ConfigError, match="valid JSON"):
+        EnergyModel.from_file(p)
+    assert set(PARAMETERS) == set(EnergyModel().to_dict())
