@@ -41,9 +41,14 @@ def test_local_pool_runs_the_grid_and_reports(tmp_path, capsys):
                    for s in (0, 1)}
     assert all(r["spec"]["hidden"] == [8] and r["spec"]["epochs"] == 1 for r in recs.values())
     lines = (out / "sweep.csv").read_text().splitlines()
-    assert lines[0] == "key,levels,update-mode,seed,test_accuracy,time_s,status,error"
+    assert lines[0] == ("key,levels,update-mode,seed,test_accuracy,time_s,"
+                        "energy_j_per_train_sample,status,error")
     assert len(lines) == 9 and all(",ok," in ln for ln in lines[1:])
     assert (out / "accuracy_vs_levels.png").stat().st_size > 1000
+    # every crossbar run reports its energy per sample (memhil.energy), plotted against accuracy
+    assert all(r["energy_per_sample_j"]["train"] > 0 and r["energy_per_sample_j"]["inference"] > 0
+               for r in recs.values())
+    assert (out / "energy_vs_accuracy.png").stat().st_size > 1000
     assert "8 runs: 8 ok (0 done before, 8 now), 0 failed" in capsys.readouterr().out
     # each record is the run `memhil train` makes with the same flags
     rec = next(iter(recs.values()))

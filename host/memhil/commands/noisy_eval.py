@@ -12,7 +12,7 @@ EXAMPLES = """
 
 # flags that may accompany --model (the network's settings come from its checkpoint)
 MODEL_FLAGS = {"model", "baseline", "noise", "noise_levels", "noise_seed", "out", "quiet",
-               "backend", "bitfile", "port", "baud"}
+               "backend", "bitfile", "port", "baud", "energy_model"}
 
 
 def add_arguments(p) -> None:
@@ -32,6 +32,8 @@ def add_arguments(p) -> None:
     g.add_argument("--noise-seed", type=int, default=0, help="seed of the corruption")
     p.add_argument("--out", default="runs/noisy-eval", help="output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    p.add_argument("--energy-model", metavar="FILE.json", default=None,
+                   help="energy model parameters for energy.json (docs/energy.md)")
 
 
 def _load(folder, flag, log, prog, opts=None):
@@ -79,9 +81,16 @@ def run(args) -> int:
     from memhil.experiments.noisy import (noisy_accuracy, parse_levels, retarget,
                                           write_noisy_outputs)
     from memhil.experiments.report import plot_histories, write_json
+    from memhil.energy import (CounterMeter, EnergyModel, array_facts, summary_line,
+                               write_energy)
+    from memhil.nn.models import backends_of
     from memhil.nn.trainer import build_model, is_crossbar
 
     set_threads()
+    try:
+        emodel = EnergyModel.from_file(args.energy_model) if args.energy_model else None
+    except ValueError as e:
+        raise UsageError("--energy-model", str(e))
     log = (lambda *a: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
     prog = progress_enabled(args)
     t0 = time.perf_counter()
@@ -149,9 +158,20 @@ def run(args) -> int:
     data = load_data(mspec)
     out.mkdir(parents=True, exist_ok=True)
     results = {}
+    energy_line = None
     for name, net in models.items():
         log(f"evaluating {name} on {', '.join(kinds)} noise")
+        meter = CounterMeter(backends_of(net)) if is_crossbar(net) else None
+        if meter is not None:
+            meter.start("inference")
         results[name] = noisy_accuracy(net, data.x_test, data.y_test, kinds, levels, args.noise_seed)
+        if meter is not None:     # the crossbar's events of every evaluation: energy.json
+            meter.stop()
+            n_inf = len(data.y_test) * (1 + sum(1 for k in kinds for lv in levels[k] if lv > 0))
+            edoc = write_energy(out, emodel or EnergyModel(),
+                                array_facts(backends_of(net), mspec.device_config()), meter,
+                                {"inference": n_inf})
+            energy_line = summary_line(edoc)
     write_noisy_outputs(out, results, kinds)
     plot_histories(out / "curves.png", histories, f"{data.name}: training")
     first = next(iter(results))
@@ -168,4 +188,6 @@ def run(args) -> int:
             cells = "  ".join(f"{lv:g}:{100 * a:.1f}%" for lv, a in zip(nk["levels"], nk["accuracy"]))
             print(f"{name:<24} {k:<12} {cells}")
     print(f"-> {out}/results.json, noisy.csv, noisy_*.png")
+    if energy_line:
+        print(f"{energy_line} -> {out}/energy.json")
     return 0

@@ -12,7 +12,7 @@ EXAMPLES = """
 """
 
 # flags that may accompany --resume (everything else comes from the checkpoint)
-RESUME_FLAGS = {"resume", "quiet", "bitfile", "port", "baud"}
+RESUME_FLAGS = {"resume", "quiet", "bitfile", "port", "baud", "energy_model"}
 
 
 def add_arguments(p) -> None:
@@ -24,6 +24,9 @@ def add_arguments(p) -> None:
     p.add_argument("--force", action="store_true",
                    help="start afresh even if --out already holds a run")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    p.add_argument("--energy-model", metavar="FILE.json", default=None,
+                   help="energy model parameters for energy.json (docs/energy.md; default: "
+                        "published figures listed there)")
 
 
 def run(args) -> int:
@@ -39,6 +42,11 @@ def run(args) -> int:
     from memhil.nn.trainer import Trainer
 
     set_threads()
+    from memhil.energy import EnergyModel
+    try:
+        emodel = EnergyModel.from_file(args.energy_model) if args.energy_model else None
+    except ValueError as e:
+        raise UsageError("--energy-model", str(e))
     log = (lambda *a: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
     prog = progress_enabled(args)
     if args.resume:
@@ -81,9 +89,11 @@ def run(args) -> int:
             print(f"memhil train: interrupted during epoch 1/{tr.spec.epochs}; no epoch was "
                   f"finished, so no checkpoint was written", file=sys.stderr)
         return 130
-    doc = write_run_outputs(out, tr, time.perf_counter() - t0)
+    doc = write_run_outputs(out, tr, time.perf_counter() - t0, energy_model=emodel)
     n = doc["epochs_done"]
     print(f"{tr.spec.device} on {doc['dataset']['name']}: test accuracy "
           f"{100 * doc['test_accuracy']:.2f} % after {n} epoch{'s' if n != 1 else ''} "
           f"-> {out}/results.json")
+    if doc.get("energy_summary"):
+        print(f"{doc['energy_summary']} -> {out}/energy.json")
     return 0

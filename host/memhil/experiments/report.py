@@ -138,3 +138,25 @@ def plot_lines(path, series: dict[str, tuple[list, list, list | None]], xlabel: 
     _legend_outside(fig, ax)
     _save(fig, path)
     plt.close(fig)
+
+
+def plot_scatter(path, series: dict[str, tuple[list, list]], xlabel: str, ylabel: str,
+                 title: str = "", logx: bool = False) -> None:
+    """``series``: name -> (x, y) points, one colour per name (accuracy in % as plot_lines)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.2, 4.2))
+    col = _colors(series)
+    pct = "accuracy" in ylabel and "/" not in ylabel
+    if pct and "%" not in ylabel:
+        ylabel += " (%)"
+    for name, (x, y) in series.items():
+        if pct and y and max(y) <= 1.0:
+            y = [100 * v for v in y]
+        ax.scatter(x, y, s=18, label=name, color=col[name])
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel); ax.set_ylabel(ylabel); ax.grid(alpha=0.3)
+    ax.set_title(title or f"{ylabel} vs {xlabel}", fontsize=10)
+    _legend_outside(fig, ax)
+    _save(fig, path)
+    plt.close(fig)

@@ -12,8 +12,10 @@ HISTORY_COLUMNS = ["epoch", "lr", "train_loss", "train_accuracy", "test_accuracy
 
 
 def write_run_outputs(out: Path, trainer, elapsed: float | None, extra: dict | None = None,
-                      argv: list[str] | None = None) -> dict:
-    """results.json, history.csv and curves.png of a trainer's run into ``out``."""
+                      argv: list[str] | None = None, energy_model=None) -> dict:
+    """results.json, history.csv and curves.png of a trainer's run into ``out``; for a crossbar
+    network also energy.json (memhil.energy, ``energy_model`` or the default model), whose
+    one-line summary is ``doc["energy_summary"]``."""
     out = Path(out)
     res = trainer.result(elapsed)
     spec = trainer.spec
@@ -30,6 +32,15 @@ def write_run_outputs(out: Path, trainer, elapsed: float | None, extra: dict | N
     }
     if extra:
         doc.update(extra)
+    if getattr(trainer, "meter", None) is not None and trainer.meter.totals:
+        from memhil.energy import EnergyModel, array_facts, summary_line, write_energy
+        from memhil.nn.models import backends_of
+        edoc = write_energy(out, energy_model or EnergyModel(),
+                            array_facts(backends_of(trainer.model), spec.device_config()),
+                            trainer.meter, trainer.energy_samples, spec.batch)
+        doc["energy_summary"] = summary_line(edoc)
+        doc["energy_per_sample_j"] = {ph: p["energy_per_sample_j"]["total"]
+                                      for ph, p in edoc["phases"].items()}
     write_json(out / "results.json", doc)
     write_csv(out / "history.csv", res["history"], HISTORY_COLUMNS)
     if res["history"]:

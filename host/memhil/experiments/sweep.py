@@ -77,6 +77,14 @@ def run_point(task: dict) -> dict:
         tr.fit()
         rec.update(status="ok", test_accuracy=tr.history[-1]["test_accuracy"],
                    history=tr.history, pulses=sum(h.get("pulses", 0) for h in tr.history))
+        if tr.meter is not None and tr.meter.totals:     # joules per sample (memhil.energy)
+            from memhil.energy import EnergyModel, array_facts, applies_of, report
+            from memhil.nn.models import backends_of
+            tot = tr.meter.totals.get("train", {})
+            edoc = report(EnergyModel(), array_facts(backends_of(tr.model), spec.device_config()),
+                          tr.meter, tr.energy_samples, applies_of(tot, spec.batch))
+            rec["energy_per_sample_j"] = {ph: p["energy_per_sample_j"]["total"]
+                                          for ph, p in edoc["phases"].items()}
         if task.get("noise_levels"):     # memhil paper's (c): accuracy on corrupted test data
             from memhil.experiments.noisy import noisy_accuracy
             levels = task["noise_levels"]
@@ -357,12 +365,14 @@ def write_report(out, records: list[dict] | None = None) -> dict:
             row[d.replace("_", "-")] = _param(r["spec"], d)
         row.update(seed=r["spec"].get("seed"), test_accuracy=r.get("test_accuracy"),
                    time_s=round(r["train_s"], 3) if r.get("train_s") is not None else None,
-                   status=r.get("status", "ok"), error=r.get("error", ""))
+                   status=r.get("status", "ok"), error=r.get("error", ""),
+                   energy_j_per_train_sample=(r.get("energy_per_sample_j") or {}).get("train"))
         rows.append(row)
     rows.sort(key=lambda row: [_order(row[c]) for c in row if c != "key"])
     csv_path = out / "sweep.csv"
     write_csv(csv_path, rows, ["key", *[d.replace("_", "-") for d in axes], "seed",
-                               "test_accuracy", "time_s", "status", "error"])
+                               "test_accuracy", "time_s", "energy_j_per_train_sample",
+                               "status", "error"])
     ok = [r for r in records if r.get("status", "ok") == "ok" and
           r.get("test_accuracy") is not None]
     varying = [d for d in axes if len({str(_param(r["spec"], d)) for r in ok}) > 1]
@@ -405,5 +415,29 @@ def write_report(out, records: list[dict] | None = None) -> dict:
                    title=f"test accuracy vs {_flag(x).lstrip('-')}{note} "
                          f"(mean ± std over seeds)", logx=logx)
         plots.append(path)
+    path = _energy_plot(out, ok)
+    if path is not None:
+        plots.append(path)
     return {"csv": csv_path, "plots": plots, "rows": len(rows)}
+
+
+def _energy_plot(out: Path, ok: list[dict]) -> Path | None:
+    """``OUT/energy_vs_accuracy.png``: test accuracy against the energy per training sample
+    (memhil.energy, default model) of every run that has it, one colour per update mode."""
+    from memhil.experiments.report import plot_scatter
+    series: dict[str, tuple[list, list]] = {}
+    for r in ok:
+        e = (r.get("energy_per_sample_j") or {}).get("train")
+        if e:
+            xs, ys = series.setdefault(str(_param(r["spec"], "update_mode")), ([], []))
+            xs.append(e)
+            ys.append(r["test_accuracy"])
+    if not series:
+        return None
+    allx = [v for xs, _ in series.values() for v in xs]
+    path = out / "energy_vs_accuracy.png"
+    plot_scatter(path, series, xlabel="energy per training sample (J, docs/energy.md)",
+                 ylabel="test accuracy", title="test accuracy vs energy per training sample",
+                 logx=max(allx) / min(allx) >= 20)
+    return path
 

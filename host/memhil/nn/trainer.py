@@ -15,6 +15,7 @@ from torch import nn
 
 from memhil import hostmath
 from memhil.config import DeviceConfig, UpdateCoding
+from memhil.energy import CounterMeter
 from memhil.nn.checkpoint import (CheckpointError, checkpoint_file, crossbar_state_problem,
                                    first_line, form_problem, history_problem, load_checkpoint,
                                    save_checkpoint)
@@ -22,6 +23,11 @@ from memhil.nn.fused import FusedStep
 from memhil.nn.layer import CrossbarLinear, CrossbarSGD
 from memhil.nn.loss import CrossEntropyLoss
 from memhil.nn.models import backends_of, crossbar_mlp, float_mlp, preserved_lfsrs
+
+
+#: minibatches between two reads of the event counters (memhil.energy): the paper network's
+#: busiest counter (cell reads) grows by ~1e7 per minibatch of 32, far from 2^32 in 16
+METER_EVERY = 16
 
 
 @dataclass
@@ -232,6 +238,9 @@ class Trainer:
         self.order: torch.Tensor | None = None
         self.x = torch.as_tensor(data.x_train)
         self.y = torch.as_tensor(data.y_train)
+        # the crossbars' event counters, totalled over the run by phase (memhil.energy)
+        self.meter = CounterMeter(backends_of(self.model)) if is_crossbar(self.model) else None
+        self.energy_samples = {"train": 0, "inference": 0}
 
     # ------------------------------------------------------------------ checkpoints
     @property
@@ -246,7 +255,9 @@ class Trainer:
         return {"spec": self.spec.to_dict(), "epoch": self.epoch, "history": history,
                 "net": network_state(self.model), "optimizer": self.opt.state_dict(),
                 "data_rng": self.gen.get_state(), "order": self.order,
-                "data": self.data.describe()}
+                "data": self.data.describe(),
+                "energy": None if self.meter is None else
+                {"meter": self.meter.state_dict(), "samples": dict(self.energy_samples)}}
 
     def save(self) -> None:
         if self.ckpt_path is not None:
@@ -314,6 +325,12 @@ class Trainer:
         for h in self.history:            # the wall-clock times are not in checkpoints
             h.setdefault("epoch_time_s", None)
         self.order = st["order"]
+        en = st.get("energy")          # (checkpoints before the energy counters have none)
+        if self.meter is not None and isinstance(en, dict):
+            self.meter.load_state_dict(en.get("meter", {}))
+            self.energy_samples.update(en.get("samples", {}))
+        elif self.meter is not None:
+            self.meter.load_state_dict({})
 
     @classmethod
     def from_checkpoint(cls, out_dir, data_loader, **kw) -> "Trainer":
@@ -351,8 +368,13 @@ class Trainer:
                         f"{spec.device} epoch {self.epoch + 1}/{spec.epochs}", self.progress)
         if fused is not None:              # (numpy indexing: a few us less per minibatch)
             order_np, x_np, y_np = self.order.numpy(), self.x.numpy(), self.y.numpy()
+        meter = self.meter
+        if meter is not None:
+            meter.start("train")
         t0 = time.perf_counter()
         for i in range(0, n, spec.batch):
+            if meter is not None and i and (i // spec.batch) % METER_EVERY == 0:
+                meter.sample()            # (32-bit counters: read often enough not to lose a wrap)
             if fused is not None:
                 idx = order_np[i: i + spec.batch]
                 xb, yb = x_np[idx], y_np[idx]
@@ -382,7 +404,13 @@ class Trainer:
         if bar is not None:
             bar.close()
         train_s = time.perf_counter() - t0
+        if meter is not None:
+            meter.start("inference")
         test_acc = accuracy(self.model, self.data.x_test, self.data.y_test)
+        if meter is not None:
+            meter.stop()
+            self.energy_samples["train"] += n
+            self.energy_samples["inference"] += len(self.data.y_test)
         self.epoch += 1
         rec = {"epoch": self.epoch, "lr": lr, "train_loss": tot_loss / n, "train_accuracy": correct / n,
                "test_accuracy": test_acc, "pulses": pulses, "epoch_time_s": train_s}
