@@ -51,6 +51,9 @@ module memhil_array
   input  wire logic [15:0] cfg_rn_q,
   input  wire logic [4:0]  cfg_adc_shift,
   input  wire logic [4:0]  cfg_adc_bits,
+  input  wire logic [15:0] cfg_fault_rate,
+  input  wire logic [31:0] cfg_fault_key,
+  input  wire logic [1:0]  cfg_fault_kind,
   // step-table port: dir 0 = UP, 1 = DN; rdata one cycle after the address
   input  wire logic        tbl_we,
   input  wire logic        tbl_dir,
@@ -76,6 +79,8 @@ module memhil_array
   output logic             out_last,
   output logic             done,
   output logic      [31:0] pulses_applied,
+  output logic      [31:0] pulses_up,       // of pulses_applied: up to working devices
+  output logic      [31:0] pulses_stuck,    // of pulses_applied: to stuck devices
   output logic             busy
 );
 
@@ -215,6 +220,10 @@ module memhil_array
     .cmd_start_i  (cmd_start),
     .cmd_count_i  (cmd_count),
     .cmd_apply_i  (cmd_apply),
+    .cfg_cmax_i   (cfg_cmax),
+    .cfg_fault_rate_i(cfg_fault_rate),
+    .cfg_fault_key_i(cfg_fault_key),
+    .cfg_fault_kind_i(cfg_fault_kind),
     .in_valid_i   (in_valid),
     .in_ready_o   (in_ready),
     .in_data_i    (in_data),
@@ -336,6 +345,8 @@ module memhil_array
     .cfg_d2d_key_i (cfg_d2d_key),
     .cfg_c2c_q_i   (cfg_c2c_q),
     .cfg_d2d_q_i   (cfg_d2d_q),
+    .cfg_fault_rate_i(cfg_fault_rate),
+    .cfg_fault_key_i(cfg_fault_key),
     .tbl_we_i      (tb_we),
     .tbl_waddr_i   (tb_waddr),
     .tbl_wdata_i   (tb_wdata),
@@ -345,6 +356,8 @@ module memhil_array
     .last_o        (pass_last),
     .busy_o        (pass_busy),
     .pulses_o      (pulses),
+    .pulses_up_o   (pulses_up),
+    .pulses_stuck_o(pulses_stuck),
     .cell_raddr_o  (p_cell_raddr),
     .code_rdata_i  (cw_rdata),
     .acc_rdata_i   (aw_rdata),

@@ -7,9 +7,12 @@
 //   IDLE    cmd_ready_o; latch op, tile, count and the tile's base addresses; clear_o
 //   DIV     cells / accumulators: (i, j) = (start / COLS, start % COLS), restoring division,
 //           one quotient bit per clock (CELL_W clocks)
-//   WRECV   WRITE_*: four payload bytes of one item (little endian)
+//   WRECV   WRITE_*: four payload bytes of one item (little endian); the shared mix32 hashes
+//           the G+ fault key (contract section 3, "Stuck devices"), kept at the last byte
+//   WHASH   WRITE_CELLS: one clock for the G- fault key's hash (mix32 latency 2)
 //   WREAD   read the word of the item (cell word, or row / column LFSR word)
-//   WWRITE  write it back with the item's lane replaced; next item or FIN
+//   WWRITE  write it back with the item's lane replaced (WRITE_CELLS: each code through the
+//           fault map: stuck at Gmin stores 0, at Gmax CMAX); next item or FIN
 //   LOAD    FORWARD / TRANSPOSE / UPDATE: the operand bytes, clamped to +-127, into the x and
 //           d buffers, LANES per word (UPDATE: x, then d); with the last byte start_o
 //   GEN     memhil_array_gen steps the LFSRs (gen_run_o) until gen_done_i
@@ -61,6 +64,11 @@ module memhil_array_ctrl
   input  wire logic [31:0]        cmd_start_i,
   input  wire logic [15:0]        cmd_count_i,
   input  wire logic               cmd_apply_i,
+  // the write path's fault map (configuration, stable while busy)
+  input  wire logic [15:0]        cfg_cmax_i,
+  input  wire logic [15:0]        cfg_fault_rate_i,
+  input  wire logic [31:0]        cfg_fault_key_i,
+  input  wire logic [1:0]         cfg_fault_kind_i,
   input  wire logic               in_valid_i,
   output logic                    in_ready_o,
   input  wire logic [7:0]         in_data_i,
@@ -140,7 +148,7 @@ module memhil_array_ctrl
   end
 
   typedef enum logic [3:0] {
-    ST_INIT, ST_IDLE, ST_DIV, ST_WRECV, ST_WREAD, ST_WWRITE,
+    ST_INIT, ST_IDLE, ST_DIV, ST_WRECV, ST_WHASH, ST_WREAD, ST_WWRITE,
     ST_LOAD, ST_GEN, ST_PASS, ST_DRAIN, ST_OUT, ST_FIN
   } state_e;
 
@@ -170,6 +178,8 @@ module memhil_array_ctrl
   // write items
   logic [1:0]        wbyte_q, wbyte_d;
   logic [31:0]       witem_q, witem_d;
+  logic [CELL_W-1:0] wcell_q, wcell_d;         // flat index of the cell written
+  logic [31:0]       hp_q, hp_d;               // fault hash of its G+ device
   // operand load
   logic [IX_W-1:0]   ld_cnt_q, ld_cnt_d;
   logic              ld_d_q, ld_d_d;           // 0: loading x, 1: loading d
@@ -195,6 +205,35 @@ module memhil_array_ctrl
   function automatic logic [7:0] clamp_code(input logic [7:0] b);
     clamp_code = (b == 8'h80) ? 8'h81 : b;
   endfunction
+
+  // the code a write stores in a device with fault hash h (contract section 3)
+  function automatic logic [G_W-1:0] fault_code(input logic [G_W-1:0] c, input logic [31:0] h,
+                                                input logic [15:0] rate, input logic [1:0] kind,
+                                                input logic [G_W-1:0] cmax);
+    logic [1:0]  k;
+    // MIXED: ((h & 0xFFFF) * 3) >> 16, as h + 2h (an adder, not a DSP multiply)
+    k = (kind == FAULT_MIXED) ? 2'((18'(h[15:0]) + (18'(h[15:0]) << 1)) >> 16) : kind;
+    fault_code = c;
+    if (h[31:16] < rate) begin
+      if (k == FAULT_GMIN) begin
+        fault_code = '0;
+      end else if (k == FAULT_GMAX) begin
+        fault_code = cmax;
+      end
+    end
+  endfunction
+
+  logic unused_cmax;
+  assign unused_cmax = ^cfg_cmax_i;     // CMAX < 2^G_W (the register's range)
+
+  // one mix32 for the write path: G+ key while the item's bytes arrive, G- key after
+  logic [31:0] wmix_out;
+  memhil_mix32 u_wmix (
+    .clk     (clk),
+    .in_data (((32'(tile_q) << HASH_TILE_SHIFT) | (32'(wcell_q) << 1) |
+               {31'd0, state_q != ST_WRECV}) ^ cfg_fault_key_i),
+    .out_data(wmix_out)
+  );
 
   // values derived from registers (kept outside the state machine: no block-local variables)
   logic [IX_W:0]      div_rem2;
@@ -238,6 +277,8 @@ module memhil_array_ctrl
     item_d    = item_q;
     wbyte_d   = wbyte_q;
     witem_d   = witem_q;
+    wcell_d   = wcell_q;
+    hp_d      = hp_q;
     ld_cnt_d  = ld_cnt_q;
     ld_d_d    = ld_d_q;
     ld_word_d = ld_word_q;
@@ -271,6 +312,7 @@ module memhil_array_ctrl
           base_k_d  = RCA_W'(32'(cmd_tile_i) * 32'(WC));
           item_d    = '0;
           wbyte_d   = '0;
+          wcell_d   = CELL_W'(cmd_start_i);
           div_num_d = CELL_W'(cmd_start_i);
           div_rem_d = '0;
           div_cnt_d = 5'(CELL_W - 1);
@@ -316,9 +358,15 @@ module memhil_array_ctrl
           witem_d[8 * int'(wbyte_q) +: 8] = in_data_i;
           wbyte_d = wbyte_q + 2'd1;
           if (wbyte_q == 2'd3) begin
-            state_d = ST_WREAD;
+            // WRECV has lasted >= 4 clocks with the G+ key: the hash is out
+            hp_d    = wmix_out;
+            state_d = (op_q == OP_WRITE_CELLS) ? ST_WHASH : ST_WREAD;
           end
         end
+      end
+
+      ST_WHASH: begin
+        state_d = ST_WREAD;
       end
 
       ST_WREAD: begin
@@ -341,6 +389,7 @@ module memhil_array_ctrl
           rng_idx_d = rng_idx_q + 1'b1;
         end
         item_d  = item_q + 16'd1;
+        wcell_d = wcell_q + 1'b1;
         state_d = (item_q + 16'd1 == count_q) ? ST_FIN : ST_WRECV;
       end
 
@@ -481,7 +530,12 @@ module memhil_array_ctrl
         rlfsr_waddr_o = rng_raddr;
         clfsr_waddr_o = rng_kaddr;
         code_wdata_o  = code_rdata_i;
-        code_wdata_o[2 * G_W * int'(w_ln) +: 2 * G_W] = {G_W'(witem_q[31:16]), G_W'(witem_q[15:0])};
+        // (WHASH and WREAD fed the G- key: its hash is out now)
+        code_wdata_o[2 * G_W * int'(w_ln) +: 2 * G_W] =
+            {fault_code(G_W'(witem_q[31:16]), wmix_out, cfg_fault_rate_i, cfg_fault_kind_i,
+                        G_W'(cfg_cmax_i)),
+             fault_code(G_W'(witem_q[15:0]), hp_q, cfg_fault_rate_i, cfg_fault_kind_i,
+                        G_W'(cfg_cmax_i))};
         acc_wdata_o   = acc_rdata_i;
         acc_wdata_o[ACC_BITS * int'(w_ln) +: ACC_BITS] = witem_q[ACC_BITS-1:0];
         rlfsr_wdata_o = rlfsr_rdata_i;
@@ -578,6 +632,8 @@ module memhil_array_ctrl
     item_q    <= item_d;
     wbyte_q   <= wbyte_d;
     witem_q   <= witem_d;
+    wcell_q   <= wcell_d;
+    hp_q      <= hp_d;
     ld_cnt_q  <= ld_cnt_d;
     ld_d_q    <= ld_d_d;
     ld_word_q <= ld_word_d;

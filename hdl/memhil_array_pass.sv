@@ -11,7 +11,8 @@
 //   s3   FORWARD: y_i += sum over lanes, at the row's last word into the read-sum buffer
 //        (LANES rows per word); TRANSPOSE: z_j += per lane, at the last row into the buffer;
 //        UPDATE: LANES x memhil_tile_lane (LANE_LAT = 7 clocks)
-//   s10  write back codes and accumulators (UPDATE), pulses_o += sum of n
+//   s10  write back codes and accumulators (UPDATE), pulses_o += sum of n (pulses_up_o: of
+//        the lanes whose pulses went up to a working device; pulses_stuck_o: to a stuck one)
 // Latency: a word issued in clock t is written back in t + WB_STAGE (10); its read sums reach
 // the buffer in t + 3. busy_o is high while any issued word is still in the pipeline.
 // pulses_o (UPDATE's pulses applied) is cleared by clear_i.
@@ -66,6 +67,8 @@ module memhil_array_pass
   input  wire logic [31:0]            cfg_d2d_key_i,
   input  wire logic [13:0]            cfg_c2c_q_i,
   input  wire logic [13:0]            cfg_d2d_q_i,
+  input  wire logic [15:0]            cfg_fault_rate_i,
+  input  wire logic [31:0]            cfg_fault_key_i,
   // step-table write port (to every lane's copy)
   input  wire logic                   tbl_we_i,
   input  wire logic [8:0]             tbl_waddr_i,
@@ -77,6 +80,8 @@ module memhil_array_pass
   output logic                        last_o,          // this clock issues the last word
   output logic                        busy_o,          // words in the pipeline
   output logic [31:0]                 pulses_o,
+  output logic [31:0]                 pulses_up_o,
+  output logic [31:0]                 pulses_stuck_o,
   // read ports (addresses valid while run_i; data one clock later)
   output logic [CA_W-1:0]             cell_raddr_o,
   input  wire logic [CW_W-1:0]        code_rdata_i,
@@ -375,6 +380,8 @@ module memhil_array_pass
   logic [G_W-1:0]             l_cm [LANES];
   logic signed [ACC_BITS-1:0] l_acc [LANES];
   logic [7:0]                 l_n [LANES];
+  logic                       l_up [LANES];
+  logic                       l_stuck [LANES];
   for (genvar l = 0; l < LANES; l++) begin : g_lane
     memhil_tile_lane #(.G_W(G_W), .CELL_W(CELL_W)) u_lane (
       .clk         (clk),
@@ -388,6 +395,8 @@ module memhil_array_pass
       .cfg_d2d_key (cfg_d2d_key_i),
       .cfg_c2c_q   (cfg_c2c_q_i),
       .cfg_d2d_q   (cfg_d2d_q_i),
+      .cfg_fault_rate(cfg_fault_rate_i),
+      .cfg_fault_key(cfg_fault_key_i),
       .tile        (tile_i),
       .apply       (apply_i),
       .in_valid    (m_q[3].valid && m_q[3].lanes[l] && is_upd),
@@ -399,31 +408,45 @@ module memhil_array_pass
       .out_cp      (l_cp[l]),
       .out_cm      (l_cm[l]),
       .out_acc     (l_acc[l]),
-      .out_n       (l_n[l])
+      .out_n       (l_n[l]),
+      .out_up      (l_up[l]),
+      .out_stuck   (l_stuck[l])
     );
   end
 
   // ------------------------------------------------------------------ WB_STAGE: write back
-  logic [9 + LOG_L:0] wb_n;
-  logic [31:0]        pulses_q, pulses_d;
+  logic [9 + LOG_L:0] wb_n, wb_up, wb_stuck;
+  logic [31:0]        pulses_q, pulses_d, pulses_up_q, pulses_up_d, pulses_stuck_q, pulses_stuck_d;
   always_comb begin
-    wb_n = '0;
+    wb_n     = '0;
+    wb_up    = '0;
+    wb_stuck = '0;
     for (int l = 0; l < LANES; l++) begin
-      wb_n = wb_n + (10 + LOG_L)'(l_n[l]);
+      wb_n     = wb_n + (10 + LOG_L)'(l_n[l]);
+      wb_up    = wb_up + ((l_up[l] && !l_stuck[l]) ? (10 + LOG_L)'(l_n[l]) : '0);
+      wb_stuck = wb_stuck + (l_stuck[l] ? (10 + LOG_L)'(l_n[l]) : '0);
       wb_code_o[l * 2 * G_W +: 2 * G_W]    = {l_cm[l], l_cp[l]};
       wb_acc_o[l * ACC_BITS +: ACC_BITS] = l_acc[l];
     end
     wb_we_o   = m_q[WB_STAGE].valid && is_upd;
     wb_addr_o = m_q[WB_STAGE].addr;
-    pulses_d  = pulses_q;
+    pulses_d       = pulses_q;
+    pulses_up_d    = pulses_up_q;
+    pulses_stuck_d = pulses_stuck_q;
     if (clear_i) begin
-      pulses_d = '0;
+      pulses_d       = '0;
+      pulses_up_d    = '0;
+      pulses_stuck_d = '0;
     end else if (wb_we_o) begin
-      pulses_d = pulses_q + 32'(wb_n);
+      pulses_d       = pulses_q + 32'(wb_n);
+      pulses_up_d    = pulses_up_q + 32'(wb_up);
+      pulses_stuck_d = pulses_stuck_q + 32'(wb_stuck);
     end
   end
 
-  assign pulses_o = pulses_q;
+  assign pulses_o       = pulses_q;
+  assign pulses_up_o    = pulses_up_q;
+  assign pulses_stuck_o = pulses_stuck_q;
 
   always_comb begin
     busy_o = 1'b0;
@@ -452,6 +475,8 @@ module memhil_array_pass
     p_addr_q <= p_addr_d;
     p_cell_q <= p_cell_d;
     pulses_q <= pulses_d;
+    pulses_up_q    <= pulses_up_d;
+    pulses_stuck_q <= pulses_stuck_d;
     y_acc_q  <= y_acc_d;
     t_acc_q  <= t_acc_d;
     z_acc_q  <= z_acc_d;

@@ -89,12 +89,17 @@ module memhil_exec
   input  wire logic              arr_done_i,
   input  wire logic              arr_busy_i,
   input  wire logic [31:0]       arr_pulses_i,
+  input  wire logic [31:0]       arr_pulses_up_i,
+  input  wire logic [31:0]       arr_pulses_stuck_i,
 
   // counter events
   output logic                   ev_pulses_o,
   output logic [31:0]            ev_pulses_n_o,
+  output logic [31:0]            ev_pulses_up_n_o,     // of ev_pulses_n_o: up, working device
+  output logic [31:0]            ev_pulses_stuck_n_o,  // of ev_pulses_n_o: to stuck devices
   output logic                   ev_update_o,
   output logic                   ev_read_o,
+  output logic                   ev_read_trn_o,        // the read of ev_read_o is a transpose
   output logic                   ev_busy_o,
   output logic                   ev_error_o,
   output logic [7:0]             ev_error_code_o,
@@ -112,6 +117,7 @@ module memhil_exec
   logic [3:0]        gen_n_q, gen_n_d;     // its length
   logic              done_seen_q, done_seen_d;
   logic [31:0]       pulses_q, pulses_d;
+  logic [31:0]       pulses_up_q, pulses_up_d, pulses_stuck_q, pulses_stuck_d;
   logic              last_valid_q, last_valid_d;
   logic [7:0]        last_seq_q, last_seq_d;
   logic [7:0]        last_op_q, last_op_d;
@@ -159,6 +165,8 @@ module memhil_exec
     gen_n_d       = gen_n_q;
     done_seen_d   = done_seen_q;
     pulses_d      = pulses_q;
+    pulses_up_d   = pulses_up_q;
+    pulses_stuck_d = pulses_stuck_q;
     last_valid_d  = last_valid_q;
     last_seq_d    = last_seq_q;
     last_op_d     = last_op_q;
@@ -184,6 +192,9 @@ module memhil_exec
     arr_out_ready_o = 1'b0;
     ev_pulses_o     = 1'b0;
     ev_pulses_n_o   = pulses_q;
+    ev_pulses_up_n_o    = pulses_up_q;
+    ev_pulses_stuck_n_o = pulses_stuck_q;
+    ev_read_trn_o   = (arr_op == OP_TRANSPOSE);
     ev_update_o     = 1'b0;
     ev_read_o       = 1'b0;
     ev_error_o      = 1'b0;
@@ -273,6 +284,8 @@ module memhil_exec
         if (arr_done_i) begin
           done_seen_d = 1'b1;
           pulses_d    = apply ? arr_pulses_i : 32'd0;
+          pulses_up_d    = apply ? arr_pulses_up_i : 32'd0;
+          pulses_stuck_d = apply ? arr_pulses_stuck_i : 32'd0;
         end
         if (done_seen_q) begin
           ev_read_o = (arr_op == OP_FORWARD) || (arr_op == OP_TRANSPOSE);
@@ -337,6 +350,8 @@ module memhil_exec
       gen_n_q      <= 4'd0;
       done_seen_q  <= 1'b0;
       pulses_q     <= 32'd0;
+      pulses_up_q  <= 32'd0;
+      pulses_stuck_q <= 32'd0;
       last_valid_q <= 1'b0;
       last_seq_q   <= 8'h00;
       last_op_q    <= 8'h00;
@@ -351,6 +366,8 @@ module memhil_exec
       gen_n_q      <= gen_n_d;
       done_seen_q  <= done_seen_d;
       pulses_q     <= pulses_d;
+      pulses_up_q  <= pulses_up_d;
+      pulses_stuck_q <= pulses_stuck_d;
       last_valid_q <= last_valid_d;
       last_seq_q   <= last_seq_d;
       last_op_q    <= last_op_d;

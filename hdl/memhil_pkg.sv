@@ -86,6 +86,12 @@ package memhil_pkg;
   localparam logic [0:0] MODE_ROUNDING = 1'd0;
   localparam logic [0:0] MODE_COINCIDENCE = 1'd1;
 
+  // FAULT_KIND values
+  localparam logic [1:0] FAULT_GMIN = 2'd0;
+  localparam logic [1:0] FAULT_GMAX = 2'd1;
+  localparam logic [1:0] FAULT_CURRENT = 2'd2;
+  localparam logic [1:0] FAULT_MIXED = 2'd3;
+
   // register byte addresses and reset values
   localparam logic [11:0] REG_ID = 12'h000;
   localparam logic [11:0] REG_VERSION = 12'h004;
@@ -118,11 +124,23 @@ package memhil_pkg;
   localparam logic [31:0] RST_ADC_SHIFT = 32'd0;
   localparam logic [11:0] REG_ADC_BITS = 12'h04C;
   localparam logic [31:0] RST_ADC_BITS = 32'd16;
+  localparam logic [11:0] REG_FAULT_RATE = 12'h050;
+  localparam logic [31:0] RST_FAULT_RATE = 32'd0;
+  localparam logic [11:0] REG_FAULT_KEY = 12'h054;
+  localparam logic [31:0] RST_FAULT_KEY = 32'd0;
+  localparam logic [11:0] REG_FAULT_KIND = 12'h058;
+  localparam logic [31:0] RST_FAULT_KIND = 32'd0;
   localparam logic [11:0] REG_CNT_PULSES = 12'h060;
   localparam logic [11:0] REG_CNT_UPDATES = 12'h064;
   localparam logic [11:0] REG_CNT_READS = 12'h068;
   localparam logic [11:0] REG_CNT_BUSY = 12'h06C;
   localparam logic [11:0] REG_CNT_ERRORS = 12'h070;
+  localparam logic [11:0] REG_CNT_PULSES_UP = 12'h074;
+  localparam logic [11:0] REG_CNT_PULSES_DN = 12'h078;
+  localparam logic [11:0] REG_CNT_PULSES_STUCK = 12'h07C;
+  localparam logic [11:0] REG_CNT_CELL_READS = 12'h080;
+  localparam logic [11:0] REG_CNT_DAC = 12'h084;
+  localparam logic [11:0] REG_CNT_ADC = 12'h088;
   localparam logic [11:0] REG_STEP_UP_BASE = 12'h400;
   localparam logic [11:0] REG_STEP_DN_BASE = 12'h800;
   localparam logic [15:0] STEP_RESET = 16'd2048;
@@ -175,6 +193,12 @@ package memhil_pkg;
   localparam int unsigned ADC_SHIFT_WIDTH = 5;
   localparam int unsigned ADC_BITS_LSB = 0;
   localparam int unsigned ADC_BITS_WIDTH = 5;
+  localparam int unsigned FAULT_RATE_LSB = 0;
+  localparam int unsigned FAULT_RATE_WIDTH = 16;
+  localparam int unsigned FAULT_KEY_LSB = 0;
+  localparam int unsigned FAULT_KEY_WIDTH = 32;
+  localparam int unsigned FAULT_KIND_LSB = 0;
+  localparam int unsigned FAULT_KIND_WIDTH = 2;
   localparam int unsigned CNT_PULSES_LSB = 0;
   localparam int unsigned CNT_PULSES_WIDTH = 32;
   localparam int unsigned CNT_UPDATES_LSB = 0;
@@ -185,6 +209,18 @@ package memhil_pkg;
   localparam int unsigned CNT_BUSY_WIDTH = 32;
   localparam int unsigned CNT_ERRORS_LSB = 0;
   localparam int unsigned CNT_ERRORS_WIDTH = 32;
+  localparam int unsigned CNT_PULSES_UP_LSB = 0;
+  localparam int unsigned CNT_PULSES_UP_WIDTH = 32;
+  localparam int unsigned CNT_PULSES_DN_LSB = 0;
+  localparam int unsigned CNT_PULSES_DN_WIDTH = 32;
+  localparam int unsigned CNT_PULSES_STUCK_LSB = 0;
+  localparam int unsigned CNT_PULSES_STUCK_WIDTH = 32;
+  localparam int unsigned CNT_CELL_READS_LSB = 0;
+  localparam int unsigned CNT_CELL_READS_WIDTH = 32;
+  localparam int unsigned CNT_DAC_LSB = 0;
+  localparam int unsigned CNT_DAC_WIDTH = 32;
+  localparam int unsigned CNT_ADC_LSB = 0;
+  localparam int unsigned CNT_ADC_WIDTH = 32;
 
   // write ranges of the rw registers: a write outside [<REG>_MIN, <REG>_MAX] is refused
   localparam logic [31:0] CTRL_MIN = 32'd0;
@@ -213,6 +249,12 @@ package memhil_pkg;
   localparam logic [31:0] ADC_SHIFT_MAX = 32'd31;
   localparam logic [31:0] ADC_BITS_MIN = 32'd2;
   localparam logic [31:0] ADC_BITS_MAX = 32'd16;
+  localparam logic [31:0] FAULT_RATE_MIN = 32'd0;
+  localparam logic [31:0] FAULT_RATE_MAX = 32'd65535;
+  localparam logic [31:0] FAULT_KEY_MIN = 32'd0;
+  localparam logic [31:0] FAULT_KEY_MAX = 32'd4294967295;
+  localparam logic [31:0] FAULT_KIND_MIN = 32'd0;
+  localparam logic [31:0] FAULT_KIND_MAX = 32'd3;
 
   // is v inside the write range of the rw register at addr? (0 for every other address;
   // a max_g_w register is further bounded by 2^G_W - 1 where G_W is known)
@@ -231,6 +273,9 @@ package memhil_pkg;
       REG_RN_Q: reg_wr_in_range = (v <= RN_Q_MAX);
       REG_ADC_SHIFT: reg_wr_in_range = (v <= ADC_SHIFT_MAX);
       REG_ADC_BITS: reg_wr_in_range = (v >= ADC_BITS_MIN) && (v <= ADC_BITS_MAX);
+      REG_FAULT_RATE: reg_wr_in_range = (v <= FAULT_RATE_MAX);
+      REG_FAULT_KEY: reg_wr_in_range = 1'b1;
+      REG_FAULT_KIND: reg_wr_in_range = (v <= FAULT_KIND_MAX);
       default: reg_wr_in_range = 1'b0;
     endcase
   endfunction

@@ -75,6 +75,9 @@ module memhil_regfile
   output logic [15:0]              cfg_rn_q_o,
   output logic [4:0]               cfg_adc_shift_o,
   output logic [4:0]               cfg_adc_bits_o,
+  output logic [15:0]              cfg_fault_rate_o,
+  output logic [31:0]              cfg_fault_key_o,
+  output logic [1:0]               cfg_fault_kind_o,
 
   // step tables in the array
   output logic                     tbl_we_o,
@@ -86,8 +89,11 @@ module memhil_regfile
   // counters and status
   input  wire logic                ev_pulses_i,
   input  wire logic [31:0]         ev_pulses_n_i,
+  input  wire logic [31:0]         ev_pulses_up_n_i,     // of ev_pulses_n_i: up, working device
+  input  wire logic [31:0]         ev_pulses_stuck_n_i,  // of ev_pulses_n_i: to stuck devices
   input  wire logic                ev_update_i,
   input  wire logic                ev_read_i,
+  input  wire logic                ev_read_trn_i,        // ev_read_i is a transpose sample
   input  wire logic                ev_busy_i,
   input  wire logic                ev_error_i,
   input  wire logic [7:0]          ev_error_code_i,
@@ -100,6 +106,7 @@ module memhil_regfile
   end
 
   localparam logic [31:0] CMAX_TOP = 32'((1 << G_W) - 1);
+  localparam logic [31:0] CELLS_PER_READ = 32'(ROWS * COLS);
   // CMAX resets to min(RST_CMAX, 2^G_W - 1): a reset CMAX must fit the G_W-bit cells
   localparam logic [15:0] CMAX_RESET = (RST_CMAX > CMAX_TOP) ? CMAX_TOP[15:0] : RST_CMAX[15:0];
 
@@ -116,11 +123,20 @@ module memhil_regfile
   logic [RN_Q_WIDTH-1:0] rn_q_q, rn_q_d;
   logic [ADC_SHIFT_WIDTH-1:0] adc_shift_q, adc_shift_d;
   logic [ADC_BITS_WIDTH-1:0] adc_bits_q, adc_bits_d;
+  logic [FAULT_RATE_WIDTH-1:0] fault_rate_q, fault_rate_d;
+  logic [31:0] fault_key_q, fault_key_d;
+  logic [FAULT_KIND_WIDTH-1:0] fault_kind_q, fault_kind_d;
   logic [31:0] cnt_pulses_q, cnt_pulses_d;
   logic [31:0] cnt_updates_q, cnt_updates_d;
   logic [31:0] cnt_reads_q, cnt_reads_d;
   logic [31:0] cnt_busy_q, cnt_busy_d;
   logic [31:0] cnt_errors_q, cnt_errors_d;
+  logic [31:0] cnt_up_q, cnt_up_d;
+  logic [31:0] cnt_dn_q, cnt_dn_d;
+  logic [31:0] cnt_stuck_q, cnt_stuck_d;
+  logic [31:0] cnt_cells_q, cnt_cells_d;
+  logic [31:0] cnt_dac_q, cnt_dac_d;
+  logic [31:0] cnt_adc_q, cnt_adc_d;
   logic [7:0]  last_err_q, last_err_d;
 
   typedef enum logic [1:0] { A_IDLE, A_RESP, A_BWAIT, A_RWAIT } astate_e;
@@ -222,11 +238,20 @@ module memhil_regfile
         REG_RN_Q:        r_data = 32'(rn_q_q);
         REG_ADC_SHIFT:   r_data = 32'(adc_shift_q);
         REG_ADC_BITS:    r_data = 32'(adc_bits_q);
+        REG_FAULT_RATE:  r_data = 32'(fault_rate_q);
+        REG_FAULT_KEY:   r_data = fault_key_q;
+        REG_FAULT_KIND:  r_data = 32'(fault_kind_q);
         REG_CNT_PULSES:  r_data = cnt_pulses_q;
         REG_CNT_UPDATES: r_data = cnt_updates_q;
         REG_CNT_READS:   r_data = cnt_reads_q;
         REG_CNT_BUSY:    r_data = cnt_busy_q;
         REG_CNT_ERRORS:  r_data = cnt_errors_q;
+        REG_CNT_PULSES_UP:    r_data = cnt_up_q;
+        REG_CNT_PULSES_DN:    r_data = cnt_dn_q;
+        REG_CNT_PULSES_STUCK: r_data = cnt_stuck_q;
+        REG_CNT_CELL_READS:   r_data = cnt_cells_q;
+        REG_CNT_DAC:          r_data = cnt_dac_q;
+        REG_CNT_ADC:          r_data = cnt_adc_q;
         default:         r_ok = 1'b0;
       endcase
     end
@@ -264,6 +289,9 @@ module memhil_regfile
     rn_q_d      = rn_q_q;
     adc_shift_d = adc_shift_q;
     adc_bits_d  = adc_bits_q;
+    fault_rate_d = fault_rate_q;
+    fault_key_d  = fault_key_q;
+    fault_kind_d = fault_kind_q;
     astate_d    = astate_q;
     src_cmd_d   = src_cmd_q;
     is_tbl_d    = is_tbl_q;
@@ -294,6 +322,9 @@ module memhil_regfile
               REG_RN_Q:        rn_q_d = acc_wdata[RN_Q_WIDTH-1:0];
               REG_ADC_SHIFT:   adc_shift_d = acc_wdata[ADC_SHIFT_WIDTH-1:0];
               REG_ADC_BITS:    adc_bits_d = acc_wdata[ADC_BITS_WIDTH-1:0];
+              REG_FAULT_RATE:  fault_rate_d = acc_wdata[FAULT_RATE_WIDTH-1:0];
+              REG_FAULT_KEY:   fault_key_d = acc_wdata;
+              REG_FAULT_KIND:  fault_kind_d = acc_wdata[FAULT_KIND_WIDTH-1:0];
               default:         clr = 1'b0;
             endcase
           end
@@ -333,12 +364,27 @@ module memhil_regfile
     // then shows the error response's status
     cnt_errors_d  = cnt_errors_q  + {31'h0, ev_error_i} + {31'h0, axil_refused};
     last_err_d    = ev_error_i ? ev_error_code_i : (axil_refused ? ST_BAD_ARG : last_err_q);
+    // energy counters: pulses by kind; cells, DAC and ADC conversions per read / update sample
+    cnt_up_d      = cnt_up_q    + (ev_pulses_i ? ev_pulses_up_n_i : 32'd0);
+    cnt_stuck_d   = cnt_stuck_q + (ev_pulses_i ? ev_pulses_stuck_n_i : 32'd0);
+    cnt_dn_d      = cnt_dn_q    + (ev_pulses_i ? (ev_pulses_n_i - ev_pulses_up_n_i -
+                                                  ev_pulses_stuck_n_i) : 32'd0);
+    cnt_cells_d   = cnt_cells_q + (ev_read_i ? CELLS_PER_READ : 32'd0);
+    cnt_dac_d     = cnt_dac_q   + (ev_read_i ? (ev_read_trn_i ? 32'(ROWS) : 32'(COLS)) : 32'd0)
+                                + (ev_update_i ? 32'(ROWS + COLS) : 32'd0);
+    cnt_adc_d     = cnt_adc_q   + (ev_read_i ? (ev_read_trn_i ? 32'(COLS) : 32'(ROWS)) : 32'd0);
     if (clr) begin
       cnt_pulses_d  = 32'd0;
       cnt_updates_d = 32'd0;
       cnt_reads_d   = 32'd0;
       cnt_busy_d    = 32'd0;
       cnt_errors_d  = 32'd0;
+      cnt_up_d      = 32'd0;
+      cnt_dn_d      = 32'd0;
+      cnt_stuck_d   = 32'd0;
+      cnt_cells_d   = 32'd0;
+      cnt_dac_d     = 32'd0;
+      cnt_adc_d     = 32'd0;
     end
   end
 
@@ -356,11 +402,20 @@ module memhil_regfile
       rn_q_q        <= RST_RN_Q[15:0];
       adc_shift_q   <= RST_ADC_SHIFT[4:0];
       adc_bits_q    <= RST_ADC_BITS[4:0];
+      fault_rate_q  <= RST_FAULT_RATE[FAULT_RATE_WIDTH-1:0];
+      fault_key_q   <= RST_FAULT_KEY;
+      fault_kind_q  <= RST_FAULT_KIND[FAULT_KIND_WIDTH-1:0];
       cnt_pulses_q  <= 32'd0;
       cnt_updates_q <= 32'd0;
       cnt_reads_q   <= 32'd0;
       cnt_busy_q    <= 32'd0;
       cnt_errors_q  <= 32'd0;
+      cnt_up_q      <= 32'd0;
+      cnt_dn_q      <= 32'd0;
+      cnt_stuck_q   <= 32'd0;
+      cnt_cells_q   <= 32'd0;
+      cnt_dac_q     <= 32'd0;
+      cnt_adc_q     <= 32'd0;
       last_err_q    <= 8'h00;
       astate_q      <= A_IDLE;
       src_cmd_q     <= 1'b0;
@@ -381,11 +436,20 @@ module memhil_regfile
       rn_q_q        <= rn_q_d;
       adc_shift_q   <= adc_shift_d;
       adc_bits_q    <= adc_bits_d;
+      fault_rate_q  <= fault_rate_d;
+      fault_key_q   <= fault_key_d;
+      fault_kind_q  <= fault_kind_d;
       cnt_pulses_q  <= cnt_pulses_d;
       cnt_updates_q <= cnt_updates_d;
       cnt_reads_q   <= cnt_reads_d;
       cnt_busy_q    <= cnt_busy_d;
       cnt_errors_q  <= cnt_errors_d;
+      cnt_up_q      <= cnt_up_d;
+      cnt_dn_q      <= cnt_dn_d;
+      cnt_stuck_q   <= cnt_stuck_d;
+      cnt_cells_q   <= cnt_cells_d;
+      cnt_dac_q     <= cnt_dac_d;
+      cnt_adc_q     <= cnt_adc_d;
       last_err_q    <= last_err_d;
       astate_q      <= astate_d;
       src_cmd_q     <= src_cmd_d;
@@ -408,6 +472,9 @@ module memhil_regfile
   assign cfg_rn_q_o      = rn_q_q;
   assign cfg_adc_shift_o = adc_shift_q;
   assign cfg_adc_bits_o  = adc_bits_q;
+  assign cfg_fault_rate_o = fault_rate_q;
+  assign cfg_fault_key_o  = fault_key_q;
+  assign cfg_fault_kind_o = fault_kind_q;
 
 endmodule
 

@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: MIT
 // memhil_tile_lane: one lane of the tile's update engine (contract sections 3 and 6, "Apply").
 // It receives one cell with its freshly accumulated value acc' and returns, LATENCY = 7 cycles
-// later, the cell's new codes, the accumulator value to store (0 after an apply, else acc') and
-// the pulse count n it applied. Stages:
+// later, the cell's new codes, the accumulator value to store (0 after an apply, else acc'),
+// the pulse count n it applied, its direction and whether the chosen device is stuck. Stages:
 //   A0  |acc|, device choice (common-mode rule), table index, d2d hash key, m * LR_Q
 //   A1  n (rounding: floor + stochastic bit; coincidence: m), step-table word arrives
-//   A2  d2d factor F from mix32 (2-cycle pipeline started in A0)
+//   A2  d2d factor F from mix32 (2-cycle pipeline started in A0); the stuck bit from a second
+//       mix32 of the same key with FAULT_KEY: (h >> 16) < FAULT_RATE (contract section 3)
 //   A3  step1 = (S * F) >> 12
 //   A4  n * step1, step1 * GAUSS[r], C2C_Q * ROOT[n]
 //   A5  c2c noise term, total = max(total, 0)
-//   A6  delta with the rounding byte, clamp to [0, CMAX]; registered outputs
+//   A6  delta with the rounding byte, clamp to [0, CMAX] (a stuck device keeps its code);
+//       registered outputs
 // The lane holds its own copy of both step tables (512 x 16: {dir, k}, dir 0 = UP) so that
 // every lane reads its table word in the same cycle; the write port is shared by all copies.
 
@@ -35,6 +37,8 @@ module memhil_tile_lane
   input  wire logic [31:0]           cfg_d2d_key,
   input  wire logic [13:0]           cfg_c2c_q,
   input  wire logic [13:0]           cfg_d2d_q,
+  input  wire logic [15:0]           cfg_fault_rate,
+  input  wire logic [31:0]           cfg_fault_key,
   input  wire logic [7:0]            tile,
   input  wire logic                  apply,
   // A0: one cell
@@ -48,7 +52,9 @@ module memhil_tile_lane
   output logic [G_W-1:0]             out_cp,
   output logic [G_W-1:0]             out_cm,
   output logic signed [ACC_BITS-1:0] out_acc,
-  output logic [7:0]                 out_n
+  output logic [7:0]                 out_n,
+  output logic                       out_up,       // the n pulses went up (else down)
+  output logic                       out_stuck     // ... to a stuck device (code unchanged)
 );
 
   localparam int unsigned STEP1_W = 18;   // (65535 * 16383) >> 12 < 2^18
@@ -111,6 +117,16 @@ module memhil_tile_lane
     .clk     (clk),
     .in_data (a0_key ^ cfg_d2d_key),
     .out_data(mix_out)
+  );
+
+  // the stuck bit of the chosen device: a second mix32 of the key, aligned with the first
+  logic [31:0] fmix_out;
+  logic        unused_fmix;
+  assign unused_fmix = ^fmix_out[15:0];          // the rate compares the high half
+  memhil_mix32 u_fmix (
+    .clk     (clk),
+    .in_data (a0_key ^ cfg_fault_key),
+    .out_data(fmix_out)
   );
 
   // pipeline registers (datapath: no reset, every stage always loads)
@@ -184,6 +200,10 @@ module memhil_tile_lane
 
   logic [13:0] a3_f_q;
 
+  logic a2_stuck;
+  logic a3_stuck_q, a4_stuck_q, a5_stuck_q, a6_stuck_q;
+  assign a2_stuck = (fmix_out[31:16] < cfg_fault_rate);
+
   // ---------------------------------------------------------------- A3: one nominal pulse
   logic [STEP1_W-1:0] a3_step1;
   always_comb begin
@@ -237,7 +257,7 @@ module memhil_tile_lane
     end
     o_cp_d = c6_q.cp;
     o_cm_d = c6_q.cm;
-    if (c6_q.valid && a6_n_q != 8'd0) begin
+    if (c6_q.valid && a6_n_q != 8'd0 && !a6_stuck_q) begin
       if (c6_q.plus) begin
         o_cp_d = a6_cn;
       end else begin
@@ -259,6 +279,10 @@ module memhil_tile_lane
     a3_n_q     <= a2_n_q;
     a3_s_q     <= a2_s_q;
     a3_f_q     <= a2_fc;
+    a3_stuck_q <= a2_stuck;
+    a4_stuck_q <= a3_stuck_q;
+    a5_stuck_q <= a4_stuck_q;
+    a6_stuck_q <= a5_stuck_q;
     c4_q       <= c3_q;
     a4_n_q     <= a3_n_q;
     a4_step1_q <= a3_step1;
@@ -274,6 +298,8 @@ module memhil_tile_lane
     out_cm     <= o_cm_d;
     out_acc    <= apply ? '0 : c6_q.acc;
     out_n      <= a6_n_q;
+    out_up     <= c6_q.up;
+    out_stuck  <= a6_stuck_q;
   end
 
 endmodule : memhil_tile_lane

@@ -67,6 +67,9 @@ module memhil_top
   logic [31:0] cfg_lr_q, cfg_d2d_key;
   logic [13:0] cfg_c2c_q, cfg_d2d_q;
   logic [4:0]  cfg_adc_shift, cfg_adc_bits;
+  logic [15:0] cfg_fault_rate;
+  logic [31:0] cfg_fault_key;
+  logic [1:0]  cfg_fault_kind;
   logic        tbl_we, tbl_dir;
   logic [7:0]  tbl_addr;
   logic [15:0] tbl_wdata, tbl_rdata;
@@ -108,11 +111,12 @@ module memhil_top
   logic              arr_out_valid, arr_out_ready, arr_out_last;
   logic [7:0]        arr_out_data;
   logic              arr_done, arr_busy;
-  logic [31:0]       arr_pulses;
+  logic [31:0]       arr_pulses, arr_pulses_up, arr_pulses_stuck;
 
   // counters
   logic              ev_pulses, ev_update, ev_read, ev_busy, ev_error, busy;
-  logic [31:0]       ev_pulses_n;
+  logic [31:0]       ev_pulses_n, ev_pulses_up_n, ev_pulses_stuck_n;
+  logic              ev_read_trn;
   logic [7:0]        ev_error_code;
 
   memhil_cmd_rx #(
@@ -233,10 +237,15 @@ module memhil_top
     .arr_done_i      (arr_done),
     .arr_busy_i      (arr_busy),
     .arr_pulses_i    (arr_pulses),
+    .arr_pulses_up_i (arr_pulses_up),
+    .arr_pulses_stuck_i(arr_pulses_stuck),
     .ev_pulses_o     (ev_pulses),
     .ev_pulses_n_o   (ev_pulses_n),
+    .ev_pulses_up_n_o(ev_pulses_up_n),
+    .ev_pulses_stuck_n_o(ev_pulses_stuck_n),
     .ev_update_o     (ev_update),
     .ev_read_o       (ev_read),
+    .ev_read_trn_o   (ev_read_trn),
     .ev_busy_o       (ev_busy),
     .ev_error_o      (ev_error),
     .ev_error_code_o (ev_error_code),
@@ -312,6 +321,9 @@ module memhil_top
     .cfg_rn_q_o      (cfg_rn_q),
     .cfg_adc_shift_o (cfg_adc_shift),
     .cfg_adc_bits_o  (cfg_adc_bits),
+    .cfg_fault_rate_o(cfg_fault_rate),
+    .cfg_fault_key_o (cfg_fault_key),
+    .cfg_fault_kind_o(cfg_fault_kind),
     .tbl_we_o        (tbl_we),
     .tbl_dir_o       (tbl_dir),
     .tbl_addr_o      (tbl_addr),
@@ -319,8 +331,11 @@ module memhil_top
     .tbl_rdata_i     (tbl_rdata),
     .ev_pulses_i     (ev_pulses),
     .ev_pulses_n_i   (ev_pulses_n),
+    .ev_pulses_up_n_i(ev_pulses_up_n),
+    .ev_pulses_stuck_n_i(ev_pulses_stuck_n),
     .ev_update_i     (ev_update),
     .ev_read_i       (ev_read),
+    .ev_read_trn_i   (ev_read_trn),
     .ev_busy_i       (ev_busy),
     .ev_error_i      (ev_error),
     .ev_error_code_i (ev_error_code),
@@ -348,6 +363,9 @@ module memhil_top
     .cfg_rn_q       (cfg_rn_q),
     .cfg_adc_shift  (cfg_adc_shift),
     .cfg_adc_bits   (cfg_adc_bits),
+    .cfg_fault_rate (cfg_fault_rate),
+    .cfg_fault_key  (cfg_fault_key),
+    .cfg_fault_kind (cfg_fault_kind),
     .tbl_we         (tbl_we),
     .tbl_dir        (tbl_dir),
     .tbl_addr       (tbl_addr),
@@ -369,6 +387,8 @@ module memhil_top
     .out_last       (arr_out_last),
     .done           (arr_done),
     .pulses_applied (arr_pulses),
+    .pulses_up      (arr_pulses_up),
+    .pulses_stuck   (arr_pulses_stuck),
     .busy           (arr_busy)
   );
 

@@ -66,7 +66,9 @@ def test_twin_and_crossbar_implement_the_interface():
 
 def test_counter_names_come_from_the_contract():
     assert COUNTERS == tuple(n for n in SPEC.registers if n.startswith("CNT_"))
-    assert COUNTERS == ("CNT_PULSES", "CNT_UPDATES", "CNT_READS", "CNT_BUSY", "CNT_ERRORS")
+    assert COUNTERS == ("CNT_PULSES", "CNT_UPDATES", "CNT_READS", "CNT_BUSY", "CNT_ERRORS",
+                        "CNT_PULSES_UP", "CNT_PULSES_DN", "CNT_PULSES_STUCK", "CNT_CELL_READS",
+                        "CNT_DAC", "CNT_ADC")
 
 
 def test_one_error_family():

@@ -26,6 +26,27 @@ def test_train_writes_everything(tmp_path):
     assert (out / "checkpoint.pt").is_file()
 
 
+def test_train_with_stuck_devices(tmp_path):
+    """--stuck-rate/--stuck-kind/--stuck-seed reach the DeviceConfig (and the command line
+    that reproduces the run); noisy-eval takes them too."""
+    from memhil.commands.common import command_args
+    from memhil.nn.trainer import RunSpec
+    out = tmp_path / "run"
+    argv = ["--stuck-rate", "0.25", "--stuck-kind", "gmax", "--stuck-seed", "7"]
+    assert main(["train", "--epochs", "1", *argv, "--out", str(out), *SMALL]) == 0
+    doc = json.loads((out / "results.json").read_text())
+    cfg = doc["config"]["config"]
+    assert (cfg["stuck_rate"], cfg["stuck_kind"], cfg["stuck_seed"]) == (0.25, "gmax", 7)
+    args = command_args(RunSpec.from_dict(doc["config"]))
+    for flag, value in zip(argv[::2], argv[1::2]):
+        assert args[args.index(flag) + 1] == value
+    out2 = tmp_path / "ne"
+    assert main(["noisy-eval", "--epochs", "1", "--noise", "gaussian", "--noise-levels", "0.1",
+                 *argv, "--out", str(out2), *SMALL]) == 0
+    saved = json.loads((out2 / "results.json").read_text())["config"]["config"]
+    assert (saved["stuck_rate"], saved["stuck_kind"], saved["stuck_seed"]) == (0.25, "gmax", 7)
+
+
 def test_train_resume_matches_uninterrupted(tmp_path):
     from memhil.nn import Trainer, load_checkpoint
     from memhil.nn.trainer import final_state_equal
@@ -50,6 +71,10 @@ def test_train_resume_matches_uninterrupted(tmp_path):
     (["--levels", "1"], "--levels"),
     (["--dynamic-range", "1"], "--dynamic-range"),
     (["--c2c-sigma", "-0.5"], "--c2c-sigma"),
+    (["--stuck-rate", "1.5"], "--stuck-rate"),
+    (["--stuck-rate", "-0.1"], "--stuck-rate"),
+    (["--stuck-kind", "open"], "--stuck-kind"),
+    (["--stuck-seed", "-1"], "--stuck-seed"),
     (["--bl", "0"], "--bl"),
     (["--batch", "0"], "--batch"),
     (["--lr", "-1"], "--lr"),

@@ -129,7 +129,9 @@ def test_twin_write_limits_are_the_contracts():
         "CTRL": (0, 1), "CMAX": (1, 65535), "SUB_BITS": (0, 8), "C0": (0, 65535),
         "UPDATE_MODE": (0, 1), "BL": (1, SPEC.limits["max_bl"]), "LR_Q": (0, 0xFFFFFFFF),
         "C2C_Q": (0, 16383), "D2D_Q": (0, 16383), "D2D_KEY": (0, 0xFFFFFFFF),
-        "RN_Q": (0, 65535), "ADC_SHIFT": (0, 31), "ADC_BITS": (2, 16)}
+        "RN_Q": (0, 65535), "ADC_SHIFT": (0, 31), "ADC_BITS": (2, 16),
+        # stuck devices (contract §3)
+        "FAULT_RATE": (0, 65535), "FAULT_KEY": (0, 0xFFFFFFFF), "FAULT_KIND": (0, 3)}
 
 
 def test_sv_package_carries_register_fields_and_ranges():

@@ -129,6 +129,11 @@ CASES = {
     "coincidence-small-adc": DeviceConfig(update_mode="coincidence", adc_bits=5, dac_bits=6,
                                           seed=4, read_noise_sigma=0.02),
     "rounding-small-adc": DeviceConfig(update_mode="rounding", adc_bits=4, seed=4),
+    # stuck devices (contract §3): the fused apply leaves them alone and counts their pulses
+    "coincidence-stuck": DeviceConfig(update_mode="coincidence", c2c_sigma=0.1, seed=6,
+                                      stuck_rate=0.2, stuck_kind="mixed", stuck_seed=9),
+    "rounding-stuck-current": DeviceConfig(update_mode="rounding", d2d_sigma=0.1, seed=6,
+                                           stuck_rate=0.3, stuck_kind="current"),
 }
 SIZES = [[64, 16, 10], [37, 9, 5], [20, 33, 7, 5], [12, 3]]
 

@@ -196,7 +196,7 @@ def test_command_client_that_does_not_read_stalls_only_itself():
 # --------------------------------------------------------------------------- fuzz
 VALID_OPS = {int(o) for o in Op}
 RO_ADDRS = [r.addr for r in SPEC.registers.values() if r.access == "ro"]
-UNKNOWN_ADDRS = [a for a in (0x074, 0x078, 0x0FC, 0x100, 0x200, 0x3FC, 0xC00, 0xFFC, 0x1000,
+UNKNOWN_ADDRS = [a for a in (0x05C, 0x08C, 0x0FC, 0x100, 0x200, 0x3FC, 0xC00, 0xFFC, 0x1000,
                              0x1030, 0x8000, 0xFFFC, 0x031, 0x402, 0x803)
                  if SPEC.reg_name(a) is None]
 BAD_VALUES = [("CTRL", 2), ("CTRL", 0xFFFFFFFF), ("UPDATE_MODE", 2), ("CMAX", 0),
@@ -422,7 +422,7 @@ class _Mmio:
         if k == 0:
             addr, value = rng.choice(RO_ADDRS), rng.getrandbits(32)
         elif k == 1:                                     # unknown (AXI ignores addr[1:0])
-            addr, value = rng.choice([0x074, 0x0FC, 0x200, 0xC00, 0xFFC]), rng.getrandbits(32)
+            addr, value = rng.choice([0x08C, 0x0FC, 0x200, 0xC00, 0xFFC]), rng.getrandbits(32)
         elif k == 2:
             name, value = rng.choice(BAD_VALUES)
             addr = SPEC.reg(name)

@@ -96,15 +96,19 @@ def test_corrupt_and_truncated_checkpoints(digits, tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+_READ_COUNTERS = ("CNT_READS", "CNT_CELL_READS", "CNT_DAC", "CNT_ADC")
+
+
 def _training_state(tr):
     """What training produced, without the evaluation's traces: the per-epoch losses, pulse
-    counts and train accuracies, and the complete network state except the read counter
-    (``CNT_READS`` counts evaluation reads too; it is read-only on a device)."""
+    counts and train accuracies, and the complete network state except the read counters
+    (``CNT_READS`` and the energy counters ``CNT_CELL_READS``, ``CNT_DAC``, ``CNT_ADC`` count
+    evaluation reads too; they are read-only on a device)."""
     hist = [{k: v for k, v in h.items() if k not in ("test_accuracy", "epoch_time_s")}
             for h in tr.history]
     net = network_state(tr.model)
     for b in net["backends"]:
-        b["regs"] = {k: v for k, v in b["regs"].items() if k != "CNT_READS"}
+        b["regs"] = {k: v for k, v in b["regs"].items() if k not in _READ_COUNTERS}
     return hist, net
 
 

@@ -266,8 +266,9 @@ def test_bad_operands_are_refused_with_clear_messages():
 @requires_cuda
 def test_cpu_and_cuda_agree_bit_for_bit():
     cfg = DeviceConfig(c2c_sigma=0.4, d2d_sigma=0.1, read_noise_sigma=0.01, seed=4)
-    for mode in ("rounding", "coincidence"):
-        cpu = Twin(40, 70, 2, cfg.replace(update_mode=mode))
+    for mode, stuck in (("rounding", 0.0), ("coincidence", 0.0), ("rounding", 0.2),
+                        ("coincidence", 0.3)):
+        cpu = Twin(40, 70, 2, cfg.replace(update_mode=mode, stuck_rate=stuck))
         cpu.write_reg(REG("LR_Q"), 3000)
         g = torch.Generator().manual_seed(1)
         cpu.write_cells(0, 0, torch.randint(0, 249, (2800,), generator=g),
@@ -282,6 +283,7 @@ def test_cpu_and_cuda_agree_bit_for_bit():
         a, b = cpu.state_dict(), gpu.state_dict()
         for k in ("gp", "gm", "acc", "row_lfsr", "col_lfsr"):
             assert torch.equal(a[k], b[k]), (mode, k)
+        assert a["regs"] == b["regs"], mode                # the counters too
 
 
 @pytest.mark.parametrize("m,k,n", [(1, 1, 2), (1, 3, 1), (2, 1, 1), (5, 31, 7), (1, 62, 9)])

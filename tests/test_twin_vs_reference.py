@@ -28,6 +28,9 @@ configs = st.builds(
     bl=st.integers(1, 40),
     seed=st.integers(0, 2**32),
     d2d_seed=st.integers(0, 2**32),
+    stuck_rate=st.sampled_from([0.0, 0.0, 0.1, 0.5, 1.0]),
+    stuck_kind=st.sampled_from(["gmin", "gmax", "current", "mixed"]),
+    stuck_seed=st.integers(0, 2**40),
 )
 
 
@@ -60,19 +63,36 @@ def _check_against_reference(cfg, rows, cols, tiles, batch, lr_q, adc_shift, see
     twin = Twin(rows, cols, tiles, cfg)
     twin.write_reg(0x034, lr_q)
     twin.write_reg(0x048, adc_shift)
-    _random_state(twin, g)
     tile = tiles - 1
+    # the write path through the fault map (contract §3, stuck devices), cell by cell
+    ref = ReferenceTile(rows, cols, twin.regs, twin.step_up.tolist(), twin.step_dn.tolist(), tile)
+    n = rows * cols
+    cmax = twin.regs["CMAX"]
+    cp = torch.randint(0, cmax + 1, (n,), generator=g)
+    cm = torch.randint(0, cmax + 1, (n,), generator=g)
+    twin.write_cells(tile, 0, cp, cm)
+    for c in range(n):
+        ref.write(c // cols, c % cols, int(cp[c]), int(cm[c]))
+    assert twin.gp[tile].tolist() == ref.gp and twin.gm[tile].tolist() == ref.gm
+    _random_state(twin, g)
     ref = ReferenceTile.from_twin(twin, tile)
     for step in range(3):
         x = torch.randint(-128, 128, (batch, cols), generator=g)
         d = torch.randint(-128, 128, (batch, rows), generator=g)
         assert twin.forward(tile, x).tolist() == [ref.read(v, False) for v in x.tolist()]
         assert twin.transpose(tile, d).tolist() == [ref.read(v, True) for v in d.tolist()]
+        before = dict(twin.regs)
         pulses = twin.update(tile, x, d, apply=step != 1)
         for xb, db in zip(x.tolist(), d.tolist()):
             ref.accumulate(xb, db)
         ref_pulses = ref.apply() if step != 1 else 0
         assert pulses == ref_pulses
+        if step != 1:                # the energy counters of the apply: up, down, stuck
+            delta = {k: twin.regs[k] - before[k] for k in
+                     ("CNT_PULSES", "CNT_PULSES_UP", "CNT_PULSES_DN", "CNT_PULSES_STUCK")}
+            assert delta == {"CNT_PULSES": ref_pulses, "CNT_PULSES_UP": ref.pulses_up,
+                             "CNT_PULSES_DN": ref_pulses - ref.pulses_up - ref.pulses_stuck,
+                             "CNT_PULSES_STUCK": ref.pulses_stuck}
         assert twin.gp[tile].tolist() == ref.gp
         assert twin.gm[tile].tolist() == ref.gm
         assert twin.acc[tile].tolist() == ref.acc

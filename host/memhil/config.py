@@ -16,6 +16,7 @@ from memhil.contract.spec import SPEC
 
 STEP_MODELS = ("linear", "soft-bounds", "table")
 UPDATE_MODES = ("rounding", "coincidence")
+STUCK_KINDS = ("gmin", "gmax", "current", "mixed")   # FAULT_KIND 0..3, contract.toml [fault_kind]
 
 
 class ConfigError(ValueError):
@@ -73,6 +74,9 @@ class DeviceConfig:
     bl: int = 31
     seed: int = 0                    # RNG (LFSR) seed
     d2d_seed: int = 1                # device-to-device pattern seed
+    stuck_rate: float = 0.0          # fraction of stuck devices (FAULT_RATE = rate * 2^16)
+    stuck_kind: str = "mixed"        # gmin | gmax | current | mixed (a third of each)
+    stuck_seed: int = 2              # stuck-device pattern seed
 
     def __post_init__(self):
         lim = SPEC.limits
@@ -107,6 +111,10 @@ class DeviceConfig:
         _check_num("bl", self.bl, *_REG["BL"].limits(), integer=True)
         _check_num("seed", self.seed, 0, 2**63 - 1, integer=True)
         _check_num("d2d_seed", self.d2d_seed, 0, 2**63 - 1, integer=True)
+        _check_num("stuck_rate", self.stuck_rate, 0.0, 1.0)
+        if self.stuck_kind not in STUCK_KINDS:
+            raise ConfigError("stuck_kind", self.stuck_kind, f"one of {STUCK_KINDS}")
+        _check_num("stuck_seed", self.stuck_seed, 0, 2**63 - 1, integer=True)
 
     # ---- derived integers -------------------------------------------------------------
     @property
@@ -146,11 +154,23 @@ class DeviceConfig:
         q_dn = [min(0xFFFF, int(round(v * (1.0 - a) * one))) for v in dn]
         return q_up, q_dn
 
+    @property
+    def fault_rate(self) -> int:
+        """FAULT_RATE: ``stuck_rate`` in Q16, at most 65535 (then all but 1/65536 of the
+        devices are stuck)."""
+        return min(SPEC.registers["FAULT_RATE"].limits()[1],
+                   int(round(self.stuck_rate * (1 << 16))))
+
     def registers(self) -> dict[str, int]:
-        """Register values (name -> int) for the configuration registers of the contract."""
+        """Register values (name -> int) for the configuration registers of the contract.
+        The fault registers come right after CMAX: they act on every later write of codes
+        (contract §3, "Stuck devices"), so the backend has them before the weights."""
         fr = 1 << SPEC.fixed["factor_frac"]
         return {
             "CMAX": self.cmax,
+            "FAULT_RATE": self.fault_rate,
+            "FAULT_KEY": mix32(self.stuck_seed & 0xFFFFFFFF ^ (self.stuck_seed >> 32) & 0xFFFFFFFF),
+            "FAULT_KIND": SPEC.fault_kind[self.stuck_kind.upper()],
             "SUB_BITS": self.sub_bits,
             "C0": self.c0,
             "UPDATE_MODE": SPEC.update_mode[self.update_mode.upper()],

@@ -467,7 +467,8 @@ class NumpyMLP:
 
     def _layer_config(self, i: int) -> DeviceConfig:
         c = self.config
-        return c.replace(seed=layer_seed(c.seed, i), d2d_seed=layer_seed(c.d2d_seed, i))
+        return c.replace(seed=layer_seed(c.seed, i), d2d_seed=layer_seed(c.d2d_seed, i),
+                         stuck_seed=layer_seed(c.stuck_seed, i))
 
     # ------------------------------------------------------------------ inference
     @staticmethod

@@ -72,6 +72,7 @@ class TB:
         dut.tbl_addr.value = 0
         dut.tbl_wdata.value = 0
         self.regs = {}
+        self.stuck_pulses = 0
         # the reset CMAX (248) needs G_W >= 8; narrower builds start from the largest legal code
         self.set_config(CMAX=min(self.twin.regs["CMAX"], (1 << self.gw) - 1))
 
@@ -128,6 +129,9 @@ class TB:
         dut.cfg_rn_q.value = r["RN_Q"]
         dut.cfg_adc_shift.value = r["ADC_SHIFT"]
         dut.cfg_adc_bits.value = r["ADC_BITS"]
+        dut.cfg_fault_rate.value = r["FAULT_RATE"]
+        dut.cfg_fault_key.value = r["FAULT_KEY"]
+        dut.cfg_fault_kind.value = r["FAULT_KIND"]
 
     async def write_table(self, direction: int, values):
         base = SPEC.tables["step_dn_base" if direction else "step_up_base"]
@@ -179,6 +183,8 @@ class TB:
             await ReadOnly()
             if int(dut.done.value):
                 pulses = int(dut.pulses_applied.value)
+                self.last_up = int(dut.pulses_up.value)
+                self.last_stuck = int(dut.pulses_stuck.value)
                 break
             await RisingEdge(dut.clk)
         await RisingEdge(dut.clk)
@@ -250,10 +256,18 @@ class TB:
         payload = bytes(v & 0xFF for v in x) + bytes(v & 0xFF for v in d)
         rsp, pulses, cyc = await self.command(OP["UPDATE"], tile, apply=apply, payload=payload,
                                               expect_out=True)
+        r = self.twin.regs
+        up0, stuck0 = r["CNT_PULSES_UP"], r["CNT_PULSES_STUCK"]
         want = self.twin.update(tile, [x], [d], apply=apply)
         got = struct.unpack("<I", rsp)[0]
         assert got == want, f"UPDATE pulses (response) {got} != {want}"
         assert pulses == want, f"UPDATE pulses_applied {pulses} != {want}"
+        if apply:                # (the twin's counters of this apply: up, stuck)
+            want_up = (r["CNT_PULSES_UP"] - up0) & 0xFFFFFFFF
+            want_stuck = (r["CNT_PULSES_STUCK"] - stuck0) & 0xFFFFFFFF
+            assert (self.last_up, self.last_stuck) == (want_up, want_stuck), \
+                f"UPDATE pulses up/stuck {(self.last_up, self.last_stuck)} != {(want_up, want_stuck)}"
+            self.stuck_pulses += want_stuck
         self.last_pulses = want
         return cyc
 
@@ -281,8 +295,17 @@ class TB:
             dn.append(min(d, 0xFFFF))
         return up, dn
 
-    async def randomize_device(self, *, mode: int, noisy: bool, table: str):
-        """Random device config, step tables, cells and LFSRs on both sides."""
+    def fault_config(self, allow_none: bool = False) -> dict:
+        """Random stuck-device registers (contract section 3): a rate from few to nearly all
+        (``allow_none``: or none), any kind, any key."""
+        rng = self.rng
+        rates = [rng.randint(1, 65535), rng.randint(8000, 40000)] + [0] * allow_none
+        return dict(FAULT_RATE=rng.choice(rates), FAULT_KIND=rng.randint(0, 3),
+                    FAULT_KEY=rng.getrandbits(32))
+
+    async def randomize_device(self, *, mode: int, noisy: bool, table: str, faults: bool = False):
+        """Random device config, step tables, cells and LFSRs on both sides (``faults``: random
+        stuck devices too, set before the cells are written)."""
         rng = self.rng
         sub = rng.randint(0, min(8, self.gw - 1))
         levels_max = min(MAX_LEVELS, ((1 << self.gw) - 1 >> sub) + 1)
@@ -298,7 +321,8 @@ class TB:
             D2D_KEY=rng.getrandbits(32),
             RN_Q=rng.randint(1, (1 << 16) - 1) if noisy else 0,
             ADC_SHIFT=rng.randint(0, 8 + max(0, self.gw - 8)),
-            ADC_BITS=rng.choice([16, rng.randint(2, 16)]))
+            ADC_BITS=rng.choice([16, rng.randint(2, 16)]),
+            **(self.fault_config() if faults else dict(FAULT_RATE=0)))
         up, dn = self.tables(table, levels, sub)
         await self.write_table(0, up)
         await self.write_table(1, dn)
@@ -356,11 +380,12 @@ async def test_cell_access(dut):
     await tb.check_state()
 
 
-async def run_random_ops(dut, mode: int, noisy: bool, table: str, gaps: tuple, seed: int, nops: int):
+async def run_random_ops(dut, mode: int, noisy: bool, table: str, gaps: tuple, seed: int, nops: int,
+                         faults: bool = False):
     tb = TB(dut, seed=seed)
     await tb.reset()
     tb.set_gaps(*gaps)
-    await tb.randomize_device(mode=mode, noisy=noisy, table=table)
+    await tb.randomize_device(mode=mode, noisy=noisy, table=table, faults=faults)
     await tb.check_state()
     rng = tb.rng
     total_pulses, applies = 0, 0
@@ -369,6 +394,15 @@ async def run_random_ops(dut, mode: int, noisy: bool, table: str, gaps: tuple, s
         kind = rng.choice(["fwd", "trn", "upd", "upd", "upd_apply", "upd_apply"])
         x = tb.vec(tb.cols)
         d = tb.vec(tb.rows)
+        if faults and step == nops // 2:
+            # new fault registers between commands: the apply honours them at once, the codes
+            # at their next write (a few cells rewritten here)
+            tb.set_config(**tb.fault_config(allow_none=True))
+            n = tb.rows * tb.cols
+            a = rng.randrange(n)
+            cnt = rng.randint(1, n - a)
+            await tb.write_cells(tile, a, tb.codes(cnt, tb.twin.regs["CMAX"]),
+                                 tb.codes(cnt, tb.twin.regs["CMAX"]))
         if kind == "fwd":
             await tb.forward(tile, x)
         elif kind == "trn":
@@ -382,6 +416,9 @@ async def run_random_ops(dut, mode: int, noisy: bool, table: str, gaps: tuple, s
     await tb.check_state()
     tb.log.info("%d applies, %d pulses, BL %d", applies, total_pulses, tb.twin.regs["BL"])
     assert applies == 0 or total_pulses > 0, "the applies of this test moved no device"
+    if faults:
+        tb.log.info("%d pulses to stuck devices", tb.stuck_pulses)
+        assert applies == 0 or tb.stuck_pulses > 0, "no apply of this test met a stuck device"
 
 
 @cocotb.test()
@@ -394,6 +431,19 @@ async def test_random_ops(dut, mode, noisy):
     table = "linear" if not noisy else ("soft" if mode else "asym")
     await run_random_ops(dut, mode, noisy, table, gaps=(0.25, 0.35),
                          seed=100 + 2 * mode + int(noisy), nops=10)
+
+
+@cocotb.test()
+@cocotb.parametrize(
+    mode=[0, 1],
+    noisy=[False, True],
+)
+async def test_random_ops_faults(dut, mode, noisy):
+    """Random FAULT_RATE/KIND/KEY (section 3, stuck devices): WRITE_CELLS through the fault map,
+    applies that leave stuck devices alone, pulses_up/pulses_stuck, against the twin."""
+    table = "linear" if not noisy else ("soft" if mode else "asym")
+    await run_random_ops(dut, mode, noisy, table, gaps=(0.2, 0.2),
+                         seed=300 + 2 * mode + int(noisy), nops=12, faults=True)
 
 
 @cocotb.test()

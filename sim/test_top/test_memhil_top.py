@@ -49,6 +49,7 @@ class Run:
         self.tb = tb
         self.rng = rng
         self.cmax = 248
+        self.faults = False
 
     async def cmd(self, op, payload=b"", expect_ok=True):
         st, pay = await self.tb.command(op, payload)
@@ -65,8 +66,19 @@ class Run:
         else:
             await self.cmd(OP["WRITE_REG"], pr.pack_write_reg(addr, value))
 
-    async def configure(self, mode: int, noisy: bool):
+    def fault_regs(self, allow_none: bool = False) -> dict:
+        """Random stuck-device registers (contract section 3)."""
         rng = self.rng
+        rates = [rng.randint(1, 65535), rng.randint(5000, 30000)] + [0] * allow_none
+        return {"FAULT_RATE": rng.choice(rates), "FAULT_KIND": rng.randrange(4),
+                "FAULT_KEY": rng.randrange(1 << 32)}
+
+    async def configure(self, mode: int, noisy: bool, faults: bool = False):
+        rng = self.rng
+        self.faults = faults
+        if faults:                  # before the cells: WRITE_CELLS passes the fault map
+            for name, value in self.fault_regs().items():
+                await self.write_reg(name, value, via_axil=rng.random() < 0.3)
         await self.write_reg("UPDATE_MODE", mode)
         await self.write_reg("BL", rng.choice([1, 5, 9]))
         await self.write_reg("LR_Q", rng.choice([1 << 14, 3 << 14, 1 << 16, 70000]))
@@ -158,6 +170,10 @@ class Run:
             c = rng.randrange(1, min(4, nr - s) + 1)
             await self.cmd(OP["WRITE_RNG"], pr.pack_range(t, s, c, start16=True) +
                            pr.pack_u32s([rng.randrange(1, 1 << 32) for _ in range(c)]))
+        elif k < 0.91 and self.faults and rng.random() < 0.3:
+            # new fault registers: the next applies and writes of codes follow them
+            for name, value in self.fault_regs(allow_none=True).items():
+                await self.write_reg(name, value, via_axil=rng.random() < 0.3)
         elif k < 0.91:
             name = rng.choice(["ADC_SHIFT", "ADC_BITS", "LR_Q", "BL", "SUB_BITS", "C0", "RN_Q"])
             val = {"ADC_SHIFT": rng.randrange(0, 8), "ADC_BITS": rng.randrange(2, 17),
@@ -196,7 +212,9 @@ class Run:
                 await self.cmd(OP["READ_ACC"], pr.pack_range(t, s, c))
             await self.cmd(OP["READ_RNG"], pr.pack_range(t, 0, nr, start16=True))
         for name in ("CNT_PULSES", "CNT_UPDATES", "CNT_READS", "CNT_ERRORS", "STATUS", "CMAX",
-                     "BL", "LR_Q", "C2C_Q", "D2D_Q", "D2D_KEY", "RN_Q", "ADC_SHIFT", "ADC_BITS"):
+                     "BL", "LR_Q", "C2C_Q", "D2D_Q", "D2D_KEY", "RN_Q", "ADC_SHIFT", "ADC_BITS",
+                     "FAULT_RATE", "FAULT_KEY", "FAULT_KIND", "CNT_PULSES_UP", "CNT_PULSES_DN",
+                     "CNT_PULSES_STUCK", "CNT_CELL_READS", "CNT_DAC", "CNT_ADC"):
             await self.cmd(OP["READ_REG"], pr.pack_read_reg(REG[name]))
 
 
@@ -224,6 +242,25 @@ async def test_random(dut, mode, noisy, pause):
         await run.random_op()
     await run.check_state()
     assert tb.sink.empty()
+
+
+@cocotb.test()
+@cocotb.parametrize(mode=[0, 1], noisy=[False, True])
+async def test_random_faults(dut, mode, noisy):
+    """Random FAULT_RATE/KIND/KEY (stuck devices), set before the cells and changed between
+    commands; every response, the state and every counter (pulses up/down/stuck, cells, DAC,
+    ADC) against the model."""
+    tb = await make_tb(dut, "burst")
+    rng = random.Random(5000 + 1000 * mode + 10 * noisy)
+    run = Run(tb, rng)
+    await run.configure(mode, noisy, faults=True)
+    for _ in range(50):
+        await run.random_op()
+    await run.check_state()
+    assert tb.sink.empty()
+    stuck = tb.dev.twin.regs["CNT_PULSES_STUCK"]
+    tb.dut._log.info("pulses to stuck devices: %d of %d", stuck, tb.dev.twin.regs["CNT_PULSES"])
+    assert stuck > 0, "no pulse of this test met a stuck device"
 
 
 @cocotb.test()

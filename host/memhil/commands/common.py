@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from memhil.backend import backend_kinds
-from memhil.config import (CODE_ROUNDINGS, STEP_MODELS, UPDATE_MODES, UPDATE_SCALINGS,
-                           ConfigError, DeviceConfig, UpdateCoding)
+from memhil.config import (CODE_ROUNDINGS, STEP_MODELS, STUCK_KINDS, UPDATE_MODES,
+                           UPDATE_SCALINGS, ConfigError, DeviceConfig, UpdateCoding)
 
 # DeviceConfig field -> command-line flag
 FIELD_FLAGS = {
@@ -17,6 +17,7 @@ FIELD_FLAGS = {
     "update_mode": "--update-mode", "bl": "--bl", "sub_bits": "--sub-bits",
     "asymmetry": "--asymmetry", "step_model": "--step-model", "dac_bits": "--dac-bits",
     "adc_bits": "--adc-bits", "seed": "--seed", "d2d_seed": "--seed",
+    "stuck_rate": "--stuck-rate", "stuck_kind": "--stuck-kind", "stuck_seed": "--stuck-seed",
 }
 # UpdateCoding field -> command-line flag
 CODING_FLAGS = {"scaling": "--update-scaling", "rounding": "--code-rounding"}
@@ -110,6 +111,12 @@ def add_model_arguments(p: argparse.ArgumentParser, *, device_default="memristiv
     g.add_argument("--d2d-sigma", type=float, default=0.0,
                    help="device-to-device spread of the step size, relative")
     g.add_argument("--read-noise-sigma", type=float, default=0.0, help="read noise")
+    g.add_argument("--stuck-rate", type=float, default=0.0,
+                   help="fraction of stuck devices, 0..1 (contract: FAULT_RATE = rate * 65536)")
+    g.add_argument("--stuck-kind", choices=STUCK_KINDS, default="mixed",
+                   help="stuck at Gmin, at Gmax, at the programmed value, or a third of each")
+    g.add_argument("--stuck-seed", type=_nonneg_int, default=2,
+                   help="seed of the stuck-device pattern")
     g.add_argument("--update-mode", choices=UPDATE_MODES, default="coincidence",
                    help="stochastic pulse scheme")
     g.add_argument("--bl", type=int, default=31, help="stream length in coincidence mode")
@@ -144,7 +151,8 @@ def device_config_from_args(args) -> DeviceConfig:
             step_model=args.step_model, asymmetry=args.asymmetry, c2c_sigma=args.c2c_sigma,
             d2d_sigma=args.d2d_sigma, read_noise_sigma=args.read_noise_sigma,
             dac_bits=args.dac_bits, adc_bits=args.adc_bits, update_mode=args.update_mode,
-            bl=args.bl, seed=args.seed, d2d_seed=args.seed + 1)
+            bl=args.bl, seed=args.seed, d2d_seed=args.seed + 1, stuck_rate=args.stuck_rate,
+            stuck_kind=args.stuck_kind, stuck_seed=args.stuck_seed)
     except ConfigError as e:
         raise UsageError(FIELD_FLAGS.get(e.field, "--" + e.field.replace("_", "-")), str(e)) from e
 

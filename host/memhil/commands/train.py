@@ -7,6 +7,7 @@ EXAMPLES = """
   memhil train --out runs/t1                     # memristive 64-32-10 on digits, twin backend
   memhil train --device float --out runs/f1      # the float baseline
   memhil train --dataset fashion-mnist --levels 64 --c2c-sigma 0.1 --out runs/fm
+  memhil train --stuck-rate 0.05 --stuck-kind mixed --out runs/s1   # 5 % stuck devices
   memhil train --resume runs/t1                  # continue an interrupted run
   memhil train --backend board --bitfile overlay.bit --out runs/b1
 """

@@ -133,6 +133,10 @@ def render(spec: Spec = SPEC) -> str:
     for k, v in spec.update_mode.items():
         w(f"  localparam logic [0:0] MODE_{k} = 1'd{v};")
     w("")
+    w("  // FAULT_KIND values")
+    for k, v in spec.fault_kind.items():
+        w(f"  localparam logic [1:0] FAULT_{k} = 2'd{v};")
+    w("")
     w("  // register byte addresses and reset values")
     for r in spec.registers.values():
         w(f"  localparam logic [11:0] REG_{r.name} = 12'h{r.addr:03X};")

@@ -167,6 +167,7 @@ class Spec:
     opcodes: MappingProxyType
     status: MappingProxyType
     update_mode: MappingProxyType
+    fault_kind: MappingProxyType
     registers: MappingProxyType
     tables: MappingProxyType
     gauss: tuple[int, ...] = field(repr=False)
@@ -189,6 +190,7 @@ class Spec:
             opcodes=MappingProxyType(dict(raw["opcodes"])),
             status=MappingProxyType(dict(raw["status"])),
             update_mode=MappingProxyType(dict(raw["update_mode"])),
+            fault_kind=MappingProxyType(dict(raw["fault_kind"])),
             registers=MappingProxyType(regs),
             tables=MappingProxyType(dict(raw["tables"])),
             gauss=_gauss_table(int(fx["gauss_bits"]), int(fx["gauss_scale"])),

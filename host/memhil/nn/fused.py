@@ -39,7 +39,6 @@ import torch
 from torch import nn
 
 from memhil import hostmath
-from memhil.backend import M32
 from memhil.contract.spec import SPEC
 from memhil.nn.layer import CrossbarLinear, CrossbarSGD
 from memhil.twin import native
@@ -268,6 +267,8 @@ class FusedStep:
                 L.fp, L.fm = fp[tile].data_ptr(), fm[tile].data_ptr()
             else:
                 L.fp = L.fm = None
+            stuck = b._stuck(tile)                   # (cached by the twin: alive until used)
+            L.stuck = None if stuck is None else stuck.data_ptr()
             L.do_update = 1
         lib.memhil_fused_update(len(net), self.net_ptr, k, B, threads)
         fired = 0
@@ -280,8 +281,8 @@ class FusedStep:
             b = m.backend
             r = b.regs
             p = L.pulses
-            r["CNT_UPDATES"] = (r["CNT_UPDATES"] + B) & M32
-            r["CNT_PULSES"] = (r["CNT_PULSES"] + p) & M32
+            b._count_updates(B)
+            b._count_pulses(p, L.counts[0], L.counts[1])
             b._acc_zero[tile] = True
             b._invalidate(tile, keep_w16=True)
             vars(m)["pulses"] += p                   # (m.pulses += p without Module.__setattr__)
@@ -298,5 +299,5 @@ def _after_read(m: CrossbarLinear, L, d: int, direction: str, B: int) -> None:
     s_reg = L.sreg[d]
     r["ADC_SHIFT"] = s_reg
     m.regs.values["ADC_SHIFT"] = s_reg
-    r["CNT_READS"] = (r["CNT_READS"] + B * L.reads[d]) & M32
+    m.backend._count_reads(B * L.reads[d], bool(d))
     m.shift[direction][0] = hostmath.target_shift(L.top[d], L.shift[d], m.adc_hi)

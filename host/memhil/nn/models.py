@@ -55,7 +55,8 @@ def crossbar_mlp(sizes: list[int], seed: int, config: DeviceConfig, backend: str
         if isinstance(m, nn.Linear):
             if shared is None:
                 cfg = config.replace(seed=layer_seed(config.seed, li),
-                                     d2d_seed=layer_seed(config.d2d_seed, li))
+                                     d2d_seed=layer_seed(config.d2d_seed, li),
+                                     stuck_seed=layer_seed(config.stuck_seed, li))
                 layers.append(CrossbarLinear(m.in_features, m.out_features, True, cfg, "twin",
                                              weight=m.weight.detach(), bias_init=m.bias.detach(),
                                              w_range=w_range, device=device, coding=coding,
@@ -105,7 +106,8 @@ def preserved_lfsrs(model: nn.Module):
     size and number of evaluations between training steps would change the training. The
     states go through ``read_rng``/``write_rng`` (READ_RNG/WRITE_RNG on a device), so this
     holds on the twin, the simulated RTL and a board alike. What it cannot undo: the read
-    counter ``CNT_READS``, which counts the evaluation's reads (it is read-only on a device).
+    counters ``CNT_READS``, ``CNT_CELL_READS``, ``CNT_DAC`` and ``CNT_ADC``, which count the
+    evaluation's reads (they are read-only on a device).
     """
     saved = lfsr_states(model)
     try:

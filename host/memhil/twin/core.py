@@ -35,6 +35,7 @@ GAUSS_SHIFT = SPEC.fixed["gauss_scale"].bit_length() - 1                        
 PROB_MASK = (1 << SPEC.lfsr["prob_bits"]) - 1
 MAX_LEVELS = SPEC.limits["max_levels"]
 TILE_SHIFT = SPEC.hash["tile_shift"]
+FK = SPEC.fault_kind                 # FAULT_KIND values: GMIN, GMAX, CURRENT, MIXED
 
 # configuration registers a WRITE_REG may change, with their allowed ranges (contract.toml's
 # min/max; CMAX is further bounded by 2^g_w - 1, see Register.limits)
@@ -76,15 +77,17 @@ def mix32_t(x: torch.Tensor) -> torch.Tensor:
 
 
 def apply_kernel(acc, gp, gm, rw, cw, fp, fm, steps, gauss, root, params,
-                 rounding: bool, uniform: bool, d2d: bool, c2c: bool):
+                 rounding: bool, uniform: bool, d2d: bool, c2c: bool, stuck=None):
     """Contract §3 and §6 "Apply" for every cell of one tile at once (dense, integer-exact).
 
     ``acc``, ``gp``, ``gm`` (rows, cols) int32; ``rw``, ``cw`` the new row/column LFSR words;
     ``params`` = int64 tensor [CMAX, SUB_BITS, C2C_Q, LR_Q, S_UP0, S_DN0]. The bools select
     a specialised variant (no rounding arithmetic, no table gather for uniform tables, no d2d
     factors, no noise). This is the CUDA path and the fallback; on the CPU the native kernel
-    (memhil/twin/native.c) does the same in one pass.
-    Returns (new gp, new gm, pulses applied).
+    (memhil/twin/native.c) does the same in one pass. ``stuck`` (rows, cols) uint8 or None:
+    bit 0 G+ is stuck, bit 1 G- is stuck; a stuck device takes its pulses and keeps its code.
+    Returns (new gp, new gm, pulses applied, pulses up to devices not stuck, pulses to stuck
+    devices); the last three are 0-dim tensors.
     """
     cmax, sub = params[0].to(torch.int32), params[1].to(torch.int32)
     r = (rw[:, None] ^ cw[None, :]).to(torch.int32)        # low 32 bits, two's complement
@@ -114,8 +117,15 @@ def apply_kernel(acc, gp, gm, rw, cw, fp, fm, steps, gauss, root, params,
     delta = (total + ((r >> 8) & 0xFF)) >> SF
     newc = torch.where(low, c + delta, c - delta).clamp(min=0).minimum(cmax)
     act = n > 0
-    return (torch.where(act & use_plus, newc, gp), torch.where(act & ~use_plus, newc, gm),
-            (n * act).sum())
+    if stuck is not None:
+        sdev = torch.where(use_plus, stuck & 1, (stuck >> 1) & 1).to(torch.bool)
+        mv = act & ~sdev
+        n_stuck = (n * (act & sdev)).sum()
+    else:
+        mv = act
+        n_stuck = torch.zeros((), dtype=torch.int64, device=n.device)
+    return (torch.where(mv & use_plus, newc, gp), torch.where(mv & ~use_plus, newc, gm),
+            (n * act).sum(), (n * (mv & low)).sum(), n_stuck)
 
 
 def _stream(rand7: torch.Tensor, codes: torch.Tensor, bl: int) -> torch.Tensor:
@@ -180,6 +190,7 @@ class Twin(CrossbarBackend):
         self._w16 = None                         # int16 gp - gm per tile for the native reads,
         self._w16_ok = [False] * tiles           # kept current by the native apply
         self._factors: tuple | None = None
+        self._faults: tuple | None = None        # (kinds, stuck bytes), see fault_kinds()
         self._acc_zero = [True] * tiles          # accumulators known to be all zero
         self._apply_setup = None                 # cached (params, steps) of the apply kernels
         if config is not None:
@@ -229,6 +240,8 @@ class Twin(CrossbarBackend):
         self.regs[name] = value
         if name in ("D2D_Q", "D2D_KEY"):
             self._factors = None
+        if name in ("FAULT_RATE", "FAULT_KEY", "FAULT_KIND"):
+            self._faults = None
         if name == "C0":
             self._wcache.clear()
         if name == "CMAX":                       # int16 copies are only kept below 2^15
@@ -268,6 +281,7 @@ class Twin(CrossbarBackend):
         for name, t in (("gp", gp), ("gm", gm)):
             if t.numel() and (int(t.min()) < 0 or int(t.max()) > cmax):
                 raise CrossbarError(f"write_cells: {name} codes must be in [0, CMAX={cmax}]")
+        gp, gm = self._fault_codes(tile, start, gp, gm)
         self.gp[tile].view(-1)[start: start + gp.numel()] = gp
         self.gm[tile].view(-1)[start: start + gm.numel()] = gm
         self._invalidate(tile)
@@ -333,6 +347,70 @@ class Twin(CrossbarBackend):
                     out.append((one + ((g * q) >> GAUSS_SHIFT)).clamp(0, FACTOR_MAX).to(torch.int32))
                 self._factors = (out[0], out[1])
         return self._factors
+
+    def fault_kinds(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The stuck devices (contract §3, "Stuck devices"): ``(kinds, stuck)`` with ``kinds``
+        int8 (2, tiles, rows, cols), for G+ then G-: -1 for a working device, else its
+        FAULT_KIND (GMIN, GMAX or CURRENT; MIXED resolved per device); ``stuck`` uint8 (tiles,
+        rows, cols): bit 0 G+ stuck, bit 1 G- stuck. None while FAULT_RATE = 0."""
+        rate = self.regs["FAULT_RATE"]
+        if rate == 0:
+            return None
+        if self._faults is None:
+            key, kind = self.regs["FAULT_KEY"], self.regs["FAULT_KIND"]
+            t = torch.arange(self.tiles, device=self.device, dtype=torch.int64)[:, None, None]
+            cell = torch.arange(self.rows * self.cols, device=self.device,
+                                dtype=torch.int64).view(1, self.rows, self.cols)
+            base = ((t << TILE_SHIFT) | (cell << 1)) & M32
+            kinds = []
+            for dev_bit in (0, 1):
+                h = mix32_t((base | dev_bit) ^ key)
+                k = ((h & 0xFFFF) * 3) >> 16 if kind == FK["MIXED"] else torch.full_like(h, kind)
+                kinds.append(torch.where((h >> 16) < rate, k, -1).to(torch.int8))
+            kinds = torch.stack(kinds)
+            stuck = ((kinds[0] >= 0).to(torch.uint8) | ((kinds[1] >= 0).to(torch.uint8) << 1))
+            self._faults = (kinds, stuck.contiguous())
+        return self._faults
+
+    def _stuck(self, tile: int) -> torch.Tensor | None:
+        f = self.fault_kinds()
+        return None if f is None else f[1][tile]
+
+    def _fault_codes(self, tile: int, start: int, gp: torch.Tensor, gm: torch.Tensor):
+        """Codes ``gp``, ``gm`` of the cells from flat index ``start`` as a write stores them:
+        a device stuck at Gmin holds 0, one stuck at Gmax holds CMAX (contract §3)."""
+        f = self.fault_kinds()
+        if f is None or gp.numel() == 0:
+            return gp, gm
+        cmax = self.regs["CMAX"]
+        out = []
+        for dev, codes in ((0, gp), (1, gm)):
+            k = f[0][dev, tile].reshape(-1)[start: start + codes.numel()].to(codes.device)
+            codes = torch.where(k == FK["GMIN"], torch.zeros_like(codes), codes)
+            out.append(torch.where(k == FK["GMAX"], torch.full_like(codes, cmax), codes))
+        return out[0], out[1]
+
+    def _count_reads(self, B: int, transpose: bool) -> None:
+        """CNT_READS and the energy counters of ``B`` read samples (contract §7)."""
+        r, R, C = self.regs, self.rows, self.cols
+        r["CNT_READS"] = (r["CNT_READS"] + B) & M32
+        r["CNT_CELL_READS"] = (r["CNT_CELL_READS"] + B * R * C) & M32
+        r["CNT_DAC"] = (r["CNT_DAC"] + B * (R if transpose else C)) & M32
+        r["CNT_ADC"] = (r["CNT_ADC"] + B * (C if transpose else R)) & M32
+
+    def _count_updates(self, B: int) -> None:
+        """CNT_UPDATES and the DAC conversions of ``B`` update samples (ROWS + COLS each)."""
+        r = self.regs
+        r["CNT_UPDATES"] = (r["CNT_UPDATES"] + B) & M32
+        r["CNT_DAC"] = (r["CNT_DAC"] + B * (self.rows + self.cols)) & M32
+
+    def _count_pulses(self, total: int, up: int, stuck: int) -> None:
+        """The pulse counters of one apply: all pulses, up/down to working devices, stuck."""
+        r = self.regs
+        r["CNT_PULSES"] = (r["CNT_PULSES"] + total) & M32
+        r["CNT_PULSES_UP"] = (r["CNT_PULSES_UP"] + up) & M32
+        r["CNT_PULSES_DN"] = (r["CNT_PULSES_DN"] + total - up - stuck) & M32
+        r["CNT_PULSES_STUCK"] = (r["CNT_PULSES_STUCK"] + stuck) & M32
 
     def _invalidate(self, tile: int, keep_w16: bool = False) -> None:
         """The codes of ``tile`` changed: drop its cached weights (except the int16 copy when
@@ -412,7 +490,7 @@ class Twin(CrossbarBackend):
             else:
                 self.row_lfsr[tile] = final
         sh, bits = self.regs["ADC_SHIFT"], self.regs["ADC_BITS"]
-        self.regs["CNT_READS"] = (self.regs["CNT_READS"] + B) & M32
+        self._count_reads(B, transpose)
         if sh:
             y = (y + ((1 << sh) >> 1)).bitwise_right_shift_(sh)
         return y.clamp_(-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
@@ -466,7 +544,7 @@ class Twin(CrossbarBackend):
             lib.memhil_read(B, n_out, n_in, CODE_MAX, native.ptr(v), native.ptr(w),
                             self.regs["ADC_SHIFT"], lo, hi, native.ptr(out),
                             torch.get_num_threads())
-        self.regs["CNT_READS"] = (self.regs["CNT_READS"] + B) & M32
+        self._count_reads(B, transpose)
         return out
 
     def forward(self, tile: int, x) -> torch.Tensor:
@@ -517,7 +595,7 @@ class Twin(CrossbarBackend):
         bound = held + B * per_sample_max
         if lib is not None:
             if bound <= ACC_MAX:
-                self.regs["CNT_UPDATES"] = (self.regs["CNT_UPDATES"] + B) & M32
+                self._count_updates(B)
                 return self._native_update(lib, tile, x, d, apply)
             x, d = x.clamp(-CODE_MAX, CODE_MAX), d.clamp(-CODE_MAX, CODE_MAX)
         if bound <= ACC_MAX:
@@ -527,7 +605,7 @@ class Twin(CrossbarBackend):
                 inc = self._increments(tile, x[b: b + 1], d[b: b + 1])
                 acc.copy_((acc.to(torch.int64) + inc).clamp(ACC_MIN, ACC_MAX))
         self._acc_zero[tile] = False
-        self.regs["CNT_UPDATES"] = (self.regs["CNT_UPDATES"] + B) & M32
+        self._count_updates(B)
         return self.apply(tile) if apply else 0
 
     def apply(self, tile: int) -> int:
@@ -546,17 +624,17 @@ class Twin(CrossbarBackend):
         up0, dn0, uniform = self._step_form()
         params = torch.tensor([r["CMAX"], r["SUB_BITS"], r["C2C_Q"], r["LR_Q"], up0, dn0],
                               dtype=torch.int64, device=self.device)
-        gp, gm, pulses = apply_kernel(acc, self.gp[tile], self.gm[tile], rw, cw, fp[tile], fm[tile],
-                                self._steps(), self._gauss, self._root, params,
-                                r["UPDATE_MODE"] == SPEC.update_mode["ROUNDING"], uniform,
-                                r["D2D_Q"] != 0, r["C2C_Q"] != 0)
+        gp, gm, pulses, up, stk = apply_kernel(
+            acc, self.gp[tile], self.gm[tile], rw, cw, fp[tile], fm[tile], self._steps(),
+            self._gauss, self._root, params, r["UPDATE_MODE"] == SPEC.update_mode["ROUNDING"],
+            uniform, r["D2D_Q"] != 0, r["C2C_Q"] != 0, self._stuck(tile))
         self.gp[tile] = gp
         self.gm[tile] = gm
         acc.zero_()
         self._acc_zero[tile] = True
         self._invalidate(tile)
         pulses = int(pulses)
-        self.regs["CNT_PULSES"] = (self.regs["CNT_PULSES"] + pulses) & M32
+        self._count_pulses(pulses, int(up), int(stk))
         return pulses
 
     def _step_form(self) -> tuple[int, int, bool]:
@@ -604,18 +682,21 @@ class Twin(CrossbarBackend):
         fp = fm = None
         if apply and params.d2d:
             fp, fm = (f[tile] for f in self.d2d_factors())
+        counts = (ctypes.c_int64 * 2)()
+        stuck = self._stuck(tile)
         pulses = lib.memhil_update(
             kind, self.rows, self.cols, B, P(d), P(x), int(apply), P(self.acc[tile]),
             P(self.gp[tile]), P(self.gm[tile]), P(self._w16_buf(tile)), P(self.row_lfsr[tile]),
             P(self.col_lfsr[tile]), P(fp), P(fm), P(steps), P(self._gauss), P(self._root),
             P(native.t8_table()), P(native.feedback_table()), ctypes.byref(params),
-            torch.get_num_threads(), 0)  # (0: the apply visits every row, see native.c)
+            torch.get_num_threads(), 0,  # (0: the apply visits every row, see native.c)
+            P(stuck), counts)
         if not apply:
             self._acc_zero[tile] = False
             return 0
         self._acc_zero[tile] = True
         self._invalidate(tile, keep_w16=True)
-        self.regs["CNT_PULSES"] = (self.regs["CNT_PULSES"] + pulses) & M32
+        self._count_pulses(pulses, counts[0], counts[1])
         return pulses
 
     def _steps(self) -> torch.Tensor:
@@ -638,12 +719,21 @@ class Twin(CrossbarBackend):
         self._check_geometry(sd)
         for k in ("gp", "gm", "acc", "row_lfsr", "col_lfsr", "step_up", "step_dn"):
             getattr(self, k).copy_(sd[k].to(self.device))
-        self.regs = dict(sd["regs"])
+        regs = {n: int(r.reset) for n, r in SPEC.registers.items() if r.reset is not None}
+        regs.update({n: 0 for n in COUNTERS})
+        regs.update(sd["regs"])              # (a state saved before a register existed: its reset)
+        self.regs = regs
         self._acc_zero = [False] * self.tiles
         self._wcache.clear()
         self._w16_ok = [False] * self.tiles
         self._factors = None
+        self._faults = None
         self._apply_setup = None
+        if self.fault_kinds() is not None:       # the loaded codes pass the fault map too
+            for t in range(self.tiles):
+                gp, gm = self._fault_codes(t, 0, self.gp[t].reshape(-1), self.gm[t].reshape(-1))
+                self.gp[t].copy_(gp.view(self.rows, self.cols))
+                self.gm[t].copy_(gm.view(self.rows, self.cols))
 
     def to(self, device) -> "Twin":
         """A copy of this twin on ``device`` with the same state."""

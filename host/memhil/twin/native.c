@@ -200,6 +200,7 @@ apply_span(int64_t j0, const int64_t len, int32_t *restrict a, int32_t *restrict
            int32_t *restrict gm, int16_t *restrict w16, uint32_t rw, const uint32_t *restrict cw,
            const int32_t *restrict fp, const int32_t *restrict fm, const int32_t *restrict steps,
            const int32_t *restrict gauss, const int32_t *restrict root, const apply_params *p,
+           const uint8_t *restrict stuck, int64_t *restrict cnt,
            const int rounding, const int uniform, const int d2d, const int c2c)
 {
     const int32_t cmax = (int32_t)p->cmax, sub = (int32_t)p->sub_bits;
@@ -260,11 +261,17 @@ apply_span(int64_t j0, const int64_t len, int32_t *restrict a, int32_t *restrict
         nc = nc < 0 ? 0 : nc;
         nc = nc > cmax ? cmax : nc;
         const int act = n > 0;
-        const int32_t np = (act & plus) ? nc : p0, nm = (act & !plus) ? nc : m0;
+        /* a stuck device (contract section 3, "Stuck devices") takes the pulses and keeps its
+         * code; bit 0 of stuck[j]: G+ stuck, bit 1: G- stuck */
+        const int sdev = stuck ? (stuck[j] >> (plus ? 0 : 1)) & 1 : 0;
+        const int mv = act & !sdev;
+        const int32_t np = (mv & plus) ? nc : p0, nm = (mv & !plus) ? nc : m0;
         gp[j] = np;
         gm[j] = nm;
         w16[j] = (int16_t)(np - nm);          /* the read kernels' weight copy stays current */
         pulses += act ? n : 0;
+        cnt[0] += (mv & low) ? n : 0;         /* up, not stuck */
+        cnt[1] += (act & sdev) ? n : 0;       /* to a stuck device */
         a[j] = 0;
     }
     return pulses;
@@ -278,6 +285,7 @@ apply_row(int64_t C, int32_t *restrict a, int32_t *restrict gp, int32_t *restric
           int16_t *restrict w16, uint32_t rw, const uint32_t *restrict cw, const int32_t *restrict fp,
           const int32_t *restrict fm, const int32_t *restrict steps, const int32_t *restrict gauss,
           const int32_t *restrict root, const apply_params *p,
+          const uint8_t *restrict stuck, int64_t *restrict cnt,
           const int rounding, const int uniform, const int d2d, const int c2c)
 {
     int64_t pulses = 0, j0 = 0;
@@ -287,18 +295,18 @@ apply_row(int64_t C, int32_t *restrict a, int32_t *restrict gp, int32_t *restric
             any |= a[j0 + k];
         if (any)
             pulses += apply_span(j0, 8, a, gp, gm, w16, rw, cw, fp, fm, steps, gauss, root, p,
-                                 rounding, uniform, d2d, c2c);
+                                 stuck, cnt, rounding, uniform, d2d, c2c);
     }
     if (j0 < C)
         pulses += apply_span(j0, C - j0, a, gp, gm, w16, rw, cw, fp, fm, steps, gauss, root, p,
-                             rounding, uniform, d2d, c2c);
+                             stuck, cnt, rounding, uniform, d2d, c2c);
     return pulses;
 }
 
 typedef int64_t (*row_fn)(int64_t, int32_t *, int32_t *, int32_t *, int16_t *, uint32_t,
                           const uint32_t *,
                           const int32_t *, const int32_t *, const int32_t *, const int32_t *,
-                          const int32_t *, const apply_params *);
+                          const int32_t *, const apply_params *, const uint8_t *, int64_t *);
 
 #define VARIANT(R_, U_, D_, N_)                                                                   \
     static int64_t apply_row_##R_##U_##D_##N_(                                                    \
@@ -306,10 +314,11 @@ typedef int64_t (*row_fn)(int64_t, int32_t *, int32_t *, int32_t *, int16_t *, u
         int16_t *restrict w16, uint32_t rw,                                                       \
         const uint32_t *restrict cw, const int32_t *restrict fp, const int32_t *restrict fm,      \
         const int32_t *restrict steps, const int32_t *restrict gauss,                             \
-        const int32_t *restrict root, const apply_params *restrict p)                             \
+        const int32_t *restrict root, const apply_params *restrict p,                             \
+        const uint8_t *restrict stuck, int64_t *restrict cnt)                                     \
     {                                                                                             \
-        return apply_row(C, a, gp, gm, w16, rw, cw, fp, fm, steps, gauss, root, p, R_, U_, D_,   \
-                         N_);                                                                     \
+        return apply_row(C, a, gp, gm, w16, rw, cw, fp, fm, steps, gauss, root, p, stuck, cnt,   \
+                         R_, U_, D_, N_);                                                         \
     }
 VARIANT(0, 0, 0, 0) VARIANT(0, 0, 0, 1) VARIANT(0, 0, 1, 0) VARIANT(0, 0, 1, 1)
 VARIANT(0, 1, 0, 0) VARIANT(0, 1, 0, 1) VARIANT(0, 1, 1, 0) VARIANT(0, 1, 1, 1)
@@ -464,7 +473,10 @@ static void coinc_rows(int nr, int64_t Q, int64_t C, int32_t *acc, const uint32_
  * rw/cw64: the row and column LFSR states, advanced here (streams, then the apply's 32 steps,
  * whose states are the apply's noise words); w16 (R x C): the
  * int16 copy of gp - gm that the reads use, kept current for every cell the apply visits
- * (the caller knows whether it was current before). Returns the pulses. */
+ * (the caller knows whether it was current before). stuck (R x C, or NULL: no stuck device):
+ * bit 0 G+ stuck, bit 1 G- stuck (a stuck device keeps its code); counts (or NULL) receives
+ * the pulses sent up to devices that are not stuck and the pulses sent to stuck devices.
+ * Returns the pulses (all of them, stuck or not). */
 #define RBLK 4
 #ifndef SPARSE_NUM
 #define SPARSE_NUM 3   /* a row block runs dense when over 3/4 of its words are nonzero */
@@ -476,7 +488,7 @@ int64_t memhil_update(int64_t kind, int64_t R, int64_t C, int64_t B,
                       int64_t *rw, int64_t *cw64, const int32_t *fp, const int32_t *fm,
                       const int32_t *steps, const int32_t *gauss, const int32_t *root,
                       const uint32_t *t8, const uint8_t *fb, const apply_params *p,
-                      int64_t threads, int64_t acc_zero)
+                      int64_t threads, int64_t acc_zero, const uint8_t *stuck, int64_t *counts)
 {
     const int64_t code_max = p->code_max;
     const int64_t nw = kind == 0 ? (p->bl + 31) / 32 : 0;
@@ -539,10 +551,11 @@ int64_t memhil_update(int64_t kind, int64_t R, int64_t C, int64_t B,
         for (int64_t q = 0; q < nb * C; q++)
             xi[q] = (int32_t)sat(x[q], code_max);
     }
-    int64_t pulses = 0;
+    int64_t pulses = 0, n_up = 0, n_stuck = 0;
     const int64_t nblk = (R + RBLK - 1) / RBLK;
     (void)threads;
-#pragma omp parallel for num_threads(threads) schedule(static) reduction(+ : pulses) \
+#pragma omp parallel for num_threads(threads) schedule(static) \
+    reduction(+ : pulses, n_up, n_stuck) \
     if (nblk > 1 && R * C * (Q + (kind == 4 ? B : 1)) >= 65536)
     for (int64_t blk = 0; blk < nblk; blk++) {
         const int64_t i0 = blk * RBLK, i1 = i0 + RBLK < R ? i0 + RBLK : R;
@@ -582,9 +595,14 @@ int64_t memhil_update(int64_t kind, int64_t R, int64_t C, int64_t B,
                         a[j] += db * xb[j];
                 }
             }
-            if (apply && (touched || !acc_zero))
+            if (apply && (touched || !acc_zero)) {
+                int64_t cnt[2] = {0, 0};
                 pulses += fn(C, a, gp + i * C, gm + i * C, w16 + i * C, (uint32_t)rw[i], cw,
-                             fp ? fp + i * C : NULL, fm ? fm + i * C : NULL, steps, gauss, root, p);
+                             fp ? fp + i * C : NULL, fm ? fm + i * C : NULL, steps, gauss, root, p,
+                             stuck ? stuck + i * C : NULL, cnt);
+                n_up += cnt[0];
+                n_stuck += cnt[1];
+            }
         }
     }
     free(cw);
@@ -600,6 +618,10 @@ int64_t memhil_update(int64_t kind, int64_t R, int64_t C, int64_t B,
     free(rwT);
     free(rmk);
     free(csg);
+    if (counts) {
+        counts[0] = n_up;
+        counts[1] = n_stuck;
+    }
     return pulses;
 }
 
@@ -907,6 +929,8 @@ typedef struct {
     double mx, md;
     int64_t pulses;
     float *xin, *y, *gy;
+    const uint8_t *stuck;              /* the tile's stuck devices (NULL: none) */
+    int64_t counts[2];                 /* the update's pulses up (not stuck) and to stuck devices */
 } fused_layer;
 
 /* What every layer shares: the contract's tables and constants, the host's ranging rule. */
@@ -1142,6 +1166,7 @@ void memhil_fused_update(int64_t nl, fused_layer *ls, const fused_const *k, int6
     for (int64_t l = 0; l < nl; l++) {
         fused_layer *L = ls + l;
         L->pulses = 0;
+        L->counts[0] = L->counts[1] = 0;
         if (!L->do_update)
             continue;
         const int64_t R = L->R, C = L->C;
@@ -1155,7 +1180,8 @@ void memhil_fused_update(int64_t nl, fused_layer *ls, const fused_const *k, int6
         const int64_t kind = !p.rounding ? 0 : (B == 1 ? 1 : 4);
         L->pulses = memhil_update(kind, R, C, B, dc, xc, 1, L->acc, L->gp, L->gm, L->w16,
                                   L->row_lfsr, L->col_lfsr, L->fp, L->fm, L->steps, k->gauss,
-                                  k->root, k->t8, k->fb, &p, threads, L->acc_zero);
+                                  k->root, k->t8, k->fb, &p, threads, L->acc_zero, L->stuck,
+                                  L->counts);
         free(dc);
         free(xc);
     }

@@ -55,7 +55,8 @@ class FusedLayer(ctypes.Structure):
                 + [(n, ctypes.c_double) for n in ("w_unit", "ax", "ad")]
                 + [(n, ctypes.c_int64 * 2) for n in ("shift", "sreg", "top", "reads")]
                 + [("mx", ctypes.c_double), ("md", ctypes.c_double), ("pulses", ctypes.c_int64)]
-                + [(n, ctypes.c_void_p) for n in ("xin", "y", "gy")])
+                + [(n, ctypes.c_void_p) for n in ("xin", "y", "gy", "stuck")]
+                + [("counts", ctypes.c_int64 * 2)])
 
 
 class FusedConst(ctypes.Structure):
@@ -118,7 +119,7 @@ def build() -> Path:
 def _declare(lib: ctypes.CDLL) -> None:
     p, i64 = ctypes.c_void_p, ctypes.c_int64
     lib.memhil_update.argtypes = ([i64] * 4 + [p] * 2 + [i64] + [p] * 13
-                                  + [ctypes.POINTER(ApplyParams), i64, i64])
+                                  + [ctypes.POINTER(ApplyParams), i64, i64, p, p])
     lib.memhil_update.restype = i64
     lib.memhil_read.argtypes = [i64] * 4 + [p, p] + [i64] * 3 + [p, i64]
     lib.memhil_read.restype = None

@@ -56,6 +56,23 @@ class ReferenceTile:
         h = mix32(key ^ self.regs["D2D_KEY"])
         return _sat(4096 + ((G[h & 0xFF] * q) >> 8), 0, SPEC.fixed["factor_max"])
 
+    def fault(self, i, j, dev):
+        """The device's FAULT_KIND (0 Gmin, 1 Gmax, 2 current) if it is stuck, else None."""
+        r = self.regs
+        key = ((self.tile << SPEC.hash["tile_shift"]) | ((i * self.cols + j) << 1) | dev) & 0xFFFFFFFF
+        h = mix32(key ^ r["FAULT_KEY"])
+        if (h >> 16) >= r["FAULT_RATE"]:
+            return None
+        return ((h & 0xFFFF) * 3) >> 16 if r["FAULT_KIND"] == 3 else r["FAULT_KIND"]
+
+    def write(self, i, j, cp, cm):
+        """WRITE_CELLS of one cell: a device stuck at Gmin stores 0, at Gmax CMAX."""
+        codes = []
+        for dev, c in ((0, cp), (1, cm)):
+            k = self.fault(i, j, dev)
+            codes.append(0 if k == 0 else self.regs["CMAX"] if k == 1 else c)
+        self.gp[i][j], self.gm[i][j] = codes
+
     # ---- reads
     def read(self, v, transpose):
         r = self.regs
@@ -112,6 +129,7 @@ class ReferenceTile:
         self.row = [lfsr.advance(s, steps) for s in self.row]
         self.col = [lfsr.advance(s, steps) for s in self.col]
         pulses = 0
+        self.pulses_up = self.pulses_stuck = 0
         for i in range(self.rows):
             for j in range(self.cols):
                 a = self.acc[i][j]
@@ -141,9 +159,13 @@ class ReferenceTile:
                     total = max(total, 0)
                 delta = (total + ((w >> 8) & 0xFF)) >> 8
                 c = _sat(c + delta if up else c - delta, 0, r["CMAX"])
+                pulses += n
+                if self.fault(i, j, 0 if plus else 1) is not None:
+                    self.pulses_stuck += n       # a stuck device keeps its code
+                    continue
+                self.pulses_up += n if up else 0
                 if plus:
                     self.gp[i][j] = c
                 else:
                     self.gm[i][j] = c
-                pulses += n
         return pulses
