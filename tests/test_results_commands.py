@@ -133,7 +133,7 @@ def test_train_commands_in_results_md_build_the_experiment_runspec():
         tag = comment.split()[0] if comment else ""
         assert tag, f"line {i + 1}: {cmd!r} names no run (`  # TAG`, e.g. headline/rounding)"
         if tag.startswith("coincidence/"):      # a row of the coincidence study, section (d)
-            from memhil.experiments.coincidence import STUDY, row_spec
+            from memhil.commands.coincidence_study import STUDY, row_spec
             row = tag[len("coincidence/"):]
             assert row in STUDY, f"line {i + 1}: no row {row!r} in coincidence.STUDY"
             assert spec == row_spec(row, spec.seed), (

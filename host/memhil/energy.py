@@ -281,8 +281,8 @@ def applies_of(counts: dict, batch: int) -> int:
 def write_energy(out, model: EnergyModel, facts: ArrayFacts, meter: CounterMeter,
                  samples: dict, batch: int = 1) -> dict:
     """energy.json into ``out``; returns the document."""
-    from memhil.experiments.report import write_json
+    from memhil.fileio import atomic_write_bytes
     train = meter.totals.get("train")
     doc = report(model, facts, meter, samples, applies_of(train, batch) if train else 0)
-    write_json(Path(out) / "energy.json", doc)
+    atomic_write_bytes(Path(out) / "energy.json", (json.dumps(doc, indent=2) + "\n").encode())
     return doc

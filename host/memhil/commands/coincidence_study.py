@@ -2,7 +2,7 @@
 choices"; issue 13, item 3).
 
 :data:`STUDY` names every row of the study: a ``memhil train`` command line without ``--seed``.
-``python -m memhil.experiments.coincidence ROW... --seeds 0 1 2`` trains each row on the given
+``python -m memhil.commands.coincidence_study ROW... --seeds 0 1 2`` trains each row on the given
 seeds (``all``: every row), caching each run as ``OUT/runs/<key>.json`` (the key: the run's
 spec, as ``memhil paper`` keys its runs), so an interrupted study continues and a repeat only
 prints; it prints one line per row (mean +- sd of the test accuracy, the per-seed values) and
@@ -105,7 +105,7 @@ def run_row(argv: list[str], seeds: list[int], out: Path, log=print) -> dict:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m memhil.experiments.coincidence",
+    p = argparse.ArgumentParser(prog="python -m memhil.commands.coincidence_study",
                                 description="the pulse-coincidence study (docs/results.md, (d))",
                                 epilog="rows: " + ", ".join(STUDY))
     p.add_argument("rows", nargs="+", help="row names of STUDY, or 'all'")
