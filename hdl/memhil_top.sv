@@ -12,16 +12,20 @@
 `resetall
 `default_nettype none
 
-module memhil_top
-  import memhil_pkg::*;
-#(
+// No wildcard import of memhil_pkg here: the parameter BL_MAX (the build's largest BL, field
+// BL_MAX of GEOMETRY2) would hide the package's BL_MAX (the contract's write range of BL).
+module memhil_top #(
   parameter int unsigned ROWS  = 8,
   parameter int unsigned COLS  = 8,
   parameter int unsigned TILES = 1,
   parameter int unsigned LANES = 4,
   parameter int unsigned G_W   = 8,
   // MAX_PAYLOAD = 2^PAYLOAD_LOG2 bytes per frame: sizes the command and response buffers
-  parameter int unsigned PAYLOAD_LOG2 = PAYLOAD_LOG2_DEFAULT
+  parameter int unsigned PAYLOAD_LOG2 = memhil_pkg::PAYLOAD_LOG2_DEFAULT,
+  // build limits (contract v3, GEOMETRY2 and PING): the largest B of FORWARD_B / TRANSPOSE_B /
+  // UPDATE_B (a larger B is BAD_ARG) and the largest BL (a larger BL write is refused)
+  parameter int unsigned BATCH_MAX = memhil_pkg::BATCH_MAX_DEFAULT,
+  parameter int unsigned BL_MAX = memhil_pkg::BL_MAX_DEFAULT
 ) (
   input  wire logic         clk,
   input  wire logic         rst_n,
@@ -112,6 +116,7 @@ module memhil_top
 
   // counters
   logic              ev_pulses, ev_update, ev_read, ev_busy, ev_error, busy;
+  logic [15:0]       ev_update_n;
   logic [31:0]       ev_pulses_n;
   logic [7:0]        ev_error_code;
 
@@ -119,7 +124,8 @@ module memhil_top
     .ROWS         (ROWS),
     .COLS         (COLS),
     .TILES        (TILES),
-    .PAYLOAD_LOG2 (PAYLOAD_LOG2)
+    .PAYLOAD_LOG2 (PAYLOAD_LOG2),
+    .BATCH_MAX    (BATCH_MAX)
   ) u_rx (
     .clk            (clk),
     .rst_n          (rst_n),
@@ -179,7 +185,9 @@ module memhil_top
     .COLS         (COLS),
     .TILES        (TILES),
     .LANES        (LANES),
-    .PAYLOAD_LOG2 (PAYLOAD_LOG2)
+    .PAYLOAD_LOG2 (PAYLOAD_LOG2),
+    .BATCH_MAX    (BATCH_MAX),
+    .BUILD_BL_MAX (BL_MAX)
   ) u_exec (
     .clk             (clk),
     .rst_n           (rst_n),
@@ -236,6 +244,7 @@ module memhil_top
     .ev_pulses_o     (ev_pulses),
     .ev_pulses_n_o   (ev_pulses_n),
     .ev_update_o     (ev_update),
+    .ev_update_n_o   (ev_update_n),
     .ev_read_o       (ev_read),
     .ev_busy_o       (ev_busy),
     .ev_error_o      (ev_error),
@@ -269,7 +278,9 @@ module memhil_top
     .TILES        (TILES),
     .LANES        (LANES),
     .G_W          (G_W),
-    .PAYLOAD_LOG2 (PAYLOAD_LOG2)
+    .PAYLOAD_LOG2 (PAYLOAD_LOG2),
+    .BATCH_MAX    (BATCH_MAX),
+    .BUILD_BL_MAX (BL_MAX)
   ) u_regs (
     .clk             (clk),
     .rst_n           (rst_n),
@@ -320,6 +331,7 @@ module memhil_top
     .ev_pulses_i     (ev_pulses),
     .ev_pulses_n_i   (ev_pulses_n),
     .ev_update_i     (ev_update),
+    .ev_update_n_i   (ev_update_n),
     .ev_read_i       (ev_read),
     .ev_busy_i       (ev_busy),
     .ev_error_i      (ev_error),
@@ -332,7 +344,9 @@ module memhil_top
     .COLS  (COLS),
     .TILES (TILES),
     .LANES (LANES),
-    .G_W   (G_W)
+    .G_W   (G_W),
+    .BUILD_BL_MAX (BL_MAX),
+    .BATCH_MAX    (BATCH_MAX)
   ) u_array (
     .clk            (clk),
     .rst_n          (rst_n),
