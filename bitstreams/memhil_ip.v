@@ -13,7 +13,11 @@ module memhil_ip #(
   parameter LANES = 8,
   // PAYLOAD_LOG2: MAX_PAYLOAD is 2^PAYLOAD_LOG2 bytes per frame (contract section 8)
   parameter G_W   = 8,
-  parameter PAYLOAD_LOG2 = 12
+  parameter PAYLOAD_LOG2 = 12,
+  // BATCH_MAX: the largest B of one FORWARD_B / TRANSPOSE_B / UPDATE_B; BL_MAX: the largest BL
+  // (stream bits per update); both reported in GEOMETRY2 and PING (contract version 3)
+  parameter BATCH_MAX = 64,
+  parameter BL_MAX = 32
 ) (
   (* X_INTERFACE_INFO = "xilinx.com:signal:clock:1.0 aclk CLK" *)
   (* X_INTERFACE_PARAMETER = "ASSOCIATED_BUSIF s_axil:s_axis_cmd:m_axis_rsp, ASSOCIATED_RESET aresetn" *)
@@ -59,7 +63,9 @@ module memhil_ip #(
     .TILES (TILES),
     .LANES (LANES),
     .G_W   (G_W),
-    .PAYLOAD_LOG2 (PAYLOAD_LOG2)
+    .PAYLOAD_LOG2 (PAYLOAD_LOG2),
+    .BATCH_MAX (BATCH_MAX),
+    .BL_MAX    (BL_MAX)
   ) u_top (
     .clk               (aclk),
     .rst_n             (aresetn),

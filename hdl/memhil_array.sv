@@ -5,19 +5,21 @@
 //   memhil_array_ctrl  command engine: phases INIT, IDLE, DIV, WRITE (WRECV/WREAD/WWRITE),
 //                      LOAD, GEN, PASS, DRAIN, OUT, FIN; RAM accesses of INIT, WRITE, LOAD, OUT
 //   memhil_array_gen   GEN: LFSR leaps and stream bits, one state word after another
-//   memhil_array_pass  PASS / DRAIN: one cell word per clock through products, coincidences,
-//                      accumulate, memhil_tile_lane (apply), write-back; read sums
+//   memhil_array_pass  PASS / DRAIN: one cell word per clock (per sample of an UPDATE) through
+//                      products, coincidences, batch sum, memhil_tile_lane (apply), write-back;
+//                      read sums
 //   memhil_array_out   OUT: read sums -> read noise -> ADC (or the RAM item) -> FIFO -> bytes
 // The RAM ports go to the block of the running phase (ctrl's gen_run / pass_run); the
 // write-back of the pass (PASS, DRAIN) never coincides with the engine's INIT / WRITE writes.
 //
 // RAM organization (one word = LANES cells / states / operands, rows padded to WC words):
 //   codes   TILES*ROWS*WC  x LANES*(2*G_W)   {c-, c+} per lane          block RAM
-//   acc     TILES*ROWS*WC  x LANES*24        signed accumulators        block RAM
 //   rlfsr   TILES*WR       x LANES*32        row LFSR states            LUT RAM (block if > 128)
 //   clfsr   TILES*WC       x LANES*32        column LFSR states         LUT RAM (block if > 128)
-//   xbuf/dbuf  WC / WR     x LANES*8         operand codes (clamped)    LUT RAM
-//   rbits/cbits WR / WC    x LANES*WB        stream bits of one sample  LUT RAM
+//   xbuf/dbuf  B*WC / B*WR x LANES*8         operand codes (clamped)    LUT RAM (block if > 128)
+//   rbits/cbits B*WR / B*WC x LANES*WB       stream bits, all samples   LUT RAM (block if > 128)
+//   (B = BATCH_MAX: an UPDATE of B samples is one array command; contract v3 has no per-cell
+//   accumulator: the batch sum of a cell lives in the pass's lane registers)
 //   raw     max(WR,WC)     x LANES*(Y_W+T_W) read sums before noise/ADC LUT RAM
 //   tables  per lane + 1   512 x 16          {dir, k} step tables       block RAM
 // A command runs through: [DIV] -> [LOAD] -> [GEN] -> [PASS -> DRAIN] -> [OUT | WRITE].
@@ -34,7 +36,13 @@ module memhil_array
   parameter int unsigned TILES = 1,
   parameter int unsigned LANES = 4,
   parameter int unsigned G_W   = 8,
-  parameter int unsigned SB    = 8      // stream bits generated per LFSR per clock
+  parameter int unsigned SB    = 8,     // stream bits generated per LFSR per clock
+  // memhil_top's BL_MAX: the largest BL of the build (the register file refuses a larger BL);
+  // sizes the stream bits (the package's BL_MAX is the contract's 255)
+  parameter int unsigned BUILD_BL_MAX = BL_MAX_DEFAULT,
+  // memhil_top's BATCH_MAX: the most samples of one UPDATE (cmd_count), sizes the operand and
+  // stream-bit buffers
+  parameter int unsigned BATCH_MAX = BATCH_MAX_DEFAULT
 ) (
   input  wire logic        clk,
   input  wire logic        rst_n,
@@ -95,13 +103,14 @@ module memhil_array
   localparam int unsigned CA_W       = (CELL_DEPTH > 1) ? $clog2(CELL_DEPTH) : 1;
   localparam int unsigned RRA_W      = (RR_DEPTH > 1) ? $clog2(RR_DEPTH) : 1;
   localparam int unsigned RCA_W      = (RC_DEPTH > 1) ? $clog2(RC_DEPTH) : 1;
-  localparam int unsigned WRA_W      = (WR > 1) ? $clog2(WR) : 1;
-  localparam int unsigned WCA_W      = (WC > 1) ? $clog2(WC) : 1;
+  localparam int unsigned XD         = BATCH_MAX * WC;   // x / column-bit words, all samples
+  localparam int unsigned DD         = BATCH_MAX * WR;   // d / row-bit words, all samples
+  localparam int unsigned XA_W       = (XD > 1) ? $clog2(XD) : 1;
+  localparam int unsigned DA_W       = (DD > 1) ? $clog2(DD) : 1;
   localparam int unsigned NWA_W      = (NW_MAX > 1) ? $clog2(NW_MAX) : 1;
-  localparam int unsigned WB         = SB * ((MAX_BL + SB - 1) / SB); // stream bits per LFSR
+  localparam int unsigned WB         = SB * ((BUILD_BL_MAX + SB - 1) / SB); // stream bits / LFSR
   localparam int unsigned RAW_W      = 48 + 40;                       // read sum y, total T
   localparam int unsigned CW_W       = LANES * 2 * G_W;
-  localparam int unsigned AW_W       = LANES * ACC_BITS;
   localparam int unsigned SW_W       = LANES * LFSR_W;
   localparam int unsigned FIFO_D     = 8;                             // response items in flight
 
@@ -120,17 +129,22 @@ module memhil_array
   if (SB < 1 || SB > 32) begin : g_bad_sb
     $fatal(1, "memhil_array: SB (%0d) must be in [1, 32]", SB);
   end
+  if (BUILD_BL_MAX < 1 || BUILD_BL_MAX > MAX_BL) begin : g_bad_bl_max
+    $fatal(1, "memhil_array: BL_MAX (%0d) must be in [1, %0d]", BUILD_BL_MAX, MAX_BL);
+  end
+  if (BATCH_MAX < 1 || BATCH_MAX > MAX_BATCH) begin : g_bad_batch_max
+    $fatal(1, "memhil_array: BATCH_MAX (%0d) must be in [1, %0d]", BATCH_MAX, MAX_BATCH);
+  end
 
   // ------------------------------------------------------------------ RAMs
-  logic            cw_we, aw_we, rw_we, kw_we, xw_we, dw_we, rbw_we, cbw_we, raw_we;
-  logic [CA_W-1:0] cw_waddr, cw_raddr, aw_waddr, aw_raddr;
+  logic            cw_we, rw_we, kw_we, xw_we, dw_we, rbw_we, cbw_we, raw_we;
+  logic [CA_W-1:0] cw_waddr, cw_raddr;
   logic [CW_W-1:0] cw_wdata, cw_rdata;
-  logic [AW_W-1:0] aw_wdata, aw_rdata;
   logic [RRA_W-1:0] rw_waddr, rw_raddr;
   logic [RCA_W-1:0] kw_waddr, kw_raddr;
   logic [SW_W-1:0] rw_wdata, rw_rdata, kw_wdata, kw_rdata;
-  logic [WCA_W-1:0] xw_waddr, xw_raddr, cbw_waddr, cbw_raddr;
-  logic [WRA_W-1:0] dw_waddr, dw_raddr, rbw_waddr, rbw_raddr;
+  logic [XA_W-1:0] xw_waddr, xw_raddr, cbw_waddr, cbw_raddr;
+  logic [DA_W-1:0] dw_waddr, dw_raddr, rbw_waddr, rbw_raddr;
   logic [LANES*8-1:0] xw_wdata, xw_rdata, dw_wdata, dw_rdata;
   logic [LANES*WB-1:0] rbw_wdata, rbw_rdata, cbw_wdata, cbw_rdata;
   logic [NWA_W-1:0] raw_waddr, raw_raddr;
@@ -141,20 +155,18 @@ module memhil_array
 
   memhil_dp_ram #(.DEPTH(CELL_DEPTH), .WIDTH(CW_W), .DISTR(1'b0)) u_codes (
     .clk(clk), .we(cw_we), .waddr(cw_waddr), .wdata(cw_wdata), .raddr(cw_raddr), .rdata(cw_rdata));
-  memhil_dp_ram #(.DEPTH(CELL_DEPTH), .WIDTH(AW_W), .DISTR(1'b0)) u_acc (
-    .clk(clk), .we(aw_we), .waddr(aw_waddr), .wdata(aw_wdata), .raddr(aw_raddr), .rdata(aw_rdata));
   // LFSR states: small (TILES * ROWS / LANES words), so LUT RAM unless there are many tiles
   memhil_dp_ram #(.DEPTH(RR_DEPTH), .WIDTH(SW_W), .DISTR(RR_DEPTH <= 128)) u_rlfsr (
     .clk(clk), .we(rw_we), .waddr(rw_waddr), .wdata(rw_wdata), .raddr(rw_raddr), .rdata(rw_rdata));
   memhil_dp_ram #(.DEPTH(RC_DEPTH), .WIDTH(SW_W), .DISTR(RC_DEPTH <= 128)) u_clfsr (
     .clk(clk), .we(kw_we), .waddr(kw_waddr), .wdata(kw_wdata), .raddr(kw_raddr), .rdata(kw_rdata));
-  memhil_dp_ram #(.DEPTH(WC), .WIDTH(LANES * 8), .DISTR(1'b1)) u_xbuf (
+  memhil_dp_ram #(.DEPTH(XD), .WIDTH(LANES * 8), .DISTR(XD <= 128)) u_xbuf (
     .clk(clk), .we(xw_we), .waddr(xw_waddr), .wdata(xw_wdata), .raddr(xw_raddr), .rdata(xw_rdata));
-  memhil_dp_ram #(.DEPTH(WR), .WIDTH(LANES * 8), .DISTR(1'b1)) u_dbuf (
+  memhil_dp_ram #(.DEPTH(DD), .WIDTH(LANES * 8), .DISTR(DD <= 128)) u_dbuf (
     .clk(clk), .we(dw_we), .waddr(dw_waddr), .wdata(dw_wdata), .raddr(dw_raddr), .rdata(dw_rdata));
-  memhil_dp_ram #(.DEPTH(WR), .WIDTH(LANES * WB), .DISTR(1'b1)) u_rbits (
+  memhil_dp_ram #(.DEPTH(DD), .WIDTH(LANES * WB), .DISTR(DD <= 128)) u_rbits (
     .clk(clk), .we(rbw_we), .waddr(rbw_waddr), .wdata(rbw_wdata), .raddr(rbw_raddr), .rdata(rbw_rdata));
-  memhil_dp_ram #(.DEPTH(WC), .WIDTH(LANES * WB), .DISTR(1'b1)) u_cbits (
+  memhil_dp_ram #(.DEPTH(XD), .WIDTH(LANES * WB), .DISTR(XD <= 128)) u_cbits (
     .clk(clk), .we(cbw_we), .waddr(cbw_waddr), .wdata(cbw_wdata), .raddr(cbw_raddr), .rdata(cbw_rdata));
   memhil_dp_ram #(.DEPTH(NW_MAX), .WIDTH(LANES * RAW_W), .DISTR(1'b1)) u_raw (
     .clk(clk), .we(raw_we), .waddr(raw_waddr), .wdata(raw_wdata), .raddr(raw_raddr), .rdata(raw_rdata));
@@ -170,14 +182,13 @@ module memhil_array
   logic [CA_W-1:0]  base_c;
   logic [RRA_W-1:0] base_r;
   logic [RCA_W-1:0] base_k;
-  logic [15:0]      items;
+  logic [15:0]      items, nsmp;
   logic             gen_run, pass_run, out_run;
   logic             issue, issue_col;
   logic [LOG_L-1:0] issue_lane;
   logic [CA_W-1:0]  c_cell_raddr, c_cell_waddr;
-  logic             c_code_we, c_acc_we, c_rlfsr_we, c_clfsr_we;
+  logic             c_code_we, c_rlfsr_we, c_clfsr_we;
   logic [CW_W-1:0]  c_code_wdata;
-  logic [AW_W-1:0]  c_acc_wdata;
   logic [RRA_W-1:0] c_rlfsr_raddr, c_rlfsr_waddr;
   logic [RCA_W-1:0] c_clfsr_raddr, c_clfsr_waddr;
   logic [SW_W-1:0]  c_rlfsr_wdata, c_clfsr_wdata;
@@ -188,19 +199,18 @@ module memhil_array
   logic [RCA_W-1:0] g_clfsr_raddr, g_clfsr_waddr;
   logic             g_rlfsr_we, g_clfsr_we;
   logic [SW_W-1:0]  g_state_wdata;
-  logic [WCA_W-1:0] g_x_raddr;
-  logic [WRA_W-1:0] g_d_raddr;
+  logic [XA_W-1:0]  g_x_raddr;
+  logic [DA_W-1:0]  g_d_raddr;
   // cell pass
   logic             pass_last, pass_busy;
   logic [31:0]      pulses;
   logic [CA_W-1:0]  p_cell_raddr, p_wb_addr;
-  logic [WCA_W-1:0] p_x_raddr, p_cbits_raddr;
-  logic [WRA_W-1:0] p_d_raddr, p_rbits_raddr;
+  logic [XA_W-1:0]  p_x_raddr, p_cbits_raddr;
+  logic [DA_W-1:0]  p_d_raddr, p_rbits_raddr;
   logic [RCA_W-1:0] p_clfsr_raddr;
   logic [RRA_W-1:0] p_rlfsr_raddr;
   logic             p_wb_we;
   logic [CW_W-1:0]  p_wb_code;
-  logic [AW_W-1:0]  p_wb_acc;
   // response path
   logic             out_room, out_done;
 
@@ -209,7 +219,8 @@ module memhil_array
     .COLS (COLS),
     .TILES(TILES),
     .LANES(LANES),
-    .G_W  (G_W)
+    .G_W  (G_W),
+    .BATCH_MAX(BATCH_MAX)
   ) u_ctrl (
     .clk          (clk),
     .rst_n        (rst_n),
@@ -242,6 +253,7 @@ module memhil_array
     .base_r_o     (base_r),
     .base_k_o     (base_k),
     .items_o      (items),
+    .nsmp_o       (nsmp),
     .clear_o      (clear),
     .start_o      (start),
     .gen_need_i   (gen_need),
@@ -258,12 +270,9 @@ module memhil_array
     .out_done_i   (out_done),
     .cell_raddr_o (c_cell_raddr),
     .code_rdata_i (cw_rdata),
-    .acc_rdata_i  (aw_rdata),
     .cell_waddr_o (c_cell_waddr),
     .code_we_o    (c_code_we),
     .code_wdata_o (c_code_wdata),
-    .acc_we_o     (c_acc_we),
-    .acc_wdata_o  (c_acc_wdata),
     .rlfsr_raddr_o(c_rlfsr_raddr),
     .rlfsr_rdata_i(rw_rdata),
     .rlfsr_we_o   (c_rlfsr_we),
@@ -287,11 +296,14 @@ module memhil_array
     .COLS (COLS),
     .TILES(TILES),
     .LANES(LANES),
-    .SB   (SB)
+    .SB   (SB),
+    .BUILD_BL_MAX (BUILD_BL_MAX),
+    .BATCH_MAX    (BATCH_MAX)
   ) u_gen (
     .clk          (clk),
     .op_i         (op),
     .apply_i      (apply),
+    .nsmp_i       (nsmp),
     .cfg_mode_i   (cfg_mode),
     .cfg_rn_q_i   (cfg_rn_q),
     .cfg_bl_i     (cfg_bl),
@@ -327,13 +339,16 @@ module memhil_array
     .TILES(TILES),
     .LANES(LANES),
     .G_W  (G_W),
-    .SB   (SB)
+    .SB   (SB),
+    .BUILD_BL_MAX (BUILD_BL_MAX),
+    .BATCH_MAX    (BATCH_MAX)
   ) u_pass (
     .clk           (clk),
     .rst_n         (rst_n),
     .op_i          (op),
     .tile_i        (tile),
     .apply_i       (apply),
+    .nsmp_i        (nsmp),
     .base_c_i      (base_c),
     .base_r_i      (base_r),
     .base_k_i      (base_k),
@@ -360,7 +375,6 @@ module memhil_array
     .pulses_stuck_o(pulses_stuck),
     .cell_raddr_o  (p_cell_raddr),
     .code_rdata_i  (cw_rdata),
-    .acc_rdata_i   (aw_rdata),
     .x_raddr_o     (p_x_raddr),
     .x_rdata_i     (xw_rdata),
     .d_raddr_o     (p_d_raddr),
@@ -376,7 +390,6 @@ module memhil_array
     .wb_we_o       (p_wb_we),
     .wb_addr_o     (p_wb_addr),
     .wb_code_o     (p_wb_code),
-    .wb_acc_o      (p_wb_acc),
     .raw_we_o      (raw_we),
     .raw_waddr_o   (raw_waddr),
     .raw_wdata_o   (raw_wdata)
@@ -403,7 +416,6 @@ module memhil_array
     .room_o         (out_room),
     .done_o         (out_done),
     .code_rdata_i   (cw_rdata),
-    .acc_rdata_i    (aw_rdata),
     .rlfsr_rdata_i  (rw_rdata),
     .clfsr_rdata_i  (kw_rdata),
     .raw_rdata_i    (raw_rdata),
@@ -417,7 +429,7 @@ module memhil_array
 
   // ------------------------------------------------------------------ RAM port owners
   //   RAM          read                         write
-  //   codes, acc   PASS: pass; else ctrl        pass write-back (PASS, DRAIN); else ctrl
+  //   codes        PASS: pass; else ctrl        pass write-back (PASS, DRAIN); else ctrl
   //   rlfsr, clfsr GEN: gen; PASS: pass; else   GEN: gen; else ctrl
   //                ctrl
   //   xbuf, dbuf   GEN: gen; PASS: pass         ctrl (LOAD)
@@ -425,13 +437,9 @@ module memhil_array
   //   raw          ctrl (OUT)                   pass
   always_comb begin
     cw_raddr  = pass_run ? p_cell_raddr : c_cell_raddr;
-    aw_raddr  = cw_raddr;
     cw_we     = p_wb_we ? 1'b1 : c_code_we;
     cw_waddr  = p_wb_we ? p_wb_addr : c_cell_waddr;
     cw_wdata  = p_wb_we ? p_wb_code : c_code_wdata;
-    aw_we     = p_wb_we ? 1'b1 : c_acc_we;
-    aw_waddr  = cw_waddr;
-    aw_wdata  = p_wb_we ? p_wb_acc : c_acc_wdata;
 
     rw_raddr  = gen_run ? g_rlfsr_raddr : pass_run ? p_rlfsr_raddr : c_rlfsr_raddr;
     kw_raddr  = gen_run ? g_clfsr_raddr : pass_run ? p_clfsr_raddr : c_clfsr_raddr;

@@ -2,10 +2,10 @@
 // memhil_array_ctrl: the command engine of memhil_array. It accepts one array command at a time,
 // sequences its phases and drives the RAM ports of every access that is not part of a stream
 // generation (memhil_array_gen) or a cell pass (memhil_array_pass):
-//   INIT    after reset, one word per clock: codes and accumulators 0, LFSR states
+//   INIT    after reset, one word per clock: codes 0, LFSR states
 //           LFSR_RESET_STATE, step tables STEP_RESET (max(TILES*ROWS*WC, 512) clocks, busy_o)
 //   IDLE    cmd_ready_o; latch op, tile, count and the tile's base addresses; clear_o
-//   DIV     cells / accumulators: (i, j) = (start / COLS, start % COLS), restoring division,
+//   DIV     cells: (i, j) = (start / COLS, start % COLS), restoring division,
 //           one quotient bit per clock (CELL_W clocks)
 //   WRECV   WRITE_*: four payload bytes of one item (little endian); the shared mix32 hashes
 //           the G+ fault key (contract section 3, "Stuck devices"), kept at the last byte
@@ -14,12 +14,13 @@
 //   WWRITE  write it back with the item's lane replaced (WRITE_CELLS: each code through the
 //           fault map: stuck at Gmin stores 0, at Gmax CMAX); next item or FIN
 //   LOAD    FORWARD / TRANSPOSE / UPDATE: the operand bytes, clamped to +-127, into the x and
-//           d buffers, LANES per word (UPDATE: x, then d); with the last byte start_o
+//           d buffers, LANES per word (UPDATE of B = cmd_count samples: per sample x, then d,
+//           sample b at words b * WC / b * WR); with the last byte start_o
 //   GEN     memhil_array_gen steps the LFSRs (gen_run_o) until gen_done_i
 //   PASS    memhil_array_pass walks the tile (pass_run_o) until pass_last_i
 //   DRAIN   until the pass pipeline has written back its last word (pass_busy_i low)
 //   OUT     the producer issues one response item per clock while memhil_array_out has room,
-//           with the RAM read address of the item (cells, accumulators, LFSR states, read
+//           with the RAM read address of the item (cells, LFSR states, read
 //           sums), until out_done_i (the last byte taken)
 //   FIN     one clock, then IDLE; done_o (registered) is high in the clock after FIN
 // Latency: cmd_ready_o is high in IDLE; the item issued in a clock of OUT has its RAM word on
@@ -37,6 +38,7 @@ module memhil_array_ctrl
   parameter int unsigned TILES = 1,
   parameter int unsigned LANES = 4,
   parameter int unsigned G_W   = 8,
+  parameter int unsigned BATCH_MAX = BATCH_MAX_DEFAULT,   // samples of one update, at most
   localparam int unsigned LOG_L  = $clog2(LANES),
   localparam int unsigned WC     = (COLS + LANES - 1) / LANES,   // words per row
   localparam int unsigned WR     = (ROWS + LANES - 1) / LANES,   // words of row states
@@ -47,11 +49,10 @@ module memhil_array_ctrl
   localparam int unsigned CA_W   = (CELL_DEPTH > 1) ? $clog2(CELL_DEPTH) : 1,
   localparam int unsigned RRA_W  = (RR_DEPTH > 1) ? $clog2(RR_DEPTH) : 1,
   localparam int unsigned RCA_W  = (RC_DEPTH > 1) ? $clog2(RC_DEPTH) : 1,
-  localparam int unsigned WRA_W  = (WR > 1) ? $clog2(WR) : 1,
-  localparam int unsigned WCA_W  = (WC > 1) ? $clog2(WC) : 1,
+  localparam int unsigned XA_W   = (BATCH_MAX * WC > 1) ? $clog2(BATCH_MAX * WC) : 1,
+  localparam int unsigned DA_W   = (BATCH_MAX * WR > 1) ? $clog2(BATCH_MAX * WR) : 1,
   localparam int unsigned NWA_W  = (NW_MAX > 1) ? $clog2(NW_MAX) : 1,
   localparam int unsigned CW_W   = LANES * 2 * G_W,
-  localparam int unsigned AW_W   = LANES * ACC_BITS,
   localparam int unsigned SW_W   = LANES * LFSR_W
 ) (
   input  wire logic               clk,
@@ -89,6 +90,7 @@ module memhil_array_ctrl
   output logic [RRA_W-1:0]        base_r_o,         // first row-state word of the tile
   output logic [RCA_W-1:0]        base_k_o,         // first column-state word of the tile
   output logic [15:0]             items_o,          // response items
+  output logic [15:0]             nsmp_o,           // samples of the command (UPDATE: B; else 1)
   output logic                    clear_o,          // a command is accepted
   // stream generation and cell pass
   output logic                    start_o,          // last operand byte: plan GEN and PASS
@@ -105,15 +107,12 @@ module memhil_array_ctrl
   output logic                    issue_col_o,      // the item's LFSR state is a column's
   input  wire logic               out_room_i,
   input  wire logic               out_done_i,
-  // RAM ports: cell words (codes, accumulators)
+  // RAM ports: cell words (codes)
   output logic [CA_W-1:0]         cell_raddr_o,
   input  wire logic [CW_W-1:0]    code_rdata_i,
-  input  wire logic [AW_W-1:0]    acc_rdata_i,
   output logic [CA_W-1:0]         cell_waddr_o,
   output logic                    code_we_o,
   output logic [CW_W-1:0]         code_wdata_o,
-  output logic                    acc_we_o,
-  output logic [AW_W-1:0]         acc_wdata_o,
   // row / column LFSR states
   output logic [RRA_W-1:0]        rlfsr_raddr_o,
   input  wire logic [SW_W-1:0]    rlfsr_rdata_i,
@@ -127,9 +126,9 @@ module memhil_array_ctrl
   output logic [SW_W-1:0]         clfsr_wdata_o,
   // operand buffers (x: one code per column, d: one per row)
   output logic                    x_we_o,
-  output logic [WCA_W-1:0]        x_waddr_o,
+  output logic [XA_W-1:0]         x_waddr_o,
   output logic                    d_we_o,
-  output logic [WRA_W-1:0]        d_waddr_o,
+  output logic [DA_W-1:0]         d_waddr_o,
   output logic [LANES*8-1:0]      opnd_wdata_o,
   // read sums
   output logic [NWA_W-1:0]        raw_raddr_o
@@ -153,7 +152,7 @@ module memhil_array_ctrl
   } state_e;
 
   // what an OUT item reads
-  typedef enum logic [1:0] {K_READ, K_CELLS, K_ACC, K_RNG} okind_e;
+  typedef enum logic [1:0] {K_READ, K_CELLS, K_RNG} okind_e;
 
   state_e            state_q, state_d;
   // command registers
@@ -184,6 +183,9 @@ module memhil_array_ctrl
   logic [IX_W-1:0]   ld_cnt_q, ld_cnt_d;
   logic              ld_d_q, ld_d_d;           // 0: loading x, 1: loading d
   logic [LANES*8-1:0] ld_word_q, ld_word_d;
+  logic [15:0]       ld_b_q, ld_b_d;           // sample being loaded
+  logic [XA_W-1:0]   ld_xb_q, ld_xb_d;         // its first x word (b * WC)
+  logic [DA_W-1:0]   ld_db_q, ld_db_d;         // its first d word (b * WR)
   // init sweep, done
   logic [INIT_W-1:0] init_q, init_d;
   logic              done_q, done_d;
@@ -195,7 +197,6 @@ module memhil_array_ctrl
     is_upd = (op_q == OP_UPDATE);
     unique case (op_q)
       OP_READ_CELLS: o_kind = K_CELLS;
-      OP_READ_ACC:   o_kind = K_ACC;
       OP_READ_RNG:   o_kind = K_RNG;
       default:       o_kind = K_READ;
     endcase
@@ -282,6 +283,9 @@ module memhil_array_ctrl
     ld_cnt_d  = ld_cnt_q;
     ld_d_d    = ld_d_q;
     ld_word_d = ld_word_q;
+    ld_b_d    = ld_b_q;
+    ld_xb_d   = ld_xb_q;
+    ld_db_d   = ld_db_q;
     init_d    = init_q;
     done_d    = 1'b0;
 
@@ -320,12 +324,15 @@ module memhil_array_ctrl
           rng_idx_d = (cmd_start_i >= 32'(ROWS)) ? IX_W'(cmd_start_i - 32'(ROWS))
                                                  : IX_W'(cmd_start_i);
           ld_cnt_d  = '0;
+          ld_b_d    = '0;
+          ld_xb_d   = '0;
+          ld_db_d   = '0;
           ld_d_d    = (cmd_op_i == OP_TRANSPOSE);
           items_d   = (cmd_op_i == OP_FORWARD) ? 16'(ROWS) :
                       (cmd_op_i == OP_TRANSPOSE) ? 16'(COLS) :
                       (cmd_op_i == OP_UPDATE) ? 16'd1 : cmd_count_i;
           unique case (cmd_op_i)
-            OP_WRITE_CELLS, OP_READ_CELLS, OP_READ_ACC, OP_WRITE_ACC: state_d = ST_DIV;
+            OP_WRITE_CELLS, OP_READ_CELLS:                state_d = ST_DIV;
             OP_WRITE_RNG:                                 state_d = ST_WRECV;
             OP_READ_RNG:                                  state_d = ST_OUT;
             OP_FORWARD, OP_TRANSPOSE, OP_UPDATE:          state_d = ST_LOAD;
@@ -348,7 +355,7 @@ module memhil_array_ctrl
           cur_i_d  = IX_W'(div_num_d);
           cur_j_d  = div_rem_d;
           cur_ra_d = base_c_q + CA_W'(32'(div_num_d) * 32'(WC));
-          state_d  = (op_q == OP_WRITE_CELLS || op_q == OP_WRITE_ACC) ? ST_WRECV : ST_OUT;
+          state_d  = (op_q == OP_WRITE_CELLS) ? ST_WRECV : ST_OUT;
         end
       end
 
@@ -402,6 +409,11 @@ module memhil_array_ctrl
             ld_cnt_d = '0;
             if (is_upd && !ld_d_q) begin
               ld_d_d = 1'b1;
+            end else if (is_upd && (ld_b_q != count_q - 16'd1)) begin
+              ld_d_d  = 1'b0;                        // the next sample's x
+              ld_b_d  = ld_b_q + 16'd1;
+              ld_xb_d = ld_xb_q + XA_W'(WC);
+              ld_db_d = ld_db_q + DA_W'(WR);
             end else begin
               start_o = 1'b1;
               state_d = gen_need_i ? ST_GEN : ST_PASS;
@@ -435,7 +447,7 @@ module memhil_array_ctrl
           issue_o = 1'b1;
           item_d  = item_q + 16'd1;
           unique case (o_kind)
-            K_CELLS, K_ACC: begin
+            K_CELLS: begin
               if (cur_j_q == IX_W'(COLS - 1)) begin
                 cur_j_d  = '0;
                 cur_i_d  = cur_i_q + 1'b1;
@@ -477,8 +489,6 @@ module memhil_array_ctrl
     cell_waddr_o  = '0;
     code_we_o     = 1'b0;
     code_wdata_o  = '0;
-    acc_we_o      = 1'b0;
-    acc_wdata_o   = '0;
     rlfsr_raddr_o = '0;
     rlfsr_we_o    = 1'b0;
     rlfsr_waddr_o = '0;
@@ -501,9 +511,8 @@ module memhil_array_ctrl
 
     unique case (state_q)
       ST_INIT: begin
-        // clear codes and accumulators, LFSRs to the reset state, step tables to STEP_RESET
+        // clear codes, LFSRs to the reset state, step tables to STEP_RESET
         code_we_o     = (init_q < INIT_W'(CELL_DEPTH));
-        acc_we_o      = code_we_o;
         cell_waddr_o  = CA_W'(init_q);
         rlfsr_we_o    = (init_q < INIT_W'(RR_DEPTH));
         rlfsr_waddr_o = RRA_W'(init_q);
@@ -536,22 +545,19 @@ module memhil_array_ctrl
                         G_W'(cfg_cmax_i)),
              fault_code(G_W'(witem_q[15:0]), hp_q, cfg_fault_rate_i, cfg_fault_kind_i,
                         G_W'(cfg_cmax_i))};
-        acc_wdata_o   = acc_rdata_i;
-        acc_wdata_o[ACC_BITS * int'(w_ln) +: ACC_BITS] = witem_q[ACC_BITS-1:0];
         rlfsr_wdata_o = rlfsr_rdata_i;
         rlfsr_wdata_o[LFSR_W * int'(w_ln) +: LFSR_W] = witem_q;
         clfsr_wdata_o = clfsr_rdata_i;
         clfsr_wdata_o[LFSR_W * int'(w_ln) +: LFSR_W] = witem_q;
         code_we_o  = (op_q == OP_WRITE_CELLS);
-        acc_we_o   = (op_q == OP_WRITE_ACC);
         rlfsr_we_o = (op_q == OP_WRITE_RNG) && !rng_col_q;
         clfsr_we_o = (op_q == OP_WRITE_RNG) && rng_col_q;
       end
 
       ST_LOAD: begin
         opnd_wdata_o = ld_wdata;
-        x_waddr_o    = WCA_W'(ld_cnt_q >> LOG_L);
-        d_waddr_o    = WRA_W'(ld_cnt_q >> LOG_L);
+        x_waddr_o    = ld_xb_q + XA_W'(ld_cnt_q >> LOG_L);
+        d_waddr_o    = ld_db_q + DA_W'(ld_cnt_q >> LOG_L);
         if (in_valid_i && (ld_ln == LOG_L'(LANES - 1) || ld_last)) begin
           x_we_o = !ld_d_q;
           d_we_o = ld_d_q;
@@ -561,7 +567,7 @@ module memhil_array_ctrl
       ST_OUT: begin
         // the word of the item the producer issues in this clock
         unique case (o_kind)
-          K_CELLS, K_ACC: begin
+          K_CELLS: begin
             cell_raddr_o = cur_addr;
             issue_lane_o = cur_j_q[LOG_L-1:0];
           end
@@ -592,6 +598,7 @@ module memhil_array_ctrl
   assign base_r_o   = base_r_q;
   assign base_k_o   = base_k_q;
   assign items_o    = items_q;
+  assign nsmp_o     = is_upd ? count_q : 16'd1;
   assign gen_run_o  = (state_q == ST_GEN);
   assign pass_run_o = (state_q == ST_PASS);
   assign out_run_o  = (state_q == ST_OUT);
@@ -637,6 +644,9 @@ module memhil_array_ctrl
     ld_cnt_q  <= ld_cnt_d;
     ld_d_q    <= ld_d_d;
     ld_word_q <= ld_word_d;
+    ld_b_q    <= ld_b_d;
+    ld_xb_q   <= ld_xb_d;
+    ld_db_q   <= ld_db_d;
   end
 
 endmodule : memhil_array_ctrl

@@ -13,11 +13,15 @@
 //   G_STREAM  ceil(BL / SB) clocks: SB leaps of LFSR_STREAM_STEPS per clock, SB fire bits shifted
 //             into a WB-bit register per LFSR (bit t at position t; bits t >= BL are 0); the
 //             last group stops exactly at BL leaps
+//   G_SNEXT   (UPDATE of B > 1 samples in coincidence mode, after each sample but the last) the
+//             sample's stream bits to the stream-bit RAM (word b * W + w), then G_READ / G_LOAD
+//             of the next sample's operand word, the states kept in their registers: each LFSR
+//             streams the B samples one after another, as the contract's sequential order does
 //   G_EXTRA   the extra leap
-//   G_WRITE   states back to the state RAM, stream bits to the stream-bit RAM
-// i.e. 3 + ceil(BL / SB) + extra clocks per word (3 + extra without stream). done_o is high in
-// the G_WRITE of the last word. Row and column bits take the same positions, so the pass's
-// popcount(row bits & column bits) is the coincidence count.
+//   G_WRITE   states back to the state RAM, the last sample's stream bits to the stream-bit RAM
+// i.e. 3 + B * ceil(BL / SB) + 3 * (B - 1) + extra clocks per word (3 + extra without stream).
+// done_o is high in the G_WRITE of the last word. Row and column bits take the same positions,
+// so the pass's popcount(row bits & column bits) is the coincidence count.
 
 `resetall
 `default_nettype none
@@ -30,21 +34,26 @@ module memhil_array_gen
   parameter int unsigned TILES = 1,
   parameter int unsigned LANES = 4,
   parameter int unsigned SB    = 8,      // stream bits generated per LFSR per clock
+  parameter int unsigned BUILD_BL_MAX = BL_MAX_DEFAULT,   // the build's BL_MAX (<= MAX_BL)
+  parameter int unsigned BATCH_MAX = BATCH_MAX_DEFAULT,    // samples of one update, at most
   localparam int unsigned WC    = (COLS + LANES - 1) / LANES,
   localparam int unsigned WR    = (ROWS + LANES - 1) / LANES,
   localparam int unsigned RR_DEPTH = TILES * WR,
   localparam int unsigned RC_DEPTH = TILES * WC,
   localparam int unsigned RRA_W = (RR_DEPTH > 1) ? $clog2(RR_DEPTH) : 1,
   localparam int unsigned RCA_W = (RC_DEPTH > 1) ? $clog2(RC_DEPTH) : 1,
-  localparam int unsigned WRA_W = (WR > 1) ? $clog2(WR) : 1,
-  localparam int unsigned WCA_W = (WC > 1) ? $clog2(WC) : 1,
+  localparam int unsigned XD    = BATCH_MAX * WC,              // x / column-bit words, all samples
+  localparam int unsigned DD    = BATCH_MAX * WR,              // d / row-bit words, all samples
+  localparam int unsigned XA_W  = (XD > 1) ? $clog2(XD) : 1,
+  localparam int unsigned DA_W  = (DD > 1) ? $clog2(DD) : 1,
   localparam int unsigned SW_W  = LANES * LFSR_W,
-  localparam int unsigned WB    = SB * ((MAX_BL + SB - 1) / SB)   // stream bits per LFSR
+  localparam int unsigned WB    = SB * ((BUILD_BL_MAX + SB - 1) / SB)   // stream bits / LFSR
 ) (
   input  wire logic               clk,
   // command and configuration (stable from start_i to done_o)
   input  wire logic [7:0]         op_i,
   input  wire logic               apply_i,
+  input  wire logic [15:0]        nsmp_i,          // samples B (UPDATE; else 1)
   input  wire logic               cfg_mode_i,
   input  wire logic [15:0]        cfg_rn_q_i,
   input  wire logic [7:0]         cfg_bl_i,
@@ -66,25 +75,26 @@ module memhil_array_gen
   output logic [RCA_W-1:0]        clfsr_waddr_o,
   output logic [SW_W-1:0]         state_wdata_o,
   // operand buffers (magnitudes: x for columns, d for rows)
-  output logic [WCA_W-1:0]        x_raddr_o,
+  output logic [XA_W-1:0]         x_raddr_o,
   input  wire logic [LANES*8-1:0] x_rdata_i,
-  output logic [WRA_W-1:0]        d_raddr_o,
+  output logic [DA_W-1:0]         d_raddr_o,
   input  wire logic [LANES*8-1:0] d_rdata_i,
   // stream bits (row / column)
   output logic                    rbits_we_o,
-  output logic [WRA_W-1:0]        rbits_waddr_o,
+  output logic [DA_W-1:0]         rbits_waddr_o,
   output logic                    cbits_we_o,
-  output logic [WCA_W-1:0]        cbits_waddr_o,
+  output logic [XA_W-1:0]         cbits_waddr_o,
   output logic [LANES*WB-1:0]     bits_wdata_o
 );
 
   localparam int unsigned IX_W = 16;
+  localparam int unsigned OA_W = (XA_W > DA_W) ? XA_W : DA_W;
 
   if (SB < 1 || SB > 32) begin : g_bad_sb
     $fatal(1, "memhil_array_gen: SB (%0d) must be in [1, 32]", SB);
   end
 
-  typedef enum logic [2:0] {G_READ, G_LOAD, G_STREAM, G_EXTRA, G_WRITE} gen_e;
+  typedef enum logic [2:0] {G_READ, G_LOAD, G_STREAM, G_SNEXT, G_EXTRA, G_WRITE} gen_e;
 
   function automatic logic [6:0] mag7(input logic [7:0] b);
     mag7 = b[7] ? 7'(-b) : b[6:0];
@@ -96,6 +106,8 @@ module memhil_array_gen
   logic              sel_q, sel_d;             // 0 rows, 1 columns
   logic [IX_W-1:0]   word_q, word_d;
   logic [8:0]        t_q, t_d;                 // stream bits generated
+  logic [15:0]       smp_q, smp_d;             // sample being streamed
+  logic [OA_W-1:0]   oa_q, oa_d;               // smp * (WR or WC) + word: operand / bits word
   logic [LFSR_W-1:0] st_q [LANES];
   logic [LFSR_W-1:0] st_d [LANES];
   logic [6:0]        mag_q [LANES];
@@ -144,8 +156,8 @@ module memhil_array_gen
   logic word_last;
   always_comb begin
     word_last = (word_q == (sel_q ? IX_W'(WC - 1) : IX_W'(WR - 1)));
-    done_o    = run_i && !(gph_q inside {G_READ, G_LOAD, G_STREAM, G_EXTRA}) && word_last &&
-                !(!sel_q && cols_q);
+    done_o    = run_i && !(gph_q inside {G_READ, G_LOAD, G_STREAM, G_SNEXT, G_EXTRA}) &&
+                word_last && !(!sel_q && cols_q);
   end
 
   always_comb begin
@@ -157,6 +169,8 @@ module memhil_array_gen
     sel_d    = sel_q;
     word_d   = word_q;
     t_d      = t_q;
+    smp_d    = smp_q;
+    oa_d     = oa_q;
     st_d     = st_q;
     mag_d    = mag_q;
     bits_d   = bits_q;
@@ -178,14 +192,18 @@ module memhil_array_gen
       cols_d   = p_cols;
       sel_d    = !p_rows;
       word_d   = '0;
+      smp_d    = '0;
+      oa_d     = '0;
       gph_d    = G_READ;
     end else if (run_i) begin
       unique case (gph_q)
         G_READ: gph_d = G_LOAD;
         G_LOAD: begin
           for (int l = 0; l < LANES; l++) begin
-            st_d[l]   = sel_q ? clfsr_rdata_i[l * LFSR_W +: LFSR_W]
+            if (smp_q == 16'd0) begin       // later samples continue from the registers
+              st_d[l] = sel_q ? clfsr_rdata_i[l * LFSR_W +: LFSR_W]
                               : rlfsr_rdata_i[l * LFSR_W +: LFSR_W];
+            end
             mag_d[l]  = mag7(sel_q ? x_rdata_i[l * 8 +: 8] : d_rdata_i[l * 8 +: 8]);
             bits_d[l] = '0;
           end
@@ -205,8 +223,22 @@ module memhil_array_gen
           end
           t_d = t_q + 9'(SB);
           if (rem <= 9'(SB)) begin
-            gph_d = extra_q ? G_EXTRA : G_WRITE;
+            if (smp_q != nsmp_i - 16'd1) begin
+              gph_d = G_SNEXT;
+            end else begin
+              gph_d = extra_q ? G_EXTRA : G_WRITE;
+            end
           end
+        end
+        G_SNEXT: begin
+          // this sample's bits out; the next sample's operand word is read in G_READ
+          rbits_waddr_o = DA_W'(oa_q);
+          cbits_waddr_o = XA_W'(oa_q);
+          rbits_we_o    = !sel_q;
+          cbits_we_o    = sel_q;
+          smp_d = smp_q + 16'd1;
+          oa_d  = oa_q + (sel_q ? OA_W'(WC) : OA_W'(WR));
+          gph_d = G_READ;
         end
         G_EXTRA: begin
           for (int l = 0; l < LANES; l++) begin
@@ -220,16 +252,19 @@ module memhil_array_gen
           end
           rlfsr_waddr_o = base_r_i + RRA_W'(word_q);
           clfsr_waddr_o = base_k_i + RCA_W'(word_q);
-          rbits_waddr_o = WRA_W'(word_q);
-          cbits_waddr_o = WCA_W'(word_q);
+          rbits_waddr_o = DA_W'(oa_q);
+          cbits_waddr_o = XA_W'(oa_q);
           rlfsr_we_o = !sel_q;
           clfsr_we_o = sel_q;
           rbits_we_o = !sel_q && stream_q;
           cbits_we_o = sel_q && stream_q;
           gph_d  = G_READ;
           word_d = word_q + 1'b1;
+          smp_d  = '0;
+          oa_d   = OA_W'(word_q + 1'b1);
           if (word_last) begin
             word_d = '0;
+            oa_d   = '0;
             if (!sel_q && cols_q) begin
               sel_d = 1'b1;
             end
@@ -243,8 +278,8 @@ module memhil_array_gen
   always_comb begin
     rlfsr_raddr_o = base_r_i + RRA_W'(word_q);
     clfsr_raddr_o = base_k_i + RCA_W'(word_q);
-    d_raddr_o     = WRA_W'(word_q);
-    x_raddr_o     = WCA_W'(word_q);
+    d_raddr_o     = DA_W'(oa_q);
+    x_raddr_o     = XA_W'(oa_q);
     for (int l = 0; l < LANES; l++) begin
       bits_wdata_o[l * WB +: WB] = bits_q[l];
     end
@@ -260,6 +295,8 @@ module memhil_array_gen
     sel_q    <= sel_d;
     word_q   <= word_d;
     t_q      <= t_d;
+    smp_q    <= smp_d;
+    oa_q     <= oa_d;
     st_q     <= st_d;
     mag_q    <= mag_d;
     bits_q   <= bits_d;

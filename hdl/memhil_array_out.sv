@@ -26,7 +26,6 @@ module memhil_array_out
   parameter int unsigned FIFO_D = 8,                 // response items in flight
   localparam int unsigned LOG_L = $clog2(LANES),
   localparam int unsigned CW_W  = LANES * 2 * G_W,
-  localparam int unsigned AW_W  = LANES * ACC_BITS,
   localparam int unsigned SW_W  = LANES * LFSR_W,
   localparam int unsigned Y_W   = 48,                // read sum (+ noise)
   localparam int unsigned T_W   = 40,                // read total current
@@ -51,7 +50,6 @@ module memhil_array_out
   output logic                        done_o,
   // RAM words of the issued item (one clock after issue_i)
   input  wire logic [CW_W-1:0]        code_rdata_i,
-  input  wire logic [AW_W-1:0]        acc_rdata_i,
   input  wire logic [SW_W-1:0]        rlfsr_rdata_i,
   input  wire logic [SW_W-1:0]        clfsr_rdata_i,
   input  wire logic [LANES*RAW_W-1:0] raw_rdata_i,
@@ -68,7 +66,7 @@ module memhil_array_out
     $fatal(1, "memhil_array_out: LANES (%0d) must be a power of two >= 2", LANES);
   end
 
-  typedef enum logic [1:0] {K_READ, K_CELLS, K_ACC, K_RNG} okind_e;
+  typedef enum logic [1:0] {K_READ, K_CELLS, K_RNG} okind_e;
   typedef struct packed {
     logic             valid;
     logic [LOG_L-1:0] lane;
@@ -80,7 +78,6 @@ module memhil_array_out
   always_comb begin
     unique case (op_i)
       OP_READ_CELLS: o_kind = K_CELLS;
-      OP_READ_ACC:   o_kind = K_ACC;
       OP_READ_RNG:   o_kind = K_RNG;
       default:       o_kind = K_READ;
     endcase
@@ -108,7 +105,6 @@ module memhil_array_out
     unique case (o_kind)
       K_CELLS: o1_item = {16'(code_rdata_i[2 * G_W * int'(o1_q.lane) + G_W +: G_W]),
                           16'(code_rdata_i[2 * G_W * int'(o1_q.lane) +: G_W])};
-      K_ACC:   o1_item = 32'($signed(acc_rdata_i[ACC_BITS * int'(o1_q.lane) +: ACC_BITS]));
       K_RNG:   o1_item = st;
       default: o1_item = o1_item0_q;
     endcase

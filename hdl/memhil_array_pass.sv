@@ -1,18 +1,22 @@
 // SPDX-License-Identifier: MIT
 // memhil_array_pass: the cell pass (PASS, DRAIN) of memhil_array, contract sections 5 and 6:
 // one RAM word (LANES cells) per clock through a pipeline that computes the read sums of
-// FORWARD / TRANSPOSE and the accumulate-and-apply of UPDATE.
-//   s0   walk (while run_i): FORWARD / UPDATE rows outer, words inner; TRANSPOSE column words
-//        outer, rows inner; read addresses of codes, acc, x[w], d[i], column / row stream bits,
-//        column / row LFSR states; last_o with the last word
+// FORWARD / TRANSPOSE and the batch-sum-and-apply of UPDATE.
+//   s0   walk (while run_i): FORWARD / UPDATE rows outer, words inner, and for an UPDATE of B
+//        samples the B samples of each cell word innermost (the word is issued B clocks in a
+//        row); TRANSPOSE column words outer, rows inner; read addresses of codes, x[b][w],
+//        d[b][i], column / row stream bits of sample b, column / row LFSR states; last_o with
+//        the last sample of the last word
 //   s1   RAM words -> per lane (c+ - c-) * v, |v| * (c+ + c- + 2 * C0), x * d,
 //        row bits & column bits, noise word r = R_i ^ C_j
-//   s2   popcount (coincidences), acc' = sat24(acc + inc); lane products masked, summed
+//   s2   popcount (coincidences), S' = (sample 0 ? 0 : S of the clock before) + inc (the batch
+//        sum of the cell, in lane registers: contract v3 has no per-cell accumulator RAM);
+//        lane products masked, summed
 //   s3   FORWARD: y_i += sum over lanes, at the row's last word into the read-sum buffer
 //        (LANES rows per word); TRANSPOSE: z_j += per lane, at the last row into the buffer;
-//        UPDATE: LANES x memhil_tile_lane (LANE_LAT = 7 clocks)
-//   s10  write back codes and accumulators (UPDATE), pulses_o += sum of n (pulses_up_o: of
-//        the lanes whose pulses went up to a working device; pulses_stuck_o: to a stuck one)
+//        UPDATE: with the last sample, LANES x memhil_tile_lane (LANE_LAT = 7 clocks)
+//   s10  write back codes (UPDATE, last sample), pulses_o += sum of n (pulses_up_o: of the
+//        lanes whose pulses went up to a working device; pulses_stuck_o: to a stuck one)
 // Latency: a word issued in clock t is written back in t + WB_STAGE (10); its read sums reach
 // the buffer in t + 3. busy_o is high while any issued word is still in the pipeline.
 // pulses_o (UPDATE's pulses applied) is cleared by clear_i.
@@ -29,6 +33,8 @@ module memhil_array_pass
   parameter int unsigned LANES = 4,
   parameter int unsigned G_W   = 8,
   parameter int unsigned SB    = 8,
+  parameter int unsigned BUILD_BL_MAX = BL_MAX_DEFAULT,   // the build's BL_MAX (<= MAX_BL)
+  parameter int unsigned BATCH_MAX = BATCH_MAX_DEFAULT,    // samples of one update, at most
   localparam int unsigned LOG_L = $clog2(LANES),
   localparam int unsigned WC    = (COLS + LANES - 1) / LANES,
   localparam int unsigned WR    = (ROWS + LANES - 1) / LANES,
@@ -39,13 +45,14 @@ module memhil_array_pass
   localparam int unsigned CA_W  = (CELL_DEPTH > 1) ? $clog2(CELL_DEPTH) : 1,
   localparam int unsigned RRA_W = (RR_DEPTH > 1) ? $clog2(RR_DEPTH) : 1,
   localparam int unsigned RCA_W = (RC_DEPTH > 1) ? $clog2(RC_DEPTH) : 1,
-  localparam int unsigned WRA_W = (WR > 1) ? $clog2(WR) : 1,
-  localparam int unsigned WCA_W = (WC > 1) ? $clog2(WC) : 1,
   localparam int unsigned NWA_W = (NW_MAX > 1) ? $clog2(NW_MAX) : 1,
+  localparam int unsigned XD    = BATCH_MAX * WC,              // x / column-bit words, all samples
+  localparam int unsigned DD    = BATCH_MAX * WR,              // d / row-bit words, all samples
+  localparam int unsigned XA_W  = (XD > 1) ? $clog2(XD) : 1,
+  localparam int unsigned DA_W  = (DD > 1) ? $clog2(DD) : 1,
   localparam int unsigned CW_W  = LANES * 2 * G_W,
-  localparam int unsigned AW_W  = LANES * ACC_BITS,
   localparam int unsigned SW_W  = LANES * LFSR_W,
-  localparam int unsigned WB    = SB * ((MAX_BL + SB - 1) / SB),  // stream bits per LFSR
+  localparam int unsigned WB    = SB * ((BUILD_BL_MAX + SB - 1) / SB),  // stream bits per LFSR
   localparam int unsigned Y_W   = 48,                             // read sum (+ noise)
   localparam int unsigned T_W   = 40,                             // read total current
   localparam int unsigned RAW_W = Y_W + T_W
@@ -56,6 +63,7 @@ module memhil_array_pass
   input  wire logic [7:0]             op_i,
   input  wire logic [7:0]             tile_i,
   input  wire logic                   apply_i,
+  input  wire logic [15:0]            nsmp_i,          // samples B of the command (1 but UPDATE)
   input  wire logic [CA_W-1:0]        base_c_i,
   input  wire logic [RRA_W-1:0]       base_r_i,
   input  wire logic [RCA_W-1:0]       base_k_i,
@@ -85,24 +93,22 @@ module memhil_array_pass
   // read ports (addresses valid while run_i; data one clock later)
   output logic [CA_W-1:0]             cell_raddr_o,
   input  wire logic [CW_W-1:0]        code_rdata_i,
-  input  wire logic [AW_W-1:0]        acc_rdata_i,
-  output logic [WCA_W-1:0]            x_raddr_o,
+  output logic [XA_W-1:0]             x_raddr_o,
   input  wire logic [LANES*8-1:0]     x_rdata_i,
-  output logic [WRA_W-1:0]            d_raddr_o,
+  output logic [DA_W-1:0]             d_raddr_o,
   input  wire logic [LANES*8-1:0]     d_rdata_i,
-  output logic [WCA_W-1:0]            cbits_raddr_o,
+  output logic [XA_W-1:0]             cbits_raddr_o,
   input  wire logic [LANES*WB-1:0]    cbits_rdata_i,
-  output logic [WRA_W-1:0]            rbits_raddr_o,
+  output logic [DA_W-1:0]             rbits_raddr_o,
   input  wire logic [LANES*WB-1:0]    rbits_rdata_i,
   output logic [RCA_W-1:0]            clfsr_raddr_o,
   input  wire logic [SW_W-1:0]        clfsr_rdata_i,
   output logic [RRA_W-1:0]            rlfsr_raddr_o,
   input  wire logic [SW_W-1:0]        rlfsr_rdata_i,
-  // write-back of codes and accumulators
+  // write-back of codes
   output logic                        wb_we_o,
   output logic [CA_W-1:0]             wb_addr_o,
   output logic [CW_W-1:0]             wb_code_o,
-  output logic [AW_W-1:0]             wb_acc_o,
   // read sums {T, y} per lane into the read-sum buffer
   output logic                        raw_we_o,
   output logic [NWA_W-1:0]            raw_waddr_o,
@@ -145,11 +151,17 @@ module memhil_array_pass
     logic              row_last;
     logic              blk_first;
     logic              blk_last;
+    logic              smp_first;   // sample 0 of the update: the batch sum starts at 0
+    logic              smp_last;    // sample B - 1: the sum is complete, apply and write back
   } meta_t;
 
   logic [IX_W-1:0]   p_i_q, p_i_d, p_w_q, p_w_d;
   logic [CA_W-1:0]   p_addr_q, p_addr_d;
   logic [CELL_W-1:0] p_cell_q, p_cell_d;     // i * COLS
+  logic [15:0]       p_b_q, p_b_d;           // sample of the update (innermost)
+  logic [XA_W-1:0]   p_x_q, p_x_d;           // b * WC + w: x and column-bit word
+  logic [DA_W-1:0]   p_d_q, p_d_d;           // b * WR + i / LANES: d and row-bit word
+  logic              p_bl;                   // the last sample of this cell word
   meta_t             m0;
   meta_t             m_q [1:WB_STAGE];
 
@@ -158,12 +170,31 @@ module memhil_array_pass
     p_w_d    = p_w_q;
     p_addr_d = p_addr_q;
     p_cell_d = p_cell_q;
+    p_b_d    = p_b_q;
+    p_x_d    = p_x_q;
+    p_d_d    = p_d_q;
     m0       = '0;
+    p_bl     = (p_b_q == nsmp_i - 16'd1);
     if (start_i) begin
       p_i_d    = '0;
       p_w_d    = '0;
       p_addr_d = base_c_i;
       p_cell_d = '0;
+      p_b_d    = '0;
+      p_x_d    = '0;
+      p_d_d    = '0;
+    end else if (run_i && !p_bl) begin
+      // the next sample of the same cell word (UPDATE of B > 1 samples, rows outer)
+      m0.valid     = 1'b1;
+      m0.addr      = p_addr_q;
+      m0.i         = p_i_q;
+      m0.w         = p_w_q;
+      m0.cellix    = p_cell_q + CELL_W'(p_w_q << LOG_L);
+      m0.lanes     = lane_mask(p_w_q);
+      m0.smp_first = (p_b_q == 16'd0);
+      p_b_d        = p_b_q + 16'd1;
+      p_x_d        = p_x_q + XA_W'(WC);
+      p_d_d        = p_d_q + DA_W'(WR);
     end else if (run_i) begin
       m0.valid     = 1'b1;
       m0.addr      = p_addr_q;
@@ -175,6 +206,9 @@ module memhil_array_pass
       m0.row_last  = (p_w_q == IX_W'(WC - 1));
       m0.blk_first = (p_i_q == '0);
       m0.blk_last  = (p_i_q == IX_W'(ROWS - 1));
+      m0.smp_first = (p_b_q == 16'd0);
+      m0.smp_last  = 1'b1;
+      p_b_d        = '0;
       if (is_trn) begin
         // column blocks outer, rows inner
         if (p_i_q == IX_W'(ROWS - 1)) begin
@@ -185,6 +219,8 @@ module memhil_array_pass
           p_i_d    = p_i_q + 1'b1;
           p_addr_d = p_addr_q + CA_W'(WC);
         end
+        p_x_d = XA_W'(p_w_d);
+        p_d_d = DA_W'(p_i_d >> LOG_L);
       end else begin
         // rows outer, words inner
         p_addr_d = p_addr_q + 1'b1;
@@ -195,17 +231,19 @@ module memhil_array_pass
         end else begin
           p_w_d = p_w_q + 1'b1;
         end
+        p_x_d = XA_W'(p_w_d);
+        p_d_d = DA_W'(p_i_d >> LOG_L);
       end
     end
   end
 
-  assign last_o        = run_i && (p_i_q == IX_W'(ROWS - 1)) && (p_w_q == IX_W'(WC - 1));
+  assign last_o        = run_i && (p_i_q == IX_W'(ROWS - 1)) && (p_w_q == IX_W'(WC - 1)) && p_bl;
   assign cell_raddr_o  = p_addr_q;
-  assign x_raddr_o     = WCA_W'(p_w_q);
-  assign cbits_raddr_o = WCA_W'(p_w_q);
+  assign x_raddr_o     = p_x_q;
+  assign cbits_raddr_o = p_x_q;
   assign clfsr_raddr_o = base_k_i + RCA_W'(p_w_q);
-  assign d_raddr_o     = WRA_W'(p_i_q >> LOG_L);
-  assign rbits_raddr_o = WRA_W'(p_i_q >> LOG_L);
+  assign d_raddr_o     = p_d_q;
+  assign rbits_raddr_o = p_d_q;
   assign rlfsr_raddr_o = base_r_i + RRA_W'(p_i_q >> LOG_L);
 
   // ------------------------------------------------------------------ s1: RAM words of m_q[1]
@@ -221,8 +259,6 @@ module memhil_array_pass
   logic               s2_neg_d [LANES];
   logic               s2_zero_q [LANES];
   logic               s2_zero_d [LANES];
-  logic signed [ACC_BITS-1:0] s2_acc_q [LANES];
-  logic signed [ACC_BITS-1:0] s2_acc_d [LANES];
   logic [G_W-1:0]     s2_cp_q [LANES];
   logic [G_W-1:0]     s2_cp_d [LANES];
   logic [G_W-1:0]     s2_cm_q [LANES];
@@ -250,7 +286,6 @@ module memhil_array_pass
       s2_and_d[l]   = s1_rb & cbits_rdata_i[l * WB +: WB];
       s2_neg_d[l]   = xv[7] ^ s1_d[7];
       s2_zero_d[l]  = (xv == 8'd0) || (s1_d == 8'd0);
-      s2_acc_d[l]   = acc_rdata_i[l * ACC_BITS +: ACC_BITS];
       s2_cp_d[l]    = cp;
       s2_cm_d[l]    = cm;
       s2_r_d[l]     = s1_ri ^ clfsr_rdata_i[l * LFSR_W +: LFSR_W];
@@ -258,8 +293,8 @@ module memhil_array_pass
   end
 
   // ------------------------------------------------------------------ s2: coincidences, accumulate
-  logic signed [ACC_BITS-1:0] s3_acc_q [LANES];
-  logic signed [ACC_BITS-1:0] s3_acc_d [LANES];
+  logic signed [SUM_BITS-1:0] s3_acc_q [LANES];
+  logic signed [SUM_BITS-1:0] s3_acc_d [LANES];
   logic [G_W-1:0]        s3_cp_q [LANES];
   logic [G_W-1:0]        s3_cm_q [LANES];
   logic [31:0]           s3_r_q [LANES];
@@ -287,13 +322,15 @@ module memhil_array_pass
       end else begin
         inc = 26'(s2_incr_q[l]);
       end
-      sum = 26'(s2_acc_q[l]) + inc;
+      // the batch sum: 0 before sample 0, else the previous sample's sum (the clock before:
+      // the samples of one cell word are issued back to back)
+      sum = (m_q[2].smp_first ? 26'sd0 : 26'(s3_acc_q[l])) + inc;
       if (sum > 26'sd8388607) begin
         s3_acc_d[l] = 24'sd8388607;
       end else if (sum < -26'sd8388608) begin
         s3_acc_d[l] = -24'sd8388608;
       end else begin
-        s3_acc_d[l] = ACC_BITS'(sum);
+        s3_acc_d[l] = SUM_BITS'(sum);
       end
       if (m_q[2].lanes[l]) begin
         s3_prod_d[l]  = Y_W'(s2_prod_q[l]);
@@ -315,7 +352,6 @@ module memhil_array_pass
     s2_and_q   <= s2_and_d;
     s2_neg_q   <= s2_neg_d;
     s2_zero_q  <= s2_zero_d;
-    s2_acc_q   <= s2_acc_d;
     s2_cp_q    <= s2_cp_d;
     s2_cm_q    <= s2_cm_d;
     s2_r_q     <= s2_r_d;
@@ -378,7 +414,7 @@ module memhil_array_pass
   // ------------------------------------------------------------------ s3 -> WB_STAGE: update lanes
   logic [G_W-1:0]             l_cp [LANES];
   logic [G_W-1:0]             l_cm [LANES];
-  logic signed [ACC_BITS-1:0] l_acc [LANES];
+  logic signed [SUM_BITS-1:0] l_acc [LANES];
   logic [7:0]                 l_n [LANES];
   logic                       l_up [LANES];
   logic                       l_stuck [LANES];
@@ -399,7 +435,7 @@ module memhil_array_pass
       .cfg_fault_key(cfg_fault_key_i),
       .tile        (tile_i),
       .apply       (apply_i),
-      .in_valid    (m_q[3].valid && m_q[3].lanes[l] && is_upd),
+      .in_valid    (m_q[3].valid && m_q[3].smp_last && m_q[3].lanes[l] && is_upd),
       .in_acc      (s3_acc_q[l]),
       .in_cp       (s3_cp_q[l]),
       .in_cm       (s3_cm_q[l]),
@@ -426,9 +462,8 @@ module memhil_array_pass
       wb_up    = wb_up + ((l_up[l] && !l_stuck[l]) ? (10 + LOG_L)'(l_n[l]) : '0);
       wb_stuck = wb_stuck + (l_stuck[l] ? (10 + LOG_L)'(l_n[l]) : '0);
       wb_code_o[l * 2 * G_W +: 2 * G_W]    = {l_cm[l], l_cp[l]};
-      wb_acc_o[l * ACC_BITS +: ACC_BITS] = l_acc[l];
     end
-    wb_we_o   = m_q[WB_STAGE].valid && is_upd;
+    wb_we_o   = m_q[WB_STAGE].valid && m_q[WB_STAGE].smp_last && is_upd;
     wb_addr_o = m_q[WB_STAGE].addr;
     pulses_d       = pulses_q;
     pulses_up_d    = pulses_up_q;
@@ -447,6 +482,13 @@ module memhil_array_pass
   assign pulses_o       = pulses_q;
   assign pulses_up_o    = pulses_up_q;
   assign pulses_stuck_o = pulses_stuck_q;
+
+  // the lanes' sum after an apply (0) is not kept: there is no sum RAM (contract v3)
+  logic unused_pass;
+  always_comb begin
+    unused_pass = 1'b0;
+    for (int l = 0; l < LANES; l++) unused_pass = unused_pass ^ (^l_acc[l]);
+  end
 
   always_comb begin
     busy_o = 1'b0;
@@ -474,6 +516,9 @@ module memhil_array_pass
     p_w_q    <= p_w_d;
     p_addr_q <= p_addr_d;
     p_cell_q <= p_cell_d;
+    p_b_q    <= p_b_d;
+    p_x_q    <= p_x_d;
+    p_d_q    <= p_d_d;
     pulses_q <= pulses_d;
     pulses_up_q    <= pulses_up_d;
     pulses_stuck_q <= pulses_stuck_d;

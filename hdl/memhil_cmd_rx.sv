@@ -4,15 +4,17 @@
 // Hunts for SOF_CMD (other bytes are dropped), reads SEQ, OP and LEN, stores the payload in the
 // command buffer (one byte per cycle, through wr_*), then checks the frame in the contract's
 // order: CRC (BAD_CRC), opcode (BAD_OP), LEN for the opcode (BAD_LEN). The argument checks
-// (tile, index ranges, counts, UPDATE flags and the element values, checked on the fly while the
-// payload streams in) give desc_arg_bad_o: the executor reports BAD_ARG only after the replay
+// (tile, index ranges, counts, UPDATE/UPDATE_B flags == APPLY, batch 1 <= B <= BATCH_MAX with
+// the answer within MAX_PAYLOAD, and the element values, checked on the fly while the payload
+// streams in) give desc_arg_bad_o: the executor reports BAD_ARG only after the replay
 // check (a replayed command is not checked again). The descriptor (desc_*) is held until the
 // executor pulses desc_done_i; s_axis_tready is low meanwhile, so the buffer is never
 // overwritten under the executor. A TLAST on any byte of a frame but its last CRC byte ends it
 // with TRUNCATED (SEQ/OP echoed if received, else 0); TLAST elsewhere means nothing. LEN >
 // MAX_PAYLOAD (2^PAYLOAD_LOG2, a build parameter) is answered with BAD_LEN as soon as the 3-byte
 // LEN is complete. After every frame, good or
-// bad, the parser hunts for the next SOF_CMD.
+// bad, the parser hunts for the next SOF_CMD. Contract v3: READ_ACC / WRITE_ACC (0x14, 0x15) are
+// unknown opcodes (BAD_OP).
 
 `resetall
 `default_nettype none
@@ -24,6 +26,7 @@ module memhil_cmd_rx
   parameter int unsigned COLS  = 8,
   parameter int unsigned TILES = 1,
   parameter int unsigned PAYLOAD_LOG2 = PAYLOAD_LOG2_DEFAULT,   // MAX_PAYLOAD of this build
+  parameter int unsigned BATCH_MAX = BATCH_MAX_DEFAULT,         // largest B of this build
   localparam int unsigned BUF_AW = PAYLOAD_LOG2
 ) (
   input  wire logic              clk,
@@ -66,6 +69,9 @@ module memhil_cmd_rx
   if (PAYLOAD_LOG2 < PAYLOAD_LOG2_MIN || PAYLOAD_LOG2 > PAYLOAD_LOG2_MAX) begin : g_bad_payload
     $fatal(1, "memhil_cmd_rx: PAYLOAD_LOG2=%0d outside [%0d, %0d]", PAYLOAD_LOG2,
            PAYLOAD_LOG2_MIN, PAYLOAD_LOG2_MAX);
+  end
+  if (BATCH_MAX < 1 || BATCH_MAX > MAX_BATCH) begin : g_bad_batch
+    $fatal(1, "memhil_cmd_rx: BATCH_MAX=%0d outside [1, %0d]", BATCH_MAX, MAX_BATCH);
   end
 
   localparam int unsigned MAXP = 1 << PAYLOAD_LOG2; // this build's MAX_PAYLOAD
@@ -130,7 +136,7 @@ module memhil_cmd_rx
       f_count = {fix_q[6], fix_q[5]};
     end
     unique case (op_q)
-      OP_WRITE_CELLS, OP_WRITE_ACC: var_off = LEN_W'(7);
+      OP_WRITE_CELLS:               var_off = LEN_W'(7);
       OP_WRITE_RNG:                 var_off = LEN_W'(5);
       OP_FORWARD, OP_TRANSPOSE:     var_off = LEN_W'(1);
       OP_UPDATE:                    var_off = LEN_W'(2);
@@ -159,12 +165,12 @@ module memhil_cmd_rx
       OP_PING:        need = 32'd0;
       OP_WRITE_REG:   need = 32'd6;
       OP_READ_REG:    need = 32'd2;
-      OP_WRITE_CELLS, OP_WRITE_ACC: begin
+      OP_WRITE_CELLS: begin
         need = 32'd7 + {14'h0000, f_count, 2'b00};
         has_tile = 1'b1;
         has_count = 1'b1;
       end
-      OP_READ_CELLS, OP_READ_ACC: begin
+      OP_READ_CELLS: begin
         need = 32'd7;
         has_tile = 1'b1;
         has_count = 1'b1;
@@ -221,9 +227,10 @@ module memhil_cmd_rx
     val_arg_bad = (has_tile && (f_tile >= 8'(TILES))) ||
                   (has_count && ((f_count == 16'h0000) || (endi > lim) ||
                                  ({14'h0000, f_count, 2'b00} > 32'(MAXP)))) ||
-                  (op_batch && ((f_batch == 16'h0000) || (32'(f_batch) > 32'(MAX_BATCH)) ||
+                  (op_batch && ((f_batch == 16'h0000) || (32'(f_batch) > 32'(BATCH_MAX)) ||
                                 (rsp_b > 32'(MAXP)))) ||
-                  (((op_q == OP_UPDATE) || (op_q == OP_UPDATE_B)) && (fix_q[1][7:1] != 7'h00)) ||
+                  // every update applies (contract v3): flags must be exactly APPLY
+                  (((op_q == OP_UPDATE) || (op_q == OP_UPDATE_B)) && (fix_q[1] != 8'h01)) ||
                   elem_bad_q;
   end
 
@@ -242,11 +249,6 @@ module memhil_cmd_rx
       end
       OP_WRITE_RNG: begin
         if (in_var && (eb == 2'd3) && !nz_q && (s_axis_tdata == 8'h00)) elem_bad_now = 1'b1;
-      end
-      OP_WRITE_ACC: begin
-        if (in_var && (eb == 2'd3) &&
-            !(((s_axis_tdata == 8'h00) && !prev_q[7]) || ((s_axis_tdata == 8'hFF) && prev_q[7])))
-          elem_bad_now = 1'b1;
       end
       default: elem_bad_now = 1'b0;
     endcase

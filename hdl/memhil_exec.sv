@@ -8,9 +8,11 @@
 // array: the fixed fields on cmd_*, the payload's variable part streamed from the command buffer
 // on in_*, the response payload collected from out_* into the response buffer. The response
 // buffer keeps the last OK response for replay (error responses have no payload and leave it).
-// A batched command (FORWARD_B, TRANSPOSE_B, UPDATE_B) runs as B single-sample array commands in
-// order on consecutive slices of the payload, their answers appended; UPDATE_B's APPLY goes with
-// the last sample only (contract section 8: B UPDATE commands, the last with APPLY).
+// FORWARD_B and TRANSPOSE_B run as B single-sample array commands in order on consecutive
+// slices of the payload, their answers appended. UPDATE and UPDATE_B are ONE array UPDATE of
+// B samples (B = 1 for UPDATE; cmd_count = B): the array streams all B samples' operands, forms
+// each cell's batch sum and applies it (contract v3, section 6). The parser has checked that an
+// update's flags are exactly APPLY and that B <= BATCH_MAX.
 
 `resetall
 `default_nettype none
@@ -23,6 +25,8 @@ module memhil_exec
   parameter int unsigned TILES = 1,
   parameter int unsigned LANES = 4,
   parameter int unsigned PAYLOAD_LOG2 = PAYLOAD_LOG2_DEFAULT,   // MAX_PAYLOAD of this build
+  parameter int unsigned BATCH_MAX = BATCH_MAX_DEFAULT,         // build limits, reported by PING
+  parameter int unsigned BUILD_BL_MAX = BL_MAX_DEFAULT,         // (memhil_top's BL_MAX)
   localparam int unsigned BUF_AW = PAYLOAD_LOG2
 ) (
   input  wire logic              clk,
@@ -98,6 +102,7 @@ module memhil_exec
   output logic [31:0]            ev_pulses_up_n_o,     // of ev_pulses_n_o: up, working device
   output logic [31:0]            ev_pulses_stuck_n_o,  // of ev_pulses_n_o: to stuck devices
   output logic                   ev_update_o,
+  output logic [15:0]            ev_update_n_o,    // samples of the update (CNT_UPDATES)
   output logic                   ev_read_o,
   output logic                   ev_read_trn_o,        // the read of ev_read_o is a transpose
   output logic                   ev_busy_o,
@@ -108,13 +113,13 @@ module memhil_exec
 
   typedef enum logic [2:0] { E_IDLE, E_REG, E_BYTES, E_ARR_CMD, E_ARR_RUN, E_TX } state_e;
 
-  localparam int unsigned GEN_N = 13;      // bytes of the longest locally built payload (PING)
+  localparam int unsigned GEN_N = 16;      // bytes of the longest locally built payload (PING)
 
   state_e            state_q, state_d;
   logic [BUF_AW:0]   rptr_q, rptr_d;       // next command-buffer byte for the array
   logic [BUF_AW:0]   wptr_q, wptr_d;       // response bytes collected
   logic [8*GEN_N-1:0] gen_q, gen_d;        // locally built payload, LSB first
-  logic [3:0]        gen_n_q, gen_n_d;     // its length
+  logic [4:0]        gen_n_q, gen_n_d;     // its length
   logic              done_seen_q, done_seen_d;
   logic [31:0]       pulses_q, pulses_d;
   logic [31:0]       pulses_up_q, pulses_up_d, pulses_stuck_q, pulses_stuck_d;
@@ -133,11 +138,11 @@ module memhil_exec
   logic [7:0]        arr_op;
   logic              apply;
 
-  assign is_batch = (desc_op_i == OP_FORWARD_B) || (desc_op_i == OP_TRANSPOSE_B) ||
-                    (desc_op_i == OP_UPDATE_B);
+  // batched reads run sample by sample; an update is one array command of all its samples
+  assign is_batch = (desc_op_i == OP_FORWARD_B) || (desc_op_i == OP_TRANSPOSE_B);
   assign last_smp = !is_batch || (smp_q == desc_count_i - 16'd1);
-  // the array runs single-sample commands; APPLY only with the last sample of a batch
-  assign apply = desc_flags_i[0] && last_smp;
+  // every update applies (the flags byte is APPLY: checked by the parser)
+  assign apply = 1'b1;
 
   always_comb begin
     unique case (desc_op_i)
@@ -228,9 +233,9 @@ module memhil_exec
             ok_d        = 1'b0;
             state_d     = E_TX;
           end else if (desc_op_i == OP_PING) begin
-            gen_d   = {8'(PAYLOAD_LOG2), 8'(LANES), 8'(TILES), 16'(COLS), 16'(ROWS),
-                       16'(CONTRACT_VERSION), MAGIC};
-            gen_n_d = 4'd13;
+            gen_d   = {8'(BUILD_BL_MAX), 16'(BATCH_MAX), 8'(PAYLOAD_LOG2), 8'(LANES), 8'(TILES),
+                       16'(COLS), 16'(ROWS), 16'(CONTRACT_VERSION), MAGIC};
+            gen_n_d = 5'(GEN_N);
             state_d = E_BYTES;
           end else if (!is_array_op) begin
             state_d = E_REG;
@@ -251,14 +256,14 @@ module memhil_exec
             ok_d        = 1'b0;
             state_d     = E_TX;
           end else begin
-            gen_d   = {72'h0, reg_rdata_i};
-            gen_n_d = (desc_op_i == OP_READ_REG) ? 4'd4 : 4'd0;
+            gen_d   = {(8 * GEN_N - 32)'(0), reg_rdata_i};
+            gen_n_d = (desc_op_i == OP_READ_REG) ? 5'd4 : 5'd0;
             state_d = E_BYTES;
           end
         end
       end
       E_BYTES: begin
-        if (wptr_q < {{(BUF_AW - 3){1'b0}}, gen_n_q}) begin
+        if (wptr_q < (BUF_AW + 1)'(gen_n_q)) begin
           rbuf_we_o = 1'b1;
           gen_d     = gen_q >> 8;
           wptr_d    = wptr_q + 1'b1;
@@ -290,8 +295,7 @@ module memhil_exec
         if (done_seen_q) begin
           ev_read_o = (arr_op == OP_FORWARD) || (arr_op == OP_TRANSPOSE);
           if (!last_smp) begin
-            // next sample of a batched command: its bytes follow in the buffer (rptr_q)
-            ev_update_o = (arr_op == OP_UPDATE);
+            // next sample of a batched read: its bytes follow in the buffer (rptr_q)
             done_seen_d = 1'b0;
             smp_d       = smp_q + 16'd1;
             state_d     = E_ARR_CMD;
@@ -299,8 +303,8 @@ module memhil_exec
             // the response is u32 pulses applied, built here from the array's count
             ev_update_o = 1'b1;
             ev_pulses_o = 1'b1;
-            gen_d   = {72'h0, pulses_q};
-            gen_n_d = 4'd4;
+            gen_d   = {(8 * GEN_N - 32)'(0), pulses_q};
+            gen_n_d = 5'd4;
             wptr_d  = '0;
             state_d = E_BYTES;
           end else begin
@@ -332,14 +336,15 @@ module memhil_exec
   assign arr_cmd_op_o    = arr_op;
   assign arr_cmd_tile_o  = desc_tile_i;
   assign arr_cmd_start_o = desc_start_i;
-  assign arr_cmd_count_o = desc_count_i;
+  assign arr_cmd_count_o = (desc_op_i == OP_UPDATE) ? 16'd1 : desc_count_i;   // UPDATE_B: B
   assign arr_cmd_apply_o = apply;
+  assign ev_update_n_o   = arr_cmd_count_o;
   assign reg_lock_o      = (state_q == E_ARR_CMD) || (state_q == E_ARR_RUN) || arr_busy_i;
   assign busy_o          = reg_lock_o;
   assign ev_busy_o       = (state_q != E_IDLE) && (state_q != E_TX);
 
   logic unused_exec;
-  assign unused_exec = ^{arr_out_last_i, desc_flags_i[7:1]};
+  assign unused_exec = ^{arr_out_last_i, desc_flags_i};
 
   always_ff @(posedge clk) begin
     if (!rst_n) begin
@@ -347,7 +352,7 @@ module memhil_exec
       rptr_q       <= '0;
       wptr_q       <= '0;
       gen_q        <= '0;
-      gen_n_q      <= 4'd0;
+      gen_n_q      <= 5'd0;
       done_seen_q  <= 1'b0;
       pulses_q     <= 32'd0;
       pulses_up_q  <= 32'd0;

@@ -7,7 +7,7 @@
 
 package memhil_pkg;
 
-  localparam int unsigned CONTRACT_VERSION = 32'd2;
+  localparam int unsigned CONTRACT_VERSION = 32'd3;
   localparam logic [31:0] MAGIC = 32'h4D48494C;
 
   // limits
@@ -16,7 +16,7 @@ package memhil_pkg;
   localparam int unsigned MAX_TILES = 16;
   localparam int unsigned MAX_LEVELS = 256;
   localparam int unsigned MAX_CODE_BITS = 16;
-  localparam int unsigned ACC_BITS = 24;
+  localparam int unsigned SUM_BITS = 24;
   localparam int unsigned NMAX = 255;
   localparam int unsigned MAX_PAYLOAD = 4096;
   localparam int unsigned PAYLOAD_LOG2_MIN = 12;
@@ -24,6 +24,8 @@ package memhil_pkg;
   localparam int unsigned PAYLOAD_LOG2_DEFAULT = 12;
   localparam int unsigned MAX_BATCH = 256;
   localparam int unsigned MAX_BL = 255;
+  localparam int unsigned BATCH_MAX_DEFAULT = 256;
+  localparam int unsigned BL_MAX_DEFAULT = 255;
 
   // LFSR
   localparam int unsigned LFSR_W = 32;
@@ -65,8 +67,6 @@ package memhil_pkg;
   localparam logic [7:0] OP_READ_CELLS = 8'h11;
   localparam logic [7:0] OP_WRITE_RNG = 8'h12;
   localparam logic [7:0] OP_READ_RNG = 8'h13;
-  localparam logic [7:0] OP_READ_ACC = 8'h14;
-  localparam logic [7:0] OP_WRITE_ACC = 8'h15;
   localparam logic [7:0] OP_FORWARD = 8'h20;
   localparam logic [7:0] OP_TRANSPOSE = 8'h21;
   localparam logic [7:0] OP_FORWARD_B = 8'h22;
@@ -100,6 +100,7 @@ package memhil_pkg;
   localparam logic [11:0] REG_CTRL = 12'h010;
   localparam logic [31:0] RST_CTRL = 32'd0;
   localparam logic [11:0] REG_STATUS = 12'h014;
+  localparam logic [11:0] REG_GEOMETRY2 = 12'h018;
   localparam logic [11:0] REG_CMAX = 12'h020;
   localparam logic [31:0] RST_CMAX = 32'd248;
   localparam logic [11:0] REG_SUB_BITS = 12'h024;
@@ -169,6 +170,10 @@ package memhil_pkg;
   localparam int unsigned STATUS_BUSY_WIDTH = 1;
   localparam int unsigned STATUS_LAST_ERROR_LSB = 8;
   localparam int unsigned STATUS_LAST_ERROR_WIDTH = 8;
+  localparam int unsigned GEOMETRY2_BATCH_MAX_LSB = 0;
+  localparam int unsigned GEOMETRY2_BATCH_MAX_WIDTH = 9;
+  localparam int unsigned GEOMETRY2_BL_MAX_LSB = 16;
+  localparam int unsigned GEOMETRY2_BL_MAX_WIDTH = 8;
   localparam int unsigned CMAX_LSB = 0;
   localparam int unsigned CMAX_WIDTH = 16;
   localparam int unsigned SUB_BITS_LSB = 0;
@@ -234,7 +239,7 @@ package memhil_pkg;
   localparam logic [31:0] UPDATE_MODE_MIN = 32'd0;
   localparam logic [31:0] UPDATE_MODE_MAX = 32'd1;
   localparam logic [31:0] BL_MIN = 32'd1;
-  localparam logic [31:0] BL_MAX = 32'd255;
+  localparam logic [31:0] BL_MAX = 32'd255;  // and <= BL_MAX of the build
   localparam logic [31:0] LR_Q_MIN = 32'd0;
   localparam logic [31:0] LR_Q_MAX = 32'd4294967295;
   localparam logic [31:0] C2C_Q_MIN = 32'd0;
@@ -257,7 +262,8 @@ package memhil_pkg;
   localparam logic [31:0] FAULT_KIND_MAX = 32'd3;
 
   // is v inside the write range of the rw register at addr? (0 for every other address;
-  // a max_g_w register is further bounded by 2^G_W - 1 where G_W is known)
+  // a max_g_w register is further bounded by 2^G_W - 1, a max_bl_max register by BL_MAX,
+  // where the build's parameter is known)
   function automatic logic reg_wr_in_range(input logic [11:0] addr, input logic [31:0] v);
     unique case (addr)
       REG_CTRL: reg_wr_in_range = (v <= CTRL_MAX);
@@ -300,6 +306,12 @@ package memhil_pkg;
     input logic [STATUS_LAST_ERROR_WIDTH-1:0] last_error
   );
     pack_status = {16'd0, last_error, 7'd0, busy};
+  endfunction
+  function automatic logic [31:0] pack_geometry2(
+    input logic [GEOMETRY2_BATCH_MAX_WIDTH-1:0] batch_max,
+    input logic [GEOMETRY2_BL_MAX_WIDTH-1:0] bl_max
+  );
+    pack_geometry2 = {8'd0, bl_max, 7'd0, batch_max};
   endfunction
 
   localparam int unsigned GAUSS_W = 11;  // signed

@@ -25,6 +25,11 @@ module memhil_regfile
   parameter int unsigned LANES = 4,
   parameter int unsigned G_W   = 8,
   parameter int unsigned PAYLOAD_LOG2 = PAYLOAD_LOG2_DEFAULT,
+  // build limits (GEOMETRY2): largest B of a batched command, largest BL the stream-bit
+  // storage holds (a BL write above it is refused). BUILD_BL_MAX is memhil_top's BL_MAX (the
+  // package's BL_MAX is the contract's write range of BL, 255, which reg_wr_in_range checks).
+  parameter int unsigned BATCH_MAX = BATCH_MAX_DEFAULT,
+  parameter int unsigned BUILD_BL_MAX = BL_MAX_DEFAULT,
   localparam int unsigned AXIL_AW = 12
 ) (
   input  wire logic                clk,
@@ -92,6 +97,7 @@ module memhil_regfile
   input  wire logic [31:0]         ev_pulses_up_n_i,     // of ev_pulses_n_i: up, working device
   input  wire logic [31:0]         ev_pulses_stuck_n_i,  // of ev_pulses_n_i: to stuck devices
   input  wire logic                ev_update_i,
+  input  wire logic [15:0]         ev_update_n_i,   // samples of that update
   input  wire logic                ev_read_i,
   input  wire logic                ev_read_trn_i,        // ev_read_i is a transpose sample
   input  wire logic                ev_busy_i,
@@ -104,11 +110,19 @@ module memhil_regfile
       LANES >= (1 << GEOMETRY1_LANES_WIDTH)) begin : g_bad_param
     $fatal(1, "memhil_regfile: G_W=%0d LANES=%0d outside the contract", G_W, LANES);
   end
+  if (BATCH_MAX < 1 || BATCH_MAX > MAX_BATCH || BUILD_BL_MAX < 1 ||
+      BUILD_BL_MAX > MAX_BL) begin : g_bad_lim
+    $fatal(1, "memhil_regfile: BATCH_MAX=%0d BL_MAX=%0d outside [1, %0d], [1, %0d]", BATCH_MAX,
+           BUILD_BL_MAX, MAX_BATCH, MAX_BL);
+  end
 
   localparam logic [31:0] CMAX_TOP = 32'((1 << G_W) - 1);
   localparam logic [31:0] CELLS_PER_READ = 32'(ROWS * COLS);
   // CMAX resets to min(RST_CMAX, 2^G_W - 1): a reset CMAX must fit the G_W-bit cells
   localparam logic [15:0] CMAX_RESET = (RST_CMAX > CMAX_TOP) ? CMAX_TOP[15:0] : RST_CMAX[15:0];
+  // BL resets to min(RST_BL, BUILD_BL_MAX) likewise (the twin: min(31, bl_max))
+  localparam logic [7:0]  BL_RESET = (RST_BL > 32'(BUILD_BL_MAX)) ? 8'(BUILD_BL_MAX)
+                                                                 : RST_BL[7:0];
 
   // ---------------------------------------------------------------- registers
   logic [CMAX_WIDTH-1:0] cmax_q, cmax_d;
@@ -224,6 +238,8 @@ module memhil_regfile
                                                  GEOMETRY1_LANES_WIDTH'(LANES),
                                                  GEOMETRY1_G_W_WIDTH'(G_W),
                                                  GEOMETRY1_PAYLOAD_LOG2_WIDTH'(PAYLOAD_LOG2));
+        REG_GEOMETRY2:   r_data = pack_geometry2(GEOMETRY2_BATCH_MAX_WIDTH'(BATCH_MAX),
+                                                 GEOMETRY2_BL_MAX_WIDTH'(BUILD_BL_MAX));
         REG_CTRL:        r_data = 32'h0;
         REG_STATUS:      r_data = pack_status(busy_i, last_err_q);
         REG_CMAX:        r_data = 32'(cmax_q);
@@ -257,13 +273,14 @@ module memhil_regfile
     end
 
     // writes: the range checks of section 7, generated from contract.toml (the twin's
-    // write_reg); CMAX is further bounded by the cells' 2^G_W - 1
+    // write_reg); CMAX is further bounded by the cells' 2^G_W - 1, BL by the build's BL_MAX
     w_ok = 1'b0;
     if (a_tbl) begin
       w_ok = (acc_wdata[31:16] == 16'h0000);
     end else if (a_aligned) begin
       w_ok = reg_wr_in_range(acc_addr[11:0], acc_wdata) &&
-             ((acc_addr[11:0] != REG_CMAX) || (acc_wdata <= CMAX_TOP));
+             ((acc_addr[11:0] != REG_CMAX) || (acc_wdata <= CMAX_TOP)) &&
+             ((acc_addr[11:0] != REG_BL) || (acc_wdata <= 32'(BUILD_BL_MAX)));
     end
   end
 
@@ -357,7 +374,7 @@ module memhil_regfile
   // counters
   always_comb begin
     cnt_pulses_d  = cnt_pulses_q  + (ev_pulses_i ? ev_pulses_n_i : 32'd0);
-    cnt_updates_d = cnt_updates_q + {31'h0, ev_update_i};
+    cnt_updates_d = cnt_updates_q + (ev_update_i ? 32'(ev_update_n_i) : 32'd0);
     cnt_reads_d   = cnt_reads_q   + {31'h0, ev_read_i};
     cnt_busy_d    = cnt_busy_q    + {31'h0, ev_busy_i};
     // an error response and a refused AXI4-Lite access in the same cycle both count; STATUS
@@ -371,7 +388,7 @@ module memhil_regfile
                                                   ev_pulses_stuck_n_i) : 32'd0);
     cnt_cells_d   = cnt_cells_q + (ev_read_i ? CELLS_PER_READ : 32'd0);
     cnt_dac_d     = cnt_dac_q   + (ev_read_i ? (ev_read_trn_i ? 32'(ROWS) : 32'(COLS)) : 32'd0)
-                                + (ev_update_i ? 32'(ROWS + COLS) : 32'd0);
+                                + (ev_update_i ? 32'(ev_update_n_i) * 32'(ROWS + COLS) : 32'd0);
     cnt_adc_d     = cnt_adc_q   + (ev_read_i ? (ev_read_trn_i ? 32'(COLS) : 32'(ROWS)) : 32'd0);
     if (clr) begin
       cnt_pulses_d  = 32'd0;
@@ -394,7 +411,7 @@ module memhil_regfile
       c0_q          <= RST_C0[15:0];
       sub_bits_q    <= RST_SUB_BITS[3:0];
       mode_q        <= RST_UPDATE_MODE[0];
-      bl_q          <= RST_BL[7:0];
+      bl_q          <= BL_RESET;
       lr_q_q        <= RST_LR_Q;
       d2d_key_q     <= RST_D2D_KEY;
       c2c_q_q       <= RST_C2C_Q[13:0];

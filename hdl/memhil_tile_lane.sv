@@ -43,7 +43,7 @@ module memhil_tile_lane
   input  wire logic                  apply,
   // A0: one cell
   input  wire logic                  in_valid,     // a real cell of an UPDATE pass
-  input  wire logic signed [ACC_BITS-1:0] in_acc,  // acc' (after this sample's accumulate)
+  input  wire logic signed [SUM_BITS-1:0] in_acc,  // acc' (after this sample's accumulate)
   input  wire logic [G_W-1:0]        in_cp,
   input  wire logic [G_W-1:0]        in_cm,
   input  wire logic [31:0]           in_r,         // noise word R_i ^ C_j
@@ -51,7 +51,7 @@ module memhil_tile_lane
   // A7: results
   output logic [G_W-1:0]             out_cp,
   output logic [G_W-1:0]             out_cm,
-  output logic signed [ACC_BITS-1:0] out_acc,
+  output logic signed [SUM_BITS-1:0] out_acc,
   output logic [7:0]                 out_n,
   output logic                       out_up,       // the n pulses went up (else down)
   output logic                       out_stuck     // ... to a stuck device (code unchanged)
@@ -68,7 +68,7 @@ module memhil_tile_lane
 
   // ---------------------------------------------------------------- A0
   logic                 a0_pos, a0_low, a0_plus;
-  logic [ACC_BITS-1:0]  a0_m;
+  logic [SUM_BITS-1:0]  a0_m;
   logic [16:0]          a0_sum;
   logic [G_W-1:0]       a0_c;
   logic [15:0]          a0_k;
@@ -80,7 +80,7 @@ module memhil_tile_lane
 
   always_comb begin
     a0_pos  = (in_acc > 0);
-    a0_m    = in_acc[ACC_BITS-1] ? ACC_BITS'(-in_acc) : ACC_BITS'(in_acc);
+    a0_m    = in_acc[SUM_BITS-1] ? SUM_BITS'(-in_acc) : SUM_BITS'(in_acc);
     a0_sum  = 17'(in_cp) + 17'(in_cm);
     a0_low  = (a0_sum < {1'b0, cfg_cmax});
     a0_plus = (a0_pos == a0_low);
@@ -93,7 +93,7 @@ module memhil_tile_lane
     // min(q >> 16, NMAX) matter, so the 24 x 32 product splits into 24 x 16 and 8 x 16
     a0_ql   = 40'(a0_m) * 40'(cfg_lr_q[15:0]);
     a0_qh   = 24'(a0_m[7:0]) * 24'(cfg_lr_q[31:16]);
-    a0_big  = (a0_m[ACC_BITS-1:8] != '0) && (cfg_lr_q[31:16] != 16'd0);
+    a0_big  = (a0_m[SUM_BITS-1:8] != '0) && (cfg_lr_q[31:16] != 16'd0);
   end
 
   logic [15:0] tbl_rdata;
@@ -132,7 +132,7 @@ module memhil_tile_lane
   // pipeline registers (datapath: no reset, every stage always loads)
   typedef struct packed {
     logic                       valid;   // apply this cell
-    logic signed [ACC_BITS-1:0] acc;
+    logic signed [SUM_BITS-1:0] acc;
     logic [G_W-1:0]             cp;
     logic [G_W-1:0]             cm;
     logic [31:0]                r;
@@ -155,7 +155,7 @@ module memhil_tile_lane
     c0.plus  = a0_plus;
   end
 
-  logic [ACC_BITS-1:0] a1_m_q;
+  logic [SUM_BITS-1:0] a1_m_q;
   logic [39:0]         a1_ql_q;
   logic [23:0]         a1_qh_q;
   logic                a1_big_q;
@@ -166,7 +166,7 @@ module memhil_tile_lane
   always_comb begin
     a1_nf = 25'(a1_qh_q) + 25'(a1_ql_q[39:16]);
     if (cfg_mode == MODE_COINCIDENCE) begin
-      a1_n = (a1_m_q > ACC_BITS'(NMAX)) ? 8'(NMAX) : a1_m_q[7:0];
+      a1_n = (a1_m_q > SUM_BITS'(NMAX)) ? 8'(NMAX) : a1_m_q[7:0];
     end else if (a1_big_q || a1_nf >= 25'(NMAX)) begin
       a1_n = 8'(NMAX);
     end else begin

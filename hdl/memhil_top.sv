@@ -12,16 +12,20 @@
 `resetall
 `default_nettype none
 
-module memhil_top
-  import memhil_pkg::*;
-#(
+// No wildcard import of memhil_pkg here: the parameter BL_MAX (the build's largest BL, field
+// BL_MAX of GEOMETRY2) would hide the package's BL_MAX (the contract's write range of BL).
+module memhil_top #(
   parameter int unsigned ROWS  = 8,
   parameter int unsigned COLS  = 8,
   parameter int unsigned TILES = 1,
   parameter int unsigned LANES = 4,
   parameter int unsigned G_W   = 8,
   // MAX_PAYLOAD = 2^PAYLOAD_LOG2 bytes per frame: sizes the command and response buffers
-  parameter int unsigned PAYLOAD_LOG2 = PAYLOAD_LOG2_DEFAULT
+  parameter int unsigned PAYLOAD_LOG2 = memhil_pkg::PAYLOAD_LOG2_DEFAULT,
+  // build limits (contract v3, GEOMETRY2 and PING): the largest B of FORWARD_B / TRANSPOSE_B /
+  // UPDATE_B (a larger B is BAD_ARG) and the largest BL (a larger BL write is refused)
+  parameter int unsigned BATCH_MAX = memhil_pkg::BATCH_MAX_DEFAULT,
+  parameter int unsigned BL_MAX = memhil_pkg::BL_MAX_DEFAULT
 ) (
   input  wire logic         clk,
   input  wire logic         rst_n,
@@ -115,6 +119,7 @@ module memhil_top
 
   // counters
   logic              ev_pulses, ev_update, ev_read, ev_busy, ev_error, busy;
+  logic [15:0]       ev_update_n;
   logic [31:0]       ev_pulses_n, ev_pulses_up_n, ev_pulses_stuck_n;
   logic              ev_read_trn;
   logic [7:0]        ev_error_code;
@@ -123,7 +128,8 @@ module memhil_top
     .ROWS         (ROWS),
     .COLS         (COLS),
     .TILES        (TILES),
-    .PAYLOAD_LOG2 (PAYLOAD_LOG2)
+    .PAYLOAD_LOG2 (PAYLOAD_LOG2),
+    .BATCH_MAX    (BATCH_MAX)
   ) u_rx (
     .clk            (clk),
     .rst_n          (rst_n),
@@ -183,7 +189,9 @@ module memhil_top
     .COLS         (COLS),
     .TILES        (TILES),
     .LANES        (LANES),
-    .PAYLOAD_LOG2 (PAYLOAD_LOG2)
+    .PAYLOAD_LOG2 (PAYLOAD_LOG2),
+    .BATCH_MAX    (BATCH_MAX),
+    .BUILD_BL_MAX (BL_MAX)
   ) u_exec (
     .clk             (clk),
     .rst_n           (rst_n),
@@ -244,6 +252,7 @@ module memhil_top
     .ev_pulses_up_n_o(ev_pulses_up_n),
     .ev_pulses_stuck_n_o(ev_pulses_stuck_n),
     .ev_update_o     (ev_update),
+    .ev_update_n_o   (ev_update_n),
     .ev_read_o       (ev_read),
     .ev_read_trn_o   (ev_read_trn),
     .ev_busy_o       (ev_busy),
@@ -278,7 +287,9 @@ module memhil_top
     .TILES        (TILES),
     .LANES        (LANES),
     .G_W          (G_W),
-    .PAYLOAD_LOG2 (PAYLOAD_LOG2)
+    .PAYLOAD_LOG2 (PAYLOAD_LOG2),
+    .BATCH_MAX    (BATCH_MAX),
+    .BUILD_BL_MAX (BL_MAX)
   ) u_regs (
     .clk             (clk),
     .rst_n           (rst_n),
@@ -334,6 +345,7 @@ module memhil_top
     .ev_pulses_up_n_i(ev_pulses_up_n),
     .ev_pulses_stuck_n_i(ev_pulses_stuck_n),
     .ev_update_i     (ev_update),
+    .ev_update_n_i   (ev_update_n),
     .ev_read_i       (ev_read),
     .ev_read_trn_i   (ev_read_trn),
     .ev_busy_i       (ev_busy),
@@ -347,7 +359,9 @@ module memhil_top
     .COLS  (COLS),
     .TILES (TILES),
     .LANES (LANES),
-    .G_W   (G_W)
+    .G_W   (G_W),
+    .BUILD_BL_MAX (BL_MAX),
+    .BATCH_MAX    (BATCH_MAX)
   ) u_array (
     .clk            (clk),
     .rst_n          (rst_n),

@@ -20,7 +20,9 @@ module memhil_uart_top #(
   parameter int unsigned BAUD       = 115_200,
   parameter int unsigned IDLE_BYTES = 2,
   parameter int unsigned RX_FIFO    = 256,
-  parameter int unsigned PAYLOAD_LOG2 = 12     // memhil_top's MAX_PAYLOAD = 2^PAYLOAD_LOG2
+  parameter int unsigned PAYLOAD_LOG2 = 12,    // memhil_top's MAX_PAYLOAD = 2^PAYLOAD_LOG2
+  parameter int unsigned BATCH_MAX  = memhil_pkg::BATCH_MAX_DEFAULT,   // memhil_top's build limits
+  parameter int unsigned BL_MAX     = memhil_pkg::BL_MAX_DEFAULT        // (GEOMETRY2, PING)
 ) (
   input  wire logic clk,
   input  wire logic rst_n,
@@ -119,7 +121,9 @@ module memhil_uart_top #(
     .TILES (TILES),
     .LANES (LANES),
     .G_W   (G_W),
-    .PAYLOAD_LOG2 (PAYLOAD_LOG2)
+    .PAYLOAD_LOG2 (PAYLOAD_LOG2),
+    .BATCH_MAX (BATCH_MAX),
+    .BL_MAX    (BL_MAX)
   ) u_top (
     .clk               (clk),
     .rst_n             (rst_n),

@@ -109,8 +109,14 @@ def parse_design(tcl: str | None = None, wrapper: str | None = None,
                   addresses=addresses, ports=wrapper_ports(wrapper), params=params)
 
 
+def _no_comments(text: str) -> str:
+    """Verilog text without its ``//`` comments (whose words, e.g. a ``);``, are not code)."""
+    return re.sub(r"//[^\n]*", "", text)
+
+
 def wrapper_params(text: str) -> dict[str, int]:
     """memhil_ip's parameters and their defaults (bitstreams/memhil_ip.v)."""
+    text = _no_comments(text)
     head = re.search(r"\bmodule\s+memhil_ip\s*#\s*\((.*?)\)\s*\(", text, re.S).group(1)
     return {k: int(v) for k, v in re.findall(r"parameter\s+(\w+)\s*=\s*(\d+)", head)}
 
@@ -120,6 +126,7 @@ _PORT = re.compile(r"^\s*(input|output)\s+wire\s+(?:\[(\d+):(\d+)\]\s*)?(\w+)\s*
 
 def wrapper_ports(text: str) -> list[tuple[str, str, int]]:
     """(name, "I"/"O", width) of every port of memhil_ip (bitstreams/memhil_ip.v)."""
+    text = _no_comments(text)
     head = re.search(r"\bmodule\s+memhil_ip\b(.*?)\);", text, re.S).group(1)
     return [(name, "I" if d == "input" else "O", int(hi) - int(lo) + 1 if hi else 1)
             for d, hi, lo, name in _PORT.findall(head)]

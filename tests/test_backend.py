@@ -129,7 +129,8 @@ def test_the_same_checks_and_messages():
            lambda b: b.write_rng(1, 0, [1, 0]), lambda b: b.transpose(0, d.float()),
            lambda b: b.forward(0, d), lambda b: b.update(0, x, d[:1]),
            lambda b: b.write_reg(SPEC.reg("BL"), 1 << 32),
-           lambda b: b.write_cells(0, 0, [1, 2], [1]), lambda b: b.read_acc(-1, 0, 1)]
+           lambda b: b.write_cells(0, 0, [1, 2], [1]), lambda b: b.read_rng(-1, 0, 1),
+           lambda b: b.update(0, x[:0], d[:0])]
     for f in bad:
         n0 = len(tr.frames)
         msgs = []
@@ -156,6 +157,12 @@ def test_registry_knows_twin_sim_board():
     assert type(tw) is Twin
     sd, rd = tw.state_dict(), ref.state_dict()
     assert all(torch.equal(sd[k], rd[k]) for k in ("row_lfsr", "col_lfsr", "step_up"))
+    assert (tw.batch_max, tw.bl_max) == (256, 255) and tw.update_batch_max() == 256
+    small = open_backend("twin", 3, 4, 2, CFG, batch_max=8, bl_max=40)   # a build's limits
+    assert (small.batch_max, small.bl_max, small.update_batch_max()) == (8, 40, 8)
+    with pytest.raises(CrossbarError, match=r"BL: value 50 must be in \[1, 40\] \(this "
+                                            r"build's BL_MAX is 40\)"):
+        open_backend("twin", 3, 4, 2, CFG.replace(bl=50), bl_max=40)
 
 
 def test_unknown_kind_names_the_allowed_ones():

@@ -64,7 +64,7 @@ def session(xb, DeviceConfig, np):
     for k in sorted(snap):
         out["snap_" + k] = L(snap[k])
     out["counters"] = xb.counters()
-    out["acc1"] = L(xb.read_acc(1, 3, 7))
+    out["batch_max"], out["bl_max"] = xb.batch_max, xb.bl_max
     out["rng0"] = L(xb.read_rng(0, 0, R + C))
     return out
 """

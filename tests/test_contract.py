@@ -116,6 +116,14 @@ def test_check_write_accepts_min_and_max_and_refuses_outside():
                 with pytest.raises(RegisterValueError, match=msg):
                     SPEC.check_write(r.name, bad)
     assert SPEC.registers["CMAX"].limits(g_w=4) == (1, 15)
+    # BL is bounded by the build's BL_MAX (contract v3), named in the message; others are not
+    assert SPEC.registers["BL"].limits(bl_max=32) == (1, 32)
+    assert SPEC.registers["BL"].limits() == (1, 255)
+    assert SPEC.registers["CMAX"].limits(bl_max=32) == (1, 65535)
+    with pytest.raises(RegisterValueError, match=r"register BL: value 33 must be in \[1, 32\] "
+                                                 r"\(this build's BL_MAX is 32\)"):
+        SPEC.check_write("BL", 33, bl_max=32)
+    assert SPEC.check_write("BL", 32, bl_max=32) == 32
     with pytest.raises(RegisterValueError, match="not writable"):
         SPEC.check_write("STATUS", 0)
 
@@ -196,3 +204,5 @@ def test_hardware_contract_register_table_matches_the_toml():
             spelled = {f"{lo}..{hi}", f"≤ {hi}", f"< 2^{hi.bit_length()}", f"{lo}..2^G_W − 1"}
             line = sec[sec.index(f"`{r.name}`"):][:60]
             assert any(s in line for s in spelled), (r.name, line)
+            if r.max_bl_max:                          # the build's bound is named too
+                assert "BL_MAX" in line, (r.name, line)

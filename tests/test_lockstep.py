@@ -92,13 +92,14 @@ def test_update_pulse_divergence_reports_the_first_differing_cell():
     dev, xb = _prepared()
     xb.write_reg(SPEC.reg("UPDATE_MODE"), 0)
     xb.write_reg(SPEC.reg("LR_Q"), 1 << 16)
-    dev.twin.acc[1, 2, 2] = 3                # a stray count in the device's accumulator
+    dev.twin.write_reg(SPEC.reg("LR_Q"), 3 << 16)   # behind the link: the device fires 3x
     x = torch.zeros(1, 5, dtype=torch.int64)
     d = torch.zeros(1, 4, dtype=torch.int64)
+    x[0, 2], d[0, 2] = 1, 1                  # S = 1 at cell (2, 2) only
     with pytest.raises(DivergenceError) as ei:
         xb.update(1, x, d)
     e = ei.value
-    assert e.op == "UPDATE_B" and e.tile == 1 and (e.expected, e.received) == (0, 3)
+    assert e.op == "UPDATE_B" and e.tile == 1 and (e.expected, e.received) == (1, 3)
     assert "first differing cell (row 2, column 2)" in str(e)
 
 

@@ -271,3 +271,40 @@ def test_host_dac_coding_native_equals_torch(monkeypatch, native):
     assert torch.equal(scale, want_scale)
     assert torch.equal(codes, torch.round(x.double() / want_scale[:, None]).long())
     assert codes.abs().max() == 127 and not codes[2].any()
+
+
+def test_minibatch_above_batch_max_is_applied_in_chunks_alike_on_twin_and_device():
+    """Contract version 3: one update applies at most BATCH_MAX samples, so a layer applies a
+    larger minibatch in chunks of its backend's update_batch_max(), in order. A layer on a
+    Twin(batch_max=8) and one on a Crossbar over TwinDevice(batch_max=8) stay identical for a
+    minibatch of 20 (chunks 8, 8, 4); a twin of the default BATCH_MAX (one apply) ends
+    elsewhere, so the chunking did happen."""
+    from memhil.runtime.device_model import TwinDevice
+    from memhil.runtime.driver import Crossbar
+    from memhil.runtime.transport import LoopbackTransport
+    from memhil.twin import Twin
+
+    cfg = DeviceConfig(update_mode="rounding", c2c_sigma=0.1, seed=3)
+    g = torch.Generator().manual_seed(1)
+    w, b = torch.randn(5, 12, generator=g) * 0.2, torch.randn(5, generator=g) * 0.1
+    x, gy = torch.rand(20, 12, generator=g), torch.randn(20, 5, generator=g)
+    backends = [Twin(5, 13, 1, cfg, g_w=cfg.code_bits, batch_max=8),
+                Crossbar(LoopbackTransport(TwinDevice(5, 13, 1, g_w=cfg.code_bits,
+                                                      batch_max=8))),
+                Twin(5, 13, 1, cfg, g_w=cfg.code_bits)]
+    backends[1].configure(cfg)
+    assert [bk.update_batch_max() for bk in backends] == [8, 8, 256]
+    out = []
+    for bk in backends:
+        lay = CrossbarLinear(12, 5, config=cfg, backend=bk, tiles=[0], weight=w, bias_init=b)
+        opt = CrossbarSGD(lay, lr=0.5)
+        lay(x).backward(gy)
+        opt.step()
+        gp, gm = lay.codes()
+        out.append((torch.as_tensor(gp), torch.as_tensor(gm),
+                    torch.as_tensor(bk.read_rng(0, 0, 5 + 13)), opt.last_pulses,
+                    bk.counters()["CNT_UPDATES"]))
+    (a, b_, c) = out
+    assert all(torch.equal(p, q) for p, q in zip(a[:3], b_[:3])) and a[3:] == b_[3:]
+    assert a[3] > 0 and a[4] == c[4] == 20
+    assert not torch.equal(a[2], c[2])            # 3 applies draw other noise words than 1

@@ -104,7 +104,7 @@ def _assert_same(a, b):
     for k in ("history", "codes", "shifts", "pulses", "w_unit"):
         assert a[k] == b[k], k
     assert len(a["backends"]) == len(b["backends"])
-    for x, y in zip(a["backends"], b["backends"]):          # codes, acc, LFSRs, regs, counters
+    for x, y in zip(a["backends"], b["backends"]):          # codes, LFSRs, regs, counters
         assert final_state_equal(x, y)
 
 

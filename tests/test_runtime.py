@@ -1,5 +1,7 @@
 """The Crossbar driver (memhil.runtime.driver) over the in-process loopback to TwinDevice:
 the same methods, shapes and results as the Twin, chunking, errors."""
+import struct
+
 import pytest
 import torch
 
@@ -56,15 +58,14 @@ def test_same_results_as_twin(mode):
         assert y1.shape == (B, R) and y1.dtype == torch.int64 and torch.equal(y1, y2)
         z1, z2 = xb.transpose(t, d), tw.transpose(t, d)
         assert z1.shape == (B, C) and torch.equal(z1, z2)
-        apply = step % 4 != 3
-        assert xb.update(t, x, d, apply=apply) == tw.update(t, x, d, apply=apply)
+        assert xb.update(t, x, d) == tw.update(t, x, d)
     for t in range(T):
         a, b = xb.read_cells(t, 0, R * C), tw.read_cells(t, 0, R * C)
         assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
-        assert torch.equal(xb.read_acc(t, 0, R * C), tw.read_acc(t, 0, R * C))
         assert torch.equal(xb.read_rng(t, 0, R + C), tw.read_rng(t, 0, R + C))
     snap = xb.snapshot()
-    for k in ("gp", "gm", "acc", "row_lfsr", "col_lfsr"):
+    assert "acc" not in snap
+    for k in ("gp", "gm", "row_lfsr", "col_lfsr"):
         assert torch.equal(snap[k], getattr(tw, k)), k
     cnt = xb.counters()
     for k in ("CNT_PULSES", "CNT_UPDATES", "CNT_READS"):
@@ -87,9 +88,6 @@ def test_large_transfers_are_chunked():
     a, b = xb.read_cells(0, 0, R * C)
     assert torch.equal(a, gp) and torch.equal(b, gm)
     assert torch.equal(dev.twin.gp[0].reshape(-1), gp)
-    acc = torch.randint(-1000, 1000, (R * C,), generator=g)
-    xb.write_acc(0, 0, acc)
-    assert torch.equal(xb.read_acc(0, 0, R * C), acc)
     rng = torch.randint(1, 2**32 - 1, (R + C,), generator=g)
     xb.write_rng(0, 0, rng)
     assert torch.equal(xb.read_rng(0, 0, R + C), rng)
@@ -181,6 +179,27 @@ def test_wrong_device_is_named():
         Crossbar(_Impostor(), timeout=0.05, retries=0)
 
 
+class _Version2(_Impostor):
+    """Answers PING as a contract-version-2 build: 13 bytes, version 2."""
+
+    def write(self, data):
+        self.rx += pr.encode_response(data[1], Op.PING, 0, struct.pack(
+            "<IHHHBBB", SPEC.magic, 2, 4, 4, 1, 0, 12))
+
+
+def test_a_version_2_device_is_named():
+    """A v2 build (accumulators, 13-byte PING) is refused by name; pr.unpack_ping refuses any
+    answer that is not v3's 16 bytes."""
+    with pytest.raises(LinkError, match=r"device speaks contract version 2 \(13-byte PING\), "
+                                        r"this host 3"):
+        Crossbar(_Version2(), timeout=0.05, retries=0)
+    with pytest.raises(ValueError, match="PING answer of 13 bytes"):
+        pr.unpack_ping(struct.pack("<IHHHBBB", SPEC.magic, 2, 4, 4, 1, 0, 12))
+    assert pr.PING_LEN == 16
+    info = pr.unpack_ping(pr.ping_payload(3, 4, 2, 1, 13, batch_max=8, bl_max=32))
+    assert (info["batch_max"], info["bl_max"], info["max_payload"]) == (8, 32, 1 << 13)
+
+
 def test_state_dict_round_trip_with_the_twin():
     """Checkpoints: a Twin's state_dict loads into a Crossbar and back, bit for bit."""
     cfg = DeviceConfig(update_mode="coincidence", seed=3, c2c_sigma=0.1, asymmetry=0.2)
@@ -188,12 +207,12 @@ def test_state_dict_round_trip_with_the_twin():
     g = torch.Generator().manual_seed(4)
     tw.write_cells(1, 0, torch.randint(0, 249, (15,), generator=g), [7] * 15)
     tw.update(1, torch.randint(-50, 50, (3, 5), generator=g),
-              torch.randint(-50, 50, (3, 3), generator=g), apply=False)
+              torch.randint(-50, 50, (3, 3), generator=g))
     xb = Crossbar(LoopbackTransport(TwinDevice(3, 5, 2, g_w=8)))
     xb.load_state_dict(tw.state_dict())
     sd = xb.state_dict()
     ref = tw.state_dict()
-    for k in ("gp", "gm", "acc", "row_lfsr", "col_lfsr", "step_up", "step_dn"):
+    for k in ("gp", "gm", "row_lfsr", "col_lfsr", "step_up", "step_dn"):
         assert torch.equal(sd[k], ref[k]), k
     for k, v in sd["regs"].items():
         if not k.startswith("CNT_"):

@@ -60,7 +60,7 @@ def _updates(xb, mode, n, seed):
         B = 1 + step % 4
         x = torch.randint(-127, 128, (B, C), generator=g)
         d = torch.randint(-127, 128, (B, R), generator=g)
-        xb.update(0, x, d, apply=step % 5 != 4)
+        xb.update(0, x, d)
         done += B
         if step % 3 == 0:
             xb.forward(0, x[:2])
@@ -125,7 +125,7 @@ def test_real_pynq_backed_by_the_rtl(rtl_server, tmp_path):
     # MMIO reads are real AXI4-Lite transactions on s_axil_*
     assert tr.read_reg("ID") == SPEC.magic
     assert tr.ip.geometry == {"rows": 8, "cols": 8, "tiles": 1, "lanes": 4, "g_w": 8,
-                              "payload_log2": 12}
+                              "payload_log2": 12, "batch_max": 256, "bl_max": 255}
     for name in ("CNT_UPDATES", "CNT_PULSES", "CNT_READS", "BL", "UPDATE_MODE"):
         assert tr.read_reg(name) == xb.read_reg(SPEC.reg(name)), name
     plain = Crossbar(tr, timeout=2.0)          # an MMIO write, seen by the command stream
@@ -137,7 +137,7 @@ def test_real_pynq_backed_by_the_rtl(rtl_server, tmp_path):
     e0 = tr.read_reg("CNT_ERRORS")
     tr.write_reg("ID", 5)
     tr.write_reg("BL", 0)
-    assert tr.read_reg(0x018) == 0
+    assert tr.read_reg(0x01C) == 0                         # unknown
     dev.backend.mmio_write(0x402, 7)                        # misaligned (pynq's MMIO refuses it)
     assert tr.read_reg("CNT_ERRORS") == e0 + 4
     assert tr.read_reg("STATUS") >> 8 & 0xFF == SPEC.status["BAD_ARG"]

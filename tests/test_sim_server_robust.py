@@ -236,9 +236,14 @@ def _bad_arg_command(rng) -> tuple[int, bytes]:
         return Op.WRITE_REG, pr.pack_write_reg(SPEC.reg(name), value)
     if k == 3:
         return Op.READ_REG, pr.pack_read_reg(rng.choice(UNKNOWN_ADDRS))
-    if k in (4, 5):
-        op = Op.READ_CELLS if k == 4 else Op.READ_ACC
-        return op, pr.pack_range(*_range_args(rng, R * C, max_count=1024))
+    if k == 4:
+        return Op.READ_CELLS, pr.pack_range(*_range_args(rng, R * C, max_count=1024))
+    if k == 5:                                  # UPDATE_B: flags other than exactly 1, or B = 0
+        if rng.random() < 0.5:
+            return Op.UPDATE_B, struct.pack("<BBH", 0, 1, 0)
+        b = rng.randint(1, 4)
+        return Op.UPDATE_B, struct.pack("<BBH", 0, rng.choice([0, 2, 3, 0x80, 0xFF]), b) + \
+            rng.randbytes(b * (C + R))
     if k == 6:
         return Op.READ_RNG, pr.pack_range(*_range_args(rng, R + C, max_count=1024), start16=True)
     if k == 7:                                  # WRITE_CELLS: bad range, or one code > CMAX
@@ -262,17 +267,16 @@ def _bad_arg_command(rng) -> tuple[int, bytes]:
             states = [rng.randrange(1, 1 << 32) for _ in range(count)]
             states[rng.randrange(count)] = 0
         return Op.WRITE_RNG, pr.pack_range(tile, start, count, start16=True) + pr.pack_u32s(states)
-    if k == 9:
-        tile, start, count = _range_args(rng, R * C, max_count=12)
-        return Op.WRITE_ACC, pr.pack_range(tile, start, count) + pr.pack_i32s([0] * count)
+    if k == 9:                                  # FORWARD_B / TRANSPOSE_B with B = 0
+        return rng.choice([Op.FORWARD_B, Op.TRANSPOSE_B]), struct.pack("<BH", 0, 0)
     if k == 10:
         return Op.FORWARD, bytes([_bad_tile(rng)]) + rng.randbytes(C)
     if k == 11:
         return Op.TRANSPOSE, bytes([_bad_tile(rng)]) + rng.randbytes(R)
-    if rng.random() < 0.5:                      # UPDATE: a bad tile, or flags beyond bit 0
-        return Op.UPDATE, bytes([_bad_tile(rng), rng.randrange(2)]) + rng.randbytes(C + R)
-    return Op.UPDATE, bytes([0, rng.randrange(1, 128) << 1 | rng.randrange(2)]) + rng.randbytes(
-        C + R)
+    if rng.random() < 0.5:                      # UPDATE: a bad tile, or flags other than 1
+        return Op.UPDATE, bytes([_bad_tile(rng), rng.randrange(256)]) + rng.randbytes(C + R)
+    flags = rng.choice([0, rng.randrange(1, 128) << 1 | rng.randrange(2)])
+    return Op.UPDATE, bytes([0, flags]) + rng.randbytes(C + R)
 
 
 def _valid_command(rng) -> tuple[int, bytes]:
@@ -291,7 +295,7 @@ def _valid_command(rng) -> tuple[int, bytes]:
         return Op.WRITE_RNG, pr.pack_range(0, 0, R + C, start16=True) + pr.pack_u32s(
             [rng.randrange(1, 1 << 32) for _ in range(R + C)])
     if k == 4:
-        return Op.WRITE_ACC, pr.pack_range(0, 0, 4) + pr.pack_i32s([5, -5, 7, -7])
+        return Op.UPDATE_B, struct.pack("<BBH", 0, 1, 2) + rng.randbytes(2 * (C + R))
     return Op.UPDATE, bytes([0, 1]) + rng.randbytes(C + R)
 
 
@@ -472,8 +476,8 @@ class _Mmio:
 def test_fuzz_hostile_bytes_change_nothing(server):
     """300 hostile items (fixed seed) on the command port and the MMIO port: every structured
     one gets its own error answer, no answer but PING's is OK, and afterwards the server
-    answers PING and the device's whole state (registers, step tables, codes, accumulators,
-    LFSRs, counters but CNT_ERRORS/CNT_BUSY) is unchanged; a lockstep session from there on
+    answers PING and the device's whole state (registers, step tables, codes, LFSRs,
+    counters but CNT_ERRORS/CNT_BUSY) is unchanged; a lockstep session from there on
     agrees with a twin that never saw the fuzz."""
     t_start = time.monotonic()
     # a device state worth keeping: configured, programmed, updated (checked in lockstep)
@@ -548,7 +552,7 @@ def test_fuzz_hostile_bytes_change_nothing(server):
     xb = LockstepCrossbar(SerialTransport(server.url), twin=twin, timeout=5.0, retries=3)
     try:
         after = xb.state_dict()             # every read checked against the twin
-        for k in ("gp", "gm", "acc", "row_lfsr", "col_lfsr", "step_up", "step_dn"):
+        for k in ("gp", "gm", "row_lfsr", "col_lfsr", "step_up", "step_dn"):
             assert after[k].equal(before[k]), k
         changed = {k for k in before["regs"] if before["regs"][k] != after["regs"][k]}
         assert changed <= {"CNT_ERRORS", "CNT_BUSY"}, changed

@@ -127,3 +127,31 @@ def test_test_set_size_does_not_change_training_with_read_noise(digits, mode):
     (h_small, net_small), (h_full, net_full) = got
     assert h_small == h_full
     assert final_state_equal(net_small, net_full)
+
+
+def test_a_contract_v2_state_loads_only_with_zero_accumulators(digits):
+    """A run state saved by contract version 2 carries each twin's accumulators ("acc"); saved
+    after an apply they are all zero: it loads and training continues exactly as from the
+    version-3 state. A non-zero accumulator is refused with a clear CheckpointError."""
+    d = digits.subset(200, 60)
+    spec = _spec(epochs=2)
+    a = Trainer(spec, d)
+    a.train_epoch()
+    st = a.state()
+    for s in st["net"]["backends"]:
+        assert "acc" not in s
+    old = {**st, "net": {**st["net"], "backends": [
+        {**s, "acc": torch.zeros(s["gp"].shape, dtype=torch.int32)}
+        for s in st["net"]["backends"]]}}
+    b, c = Trainer(spec, d), Trainer(spec, d)
+    b.load(old)
+    c.load(st)
+    b.train_epoch()
+    c.train_epoch()
+    assert final_state_equal(network_state(b.model), network_state(c.model))
+    assert b.history[-1]["train_loss"] == c.history[-1]["train_loss"]
+    bad = {**old, "net": {**old["net"], "backends": [dict(s) for s in old["net"]["backends"]]}}
+    bad["net"]["backends"][1]["acc"] = bad["net"]["backends"][1]["acc"].clone()
+    bad["net"]["backends"][1]["acc"][0, 1, 2] = 7
+    with pytest.raises(CheckpointError, match=r"net.backends\[1\].acc has non-zero accumulators"):
+        Trainer(spec, d).load(bad)

@@ -225,8 +225,8 @@ def test_save_and_restore_reproduce_a_run_bit_for_bit():
             x = torch.randint(-127, 128, (4, 20), generator=g)
             d = torch.randint(-127, 128, (4, 12), generator=g)
             outs.append(twin.forward(1, x))
-            twin.update(1, x, d, apply=False)
-            twin.update(0, x, d)
+            twin.update(1, x, d)
+            twin.update(0, x[:1], d[:1])
         return outs
 
     run(t, 3)
@@ -240,11 +240,35 @@ def test_save_and_restore_reproduce_a_run_bit_for_bit():
     b = run(t2, 4)
     assert all(torch.equal(u, v) for u, v in zip(a, b))
     end_b = t2.state_dict()
-    for k in ("gp", "gm", "acc", "row_lfsr", "col_lfsr"):
+    assert "acc" not in end_a                      # contract version 3: no accumulators
+    for k in ("gp", "gm", "row_lfsr", "col_lfsr"):
         assert torch.equal(end_a[k], end_b[k]), k
     assert end_a["regs"] == end_b["regs"]
     with pytest.raises(TwinError, match="geometry"):
         Twin(12, 21, 2).load_state_dict(saved)
+
+
+def test_load_state_dict_accepts_a_version_2_dict_only_with_zero_accumulators():
+    """A contract-version-2 state dict carries "acc"; saved after an apply it is all zero and
+    loads (the same state as without it); any non-zero accumulator is refused, naming it."""
+    t = Twin(3, 4, 2, DeviceConfig(seed=2))
+    t.update(1, torch.full((2, 4), 60), torch.full((2, 3), -70))
+    sd = t.state_dict()
+    old = dict(sd, acc=torch.zeros(2, 3, 4, dtype=torch.int32))
+    t2 = Twin(3, 4, 2)
+    t2.load_state_dict(old)
+    for k in ("gp", "gm", "row_lfsr", "col_lfsr"):
+        assert torch.equal(getattr(t2, k).cpu(), sd[k]), k
+    assert t2.regs == sd["regs"]
+    bad = dict(sd, acc=torch.zeros(2, 3, 4, dtype=torch.int32))
+    bad["acc"][1, 2, 3] = -5
+    t3 = Twin(3, 4, 2)
+    before = t3.state_dict()
+    with pytest.raises(TwinError, match=r"'acc' holds 1 non-zero accumulator\(s\)"):
+        t3.load_state_dict(bad)
+    assert torch.equal(t3.gp, before["gp"]) and t3.regs == before["regs"]   # nothing loaded
+    with pytest.raises(TwinError, match="BL=31 is above this twin's bl_max=16"):
+        Twin(3, 4, 2, bl_max=16).load_state_dict(sd)
 
 
 def test_bad_operands_are_refused_with_clear_messages():
@@ -259,6 +283,9 @@ def test_bad_operands_are_refused_with_clear_messages():
         t.write_rng(0, 0, [0])
     with pytest.raises(TwinError, match="BL: value 0"):
         t.write_reg(REG("BL"), 0)
+    with pytest.raises(TwinError, match=r"BL: value 33 must be in \[1, 32\] \(this build's "
+                                        r"BL_MAX is 32\)"):
+        Twin(3, 4, 1, bl_max=32).write_reg(REG("BL"), 33)
     with pytest.raises(TwinError, match="not a writable"):
         t.write_reg(REG("ID"), 1)
 
@@ -281,7 +308,7 @@ def test_cpu_and_cuda_agree_bit_for_bit():
             assert torch.equal(cpu.transpose(0, d), gpu.transpose(0, d).cpu())
             assert cpu.update(0, x, d) == gpu.update(0, x, d)
         a, b = cpu.state_dict(), gpu.state_dict()
-        for k in ("gp", "gm", "acc", "row_lfsr", "col_lfsr"):
+        for k in ("gp", "gm", "row_lfsr", "col_lfsr"):
             assert torch.equal(a[k], b[k]), (mode, k)
         assert a["regs"] == b["regs"], mode                # the counters too
 
@@ -301,9 +328,9 @@ NATIVE_CASES = [("coincidence", "linear", 0.0, 0.3), ("coincidence", "soft-bound
 
 def native_vs_torch(mode, model, d2d, c2c):
     """Run one workload with the native kernels (MEMHIL_NATIVE=1) and with the torch path
-    (MEMHIL_NATIVE=0) and assert equal states, pulses and reads: batch 1 to 5, accumulate-only
-    then apply, BL > 32, codes beyond the DAC range, tiles whose sizes are not multiples of the
-    vector widths."""
+    (MEMHIL_NATIVE=0) and assert equal states, pulses and reads: batch 1 to 256 (the batch
+    sums of a full batch), BL > 32, codes beyond the DAC range, tiles whose sizes are not
+    multiples of the vector widths."""
     import os
 
     from memhil.twin import native
@@ -320,8 +347,8 @@ def native_vs_torch(mode, model, d2d, c2c):
             t.write_cells(tile, 0, torch.randint(0, 249, (rows * cols,), generator=g),
                           torch.randint(0, 249, (rows * cols,), generator=g))
         out = []
-        for step, (batch, bl, apply) in enumerate([(1, 31, True), (5, 31, True), (3, 40, False),
-                                                   (1, 7, False), (2, 31, True), (1, 31, True)]):
+        for step, (batch, bl) in enumerate([(1, 31), (5, 31), (3, 40), (1, 7), (2, 31),
+                                            (256, 9), (1, 31)]):
             t.write_reg(REG("BL"), bl)
             x = torch.randint(-127, 128, (batch, cols), generator=g)
             x[:, ::3] = 0
@@ -330,15 +357,15 @@ def native_vs_torch(mode, model, d2d, c2c):
             d[:, ::5] *= -2
             if step % 2:                              # mostly zero errors: the sparse rows path
                 d[d.abs() < 90] = 0
-            out.append(t.update(step % 2, x, d, apply=apply))
+            out.append(t.update(step % 2, x, d))
             t.write_reg(REG("ADC_SHIFT"), step)
             out.append(t.forward(step % 2, x).tolist())
             out.append(t.transpose(step % 2, d).tolist())
-        out.append(t.apply(1))
         twins[flag] = (t, out)
     (a, pa), (b, pb) = twins["0"], twins["1"]
     assert pa == pb and sum(p for p in pa if isinstance(p, int)) > 0
-    for k in ("gp", "gm", "acc", "row_lfsr", "col_lfsr"):
+    assert b._scratch is not None and not b._scratch.any()   # the sums leave no state
+    for k in ("gp", "gm", "row_lfsr", "col_lfsr"):
         assert torch.equal(getattr(a, k), getattr(b, k)), k
     assert a.regs == b.regs
 
@@ -396,7 +423,7 @@ def native_noisy_reads_vs_torch(rows, cols, rn_q, c0, cmax, mode, forbid_torch=N
             out.append(t.transpose(tile, d).tolist())
             out.append(t.forward(tile, x[:1]).tolist())       # a repeat (ADC re-ranging)
             if step % 3 != 2:
-                out.append(t.update(tile, x, d, apply=step % 3 == 0))
+                out.append(t.update(tile, x, d))
         if forbid_torch is not None:
             forbid_torch.undo()
         runs[flag] = (t, out)
@@ -404,7 +431,7 @@ def native_noisy_reads_vs_torch(rows, cols, rn_q, c0, cmax, mode, forbid_torch=N
     assert pa == pb
     flat = [v for r in pa if isinstance(r, list) for row in r for v in row]
     assert len(set(flat)) > 2                         # not all saturated or zero
-    for k in ("gp", "gm", "acc", "row_lfsr", "col_lfsr"):
+    for k in ("gp", "gm", "row_lfsr", "col_lfsr"):
         assert torch.equal(getattr(a, k), getattr(b, k)), k
     assert a.regs == b.regs
 
@@ -480,10 +507,12 @@ def test_native_kernels_built_without_avx2_equal_the_torch_path(tmp_path):
 @pytest.mark.parametrize("mode", ["coincidence", "rounding"])
 def test_native_apply_at_the_contract_extremes(monkeypatch, mode):
     """The native apply's 32-bit arithmetic at the bounds of every operand: step tables at
-    0xFFFF, d2d factors at their clamp, C2C_Q at its maximum, 255 pulses per device (the
-    accumulators at +-ACC_MAX and at random), uniform and non-uniform tables. Same results as
-    the torch path (which computes in int64)."""
-    from memhil.twin.core import ACC_MAX
+    0xFFFF, d2d factors at their clamp, C2C_Q at its maximum, LR_Q at 2^32 - 1, BL at 255,
+    255 pulses per device (batch sums of 256 samples at +-256 * 127 * 127, the largest the
+    contract allows, and at random), uniform and non-uniform tables. Same results as the torch
+    path (which computes in int64)."""
+    from memhil.twin.core import SUM_MAX
+    assert SUM_MAX == 256 * 127 * 127
     tb = SPEC.tables
     outs = []
     for flag in ("0", "1"):
@@ -493,6 +522,7 @@ def test_native_apply_at_the_contract_extremes(monkeypatch, mode):
         t.write_reg(REG("D2D_Q"), (1 << 14) - 1)
         t.write_reg(REG("LR_Q"), 0xFFFF_FFFF)
         t.write_reg(REG("CMAX"), (1 << t.g_w) - 1)
+        t.write_reg(REG("BL"), 255)
         g = torch.Generator().manual_seed(7)
         res = []
         for uniform in (True, False):
@@ -504,11 +534,10 @@ def test_native_apply_at_the_contract_extremes(monkeypatch, mode):
                 n = 40 * 70
                 t.write_cells(0, 0, torch.randint(0, 1 << t.g_w, (n,), generator=g),
                               torch.randint(0, 1 << t.g_w, (n,), generator=g))
-                acc = torch.randint(-ACC_MAX, ACC_MAX + 1, (n,), generator=g)
-                acc[::3] = ACC_MAX
-                acc[1::3] = -ACC_MAX
-                t.write_acc(0, 0, acc)
-                res.append(t.apply(0))
+                x = torch.randint(-127, 128, (256, 70), generator=g)
+                d = torch.randint(-127, 128, (256, 40), generator=g)
+                x[:, ::3], x[:, 1::3], d[:, ::2] = 127, -127, 127    # |S| = 256 * 127 * 127
+                res.append(t.update(0, x, d))
                 res.append(t.read_cells(0, 0, n))
         outs.append((res, t.state_dict()))
     (ra, sa), (rb, sb) = outs
@@ -518,5 +547,5 @@ def test_native_apply_at_the_contract_extremes(monkeypatch, mode):
             assert a == b and a > 0
         else:
             assert all(torch.equal(p, q) for p, q in zip(a, b))
-    for k in ("gp", "gm", "acc", "row_lfsr", "col_lfsr"):
+    for k in ("gp", "gm", "row_lfsr", "col_lfsr"):
         assert torch.equal(sa[k], sb[k]), k

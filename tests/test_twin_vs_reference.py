@@ -82,20 +82,17 @@ def _check_against_reference(cfg, rows, cols, tiles, batch, lr_q, adc_shift, see
         assert twin.forward(tile, x).tolist() == [ref.read(v, False) for v in x.tolist()]
         assert twin.transpose(tile, d).tolist() == [ref.read(v, True) for v in d.tolist()]
         before = dict(twin.regs)
-        pulses = twin.update(tile, x, d, apply=step != 1)
-        for xb, db in zip(x.tolist(), d.tolist()):
-            ref.accumulate(xb, db)
-        ref_pulses = ref.apply() if step != 1 else 0
+        pulses = twin.update(tile, x, d)
+        ref_pulses = ref.update(x.tolist(), d.tolist())
         assert pulses == ref_pulses
-        if step != 1:                # the energy counters of the apply: up, down, stuck
-            delta = {k: twin.regs[k] - before[k] for k in
-                     ("CNT_PULSES", "CNT_PULSES_UP", "CNT_PULSES_DN", "CNT_PULSES_STUCK")}
-            assert delta == {"CNT_PULSES": ref_pulses, "CNT_PULSES_UP": ref.pulses_up,
-                             "CNT_PULSES_DN": ref_pulses - ref.pulses_up - ref.pulses_stuck,
-                             "CNT_PULSES_STUCK": ref.pulses_stuck}
+        # the energy counters of the apply: up, down, stuck
+        delta = {k: twin.regs[k] - before[k] for k in
+                 ("CNT_PULSES", "CNT_PULSES_UP", "CNT_PULSES_DN", "CNT_PULSES_STUCK")}
+        assert delta == {"CNT_PULSES": ref_pulses, "CNT_PULSES_UP": ref.pulses_up,
+                         "CNT_PULSES_DN": ref_pulses - ref.pulses_up - ref.pulses_stuck,
+                         "CNT_PULSES_STUCK": ref.pulses_stuck}
         assert twin.gp[tile].tolist() == ref.gp
         assert twin.gm[tile].tolist() == ref.gm
-        assert twin.acc[tile].tolist() == ref.acc
         assert twin.row_lfsr[tile].tolist() == ref.row
         assert twin.col_lfsr[tile].tolist() == ref.col
 
@@ -106,18 +103,44 @@ def twin_path(request, monkeypatch):
     return request.param
 
 
-def test_accumulator_saturates_like_reference(twin_path):
-    cfg = DeviceConfig(update_mode="rounding")
+@pytest.mark.parametrize("mode", ["rounding", "coincidence"])
+def test_full_batch_of_extreme_samples_is_exact(twin_path, mode):
+    """B = 256 samples of |x d| = 127 * 127 (and BL = 255 coincidences): the batch sums reach
+    256 * 16129 = 4,129,024 < 2^23 and are exact (no saturation in contract version 3); the
+    twin's apply equals the reference's, and the sums leave no state behind (a second update
+    equals the reference's again)."""
+    cfg = DeviceConfig(update_mode=mode, bl=255)
     twin = Twin(2, 3, 1, cfg)
-    twin.write_acc(0, 0, [2**23 - 10, -(2**23) + 5, 0, 7, 8, 9])
+    twin.write_reg(0x034, 1)                   # LR_Q = 1: n = S / 2^16 (+1) stays below NMAX
+    twin.write_cells(0, 0, [100, 0, 248, 30, 60, 90], [0, 100, 0, 200, 60, 9])
     ref = ReferenceTile.from_twin(twin)
-    x = torch.tensor([[127, -127, 3]])
-    d = torch.tensor([[127, 127]])
-    twin.update(0, x.repeat(3, 1), d.repeat(3, 1), apply=False)
-    for _ in range(3):
-        ref.accumulate(x[0].tolist(), d[0].tolist())
-    assert twin.acc[0].tolist() == ref.acc
-    assert twin.acc[0].max() == 2**23 - 1
+    x = torch.tensor([[127, -127, 127]]).repeat(256, 1)
+    d = torch.tensor([[127, -127]]).repeat(256, 1)
+    for _ in range(2):
+        pulses = twin.update(0, x, d)
+        assert pulses == ref.update(x.tolist(), d.tolist())
+        assert twin.gp[0].tolist() == ref.gp and twin.gm[0].tolist() == ref.gm
+        assert twin.row_lfsr[0].tolist() == ref.row and twin.col_lfsr[0].tolist() == ref.col
+    # every cell's |S| is large: rounding n = 4129024 / 2^16 = 63 (+1), coincidence n = NMAX
+    if mode == "rounding":
+        assert 6 * 63 <= pulses <= 6 * 64
+    else:
+        assert pulses == 6 * 255
+
+
+def test_update_batch_limits(twin_path):
+    twin = Twin(2, 3, 1, DeviceConfig(), batch_max=8)
+    assert twin.batch_max == 8
+    with pytest.raises(ValueError, match=r"B=9 samples is not allowed: must be in \[1, 8\]"):
+        twin.update(0, torch.zeros(9, 3, dtype=torch.int64), torch.zeros(9, 2, dtype=torch.int64))
+    with pytest.raises(ValueError, match=r"B=0 samples"):
+        twin.update(0, torch.zeros(0, 3, dtype=torch.int64), torch.zeros(0, 2, dtype=torch.int64))
+    assert twin.update(0, torch.zeros(8, 3, dtype=torch.int64),
+                       torch.zeros(8, 2, dtype=torch.int64)) == 0
+    with pytest.raises(ValueError, match="batch_max=257 is not allowed"):
+        Twin(1, 1, 1, batch_max=257)
+    with pytest.raises(ValueError, match="bl_max=0 is not allowed"):
+        Twin(1, 1, 1, bl_max=0)
 
 
 def test_level_index_saturates_at_the_last_table_entry(twin_path):
@@ -128,9 +151,11 @@ def test_level_index_saturates_at_the_last_table_entry(twin_path):
     twin.write_reg(0x400 + 4 * 255, 700)          # STEP_UP[255]
     twin.write_reg(0x800 + 4 * 255, 300)          # STEP_DN[255]
     twin.write_cells(0, 0, [40000, 30000], [20000, 30000])
-    twin.write_acc(0, 0, [5, -5])
+    twin.write_reg(0x02C, 0)                      # rounding
+    twin.write_reg(0x034, 1 << 16)                # LR_Q = 1.0: n = |S| exactly
     ref = ReferenceTile.from_twin(twin)
-    assert twin.apply(0) == ref.apply() == 10
+    x, d = torch.tensor([[5, -5]]), torch.tensor([[1]])
+    assert twin.update(0, x, d) == ref.update(x.tolist(), d.tolist()) == 10
     assert twin.gp[0].tolist() == ref.gp and twin.gm[0].tolist() == ref.gm
     assert twin.gp[0, 0, 0] != 40000 and twin.gm[0, 0, 1] != 30000
 

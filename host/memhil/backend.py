@@ -10,10 +10,9 @@ operations (docs/hardware-contract.md). :class:`CrossbarBackend` is the abstract
     read_cells(tile, start, count) -> (gp, gm)
     write_rng(tile, start, states)                  LFSR states: rows 0..R-1, then columns
     read_rng(tile, start, count) -> states
-    write_acc(tile, start, values) / read_acc(tile, start, count) -> values
     forward(tile, x (B, cols)) -> (B, rows)         ADC codes of y = W x
     transpose(tile, d (B, rows)) -> (B, cols)       ADC codes of z = W^T d
-    update(tile, x (B, cols), d (B, rows), apply=True) -> pulses applied
+    update(tile, x (B, cols), d (B, rows)) -> pulses applied (always applies; contract v3)
     state_dict() / load_state_dict(sd)              the complete state, one format for all
 
 * what is written once, here, on top of them: :meth:`~CrossbarBackend.configure` (registers,
@@ -71,9 +70,10 @@ class CrossbarBackend(abc.ABC):
     """``tiles`` crossbar tiles of ``rows x cols`` cells; see the module docstring.
 
     Subclasses set ``rows``, ``cols``, ``tiles`` (geometry), ``g_w`` (code bits of the
-    registers), ``lanes`` and ``device`` (the torch device of returned tensors) and implement
-    the abstract primitives. Tensors returned are int64 (reads, LFSR states, accumulators) or
-    the backend's code dtype (cells).
+    registers), ``lanes``, ``batch_max`` (the build's BATCH_MAX: the most samples one
+    update applies at once), ``bl_max`` (the build's BL_MAX: the largest BL register value) and
+    ``device`` (the torch device of returned tensors) and implement the abstract primitives.
+    Tensors returned are int64 (reads, LFSR states) or the backend's code dtype (cells).
     """
 
     rows: int
@@ -81,6 +81,8 @@ class CrossbarBackend(abc.ABC):
     tiles: int
     g_w: int
     lanes: int
+    batch_max: int
+    bl_max: int
 
     # ------------------------------------------------------------------ primitives
     @abc.abstractmethod
@@ -108,14 +110,6 @@ class CrossbarBackend(abc.ABC):
         """``count`` LFSR states from index ``start`` (rows, then columns)."""
 
     @abc.abstractmethod
-    def write_acc(self, tile: int, start: int, values) -> None:
-        """Write update accumulators from flat index ``start``."""
-
-    @abc.abstractmethod
-    def read_acc(self, tile: int, start: int, count: int):
-        """``count`` update accumulators from flat index ``start``."""
-
-    @abc.abstractmethod
     def forward(self, tile: int, x):
         """ADC codes ``(B, rows)`` of ``y = W x`` for input codes ``x`` ``(B, cols)``."""
 
@@ -124,12 +118,14 @@ class CrossbarBackend(abc.ABC):
         """ADC codes ``(B, cols)`` of ``z = W^T d`` for codes ``d`` ``(B, rows)``."""
 
     @abc.abstractmethod
-    def update(self, tile: int, x, d, apply: bool = True) -> int:
-        """Accumulate ``B`` samples' updates and, if ``apply``, apply them; the pulses applied."""
+    def update(self, tile: int, x, d) -> int:
+        """One update of ``B`` samples (contract §6: their batch sums, then one apply); the
+        pulses applied. The twin takes ``1 <= B <= batch_max``; the driver splits a larger
+        minibatch into chunks that are each applied (see its docstring)."""
 
     @abc.abstractmethod
     def state_dict(self) -> dict:
-        """The complete state (codes, accumulators, LFSRs, step tables, registers, counters)."""
+        """The complete state (codes, LFSRs, step tables, registers, counters)."""
 
     @abc.abstractmethod
     def load_state_dict(self, sd: dict) -> None:
@@ -158,6 +154,13 @@ class CrossbarBackend(abc.ABC):
         for t in range(self.tiles):
             self.write_rng(t, 0, vals[t * n: (t + 1) * n])
 
+    def update_batch_max(self) -> int:
+        """The most samples one :meth:`update` applies at once (``batch_max``; a device whose
+        MAX_PAYLOAD holds fewer samples reports less). Callers that must behave identically
+        on every backend (``memhil.nn``, ``memhil.npnn``) split larger minibatches into chunks
+        of this size themselves."""
+        return self.batch_max
+
     def counters(self) -> dict[str, int]:
         """The counter registers (:data:`COUNTERS`) by name."""
         return {n: self.read_reg(SPEC.reg(n)) for n in COUNTERS}
@@ -172,16 +175,15 @@ class CrossbarBackend(abc.ABC):
         return (gp - gm).reshape(self.rows, self.cols)   # a torch tensor or a numpy array
 
     def snapshot(self) -> dict:
-        """Codes, accumulators and LFSR states of every tile as ``(tiles, ...)`` tensors
-        (``gp``, ``gm``, ``acc``, ``row_lfsr``, ``col_lfsr``), read with the primitives: torch
-        tensors, or numpy arrays from a backend that returns those (the driver without torch)."""
+        """Codes and LFSR states of every tile as ``(tiles, ...)`` tensors (``gp``, ``gm``,
+        ``row_lfsr``, ``col_lfsr``), read with the primitives: torch tensors, or numpy arrays
+        from a backend that returns those (the driver without torch)."""
         R, C, T = self.rows, self.cols, self.tiles
-        gp, gm, acc, rl, cl = [], [], [], [], []
+        gp, gm, rl, cl = [], [], [], []
         for t in range(T):
             p, m = self.read_cells(t, 0, R * C)
             gp.append(p.reshape(R, C))
             gm.append(m.reshape(R, C))
-            acc.append(self.read_acc(t, 0, R * C).reshape(R, C))
             s = self.read_rng(t, 0, R + C)
             rl.append(s[:R])
             cl.append(s[R:])
@@ -192,8 +194,7 @@ class CrossbarBackend(abc.ABC):
         else:  # heavy: importing the interface (the CLI's --backend choices) needs no torch
             import torch
             stack = torch.stack
-        return {"gp": stack(gp), "gm": stack(gm), "acc": stack(acc),
-                "row_lfsr": stack(rl), "col_lfsr": stack(cl)}
+        return {"gp": stack(gp), "gm": stack(gm), "row_lfsr": stack(rl), "col_lfsr": stack(cl)}
 
     def close(self) -> None:
         """Release the backend (a device's link); nothing to do for an in-process one."""
@@ -250,6 +251,26 @@ class CrossbarBackend(abc.ABC):
     def _check_batch(bx: int, bd: int) -> None:
         if bx != bd:
             raise CrossbarError(f"update: x has {bx} samples but d has {bd}")
+        if bx == 0:   # an update applies the batch sums of B >= 1 samples
+            raise CrossbarError("update: B=0 samples is not allowed: an update needs at least "
+                                "one sample")
+
+    @staticmethod
+    def _check_no_acc(sd: dict) -> None:
+        """A state dict of contract version 2 carries per-cell accumulators (``"acc"``);
+        version 3 has none, so such a dict loads only if they are all zero (as v2 leaves them
+        after every apply: a checkpoint written between minibatches)."""
+        acc = sd.get("acc")
+        if acc is None:
+            return
+        import numpy as np  # lazy: the interface itself imports neither numpy nor torch
+
+        a = np.asarray(acc.cpu() if hasattr(acc, "cpu") else acc)
+        nz = int(np.count_nonzero(a))
+        if nz:
+            raise CrossbarError(f"state: 'acc' holds {nz} non-zero accumulator(s): contract "
+                                "version 3 has no accumulators, so only a state whose "
+                                "accumulators are all zero (saved after an apply) can be loaded")
 
     def _check_geometry(self, sd: dict) -> None:
         """A state dict to load must have this backend's geometry."""

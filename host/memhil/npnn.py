@@ -384,6 +384,9 @@ class CrossbarLayer:
         if lr_q is not None:
             self.regs.set("LR_Q", lr_q)
         B = xc.shape[0]
+        # contract v3: one update applies at most the backend's batch_max samples; a larger
+        # minibatch is applied in chunks of it, here, so every backend does the same
+        step = self.backend.update_batch_max()
         fired = 0
         for t, r0, r1, c0, c1 in self.blocks:
             if (r1 - r0, c1 - c0) == (self.rows, self.cols) == (dc.shape[1], xc.shape[1]):
@@ -393,7 +396,8 @@ class CrossbarLayer:
                 dv = np.zeros((B, self.rows), dtype=np.int64)
                 xv[:, : c1 - c0] = xc[:, c0:c1]
                 dv[:, : r1 - r0] = dc[:, r0:r1]
-            fired += int(self.backend.update(t, xv, dv, apply=True))
+            for b in range(0, B, step):          # chunks of update_batch_max, each applied
+                fired += int(self.backend.update(t, xv[b: b + step], dv[b: b + step]))
         self.pulses += fired
         return fired
 

@@ -98,7 +98,7 @@ async def bench(dut):
         await wreg("LR_Q", 1 << 12)
         res[f"forward_m{mode}"] = await run(OP["FORWARD"], b"\x00" + x)
         res[f"transpose_m{mode}"] = await run(OP["TRANSPOSE"], b"\x00" + d)
-        res[f"update_m{mode}_acc"] = await run(OP["UPDATE"], b"\x00\x00" + x + d)
+        # contract v3: every UPDATE applies (flags = APPLY; there is no accumulate-only UPDATE)
         res[f"update_m{mode}_apply"] = await run(OP["UPDATE"], b"\x00\x01" + x + d)
     wall = time.perf_counter() - t_wall
     res["bl"] = 31

@@ -43,6 +43,9 @@ class TopTB:
         self.lanes = int(dut.LANES.value)
         self.gw = int(dut.G_W.value)
         self.payload_log2 = int(dut.PAYLOAD_LOG2.value) if hasattr(dut, "PAYLOAD_LOG2") else 12
+        # the build limits of contract v3 (GEOMETRY2, PING)
+        self.batch_max = int(dut.BATCH_MAX.value)
+        self.bl_max = int(dut.BL_MAX.value)
         self.cycles = 0
         Clock(dut.clk, period_ns, unit="ns").start()
         cocotb.start_soon(self._count())
@@ -61,7 +64,8 @@ class TopTB:
         from memhil.runtime.device_model import TwinDevice
 
         self.dev = TwinDevice(self.rows, self.cols, self.tiles, g_w=self.gw, lanes=self.lanes,
-                              payload_log2=self.payload_log2)
+                              payload_log2=self.payload_log2, batch_max=self.batch_max,
+                              bl_max=self.bl_max)
         return self.dev
 
     async def _count(self):

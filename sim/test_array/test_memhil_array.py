@@ -4,7 +4,13 @@
 Every command goes through the array's own interface (cmd handshake, payload byte stream with
 random gaps, response byte stream with random backpressure); the same operation is applied to a
 ``memhil.twin.Twin`` and every response byte and, at checkpoints, the whole state (codes of both
-devices, accumulators, all LFSRs of every tile) are compared as integers.
+devices, all LFSRs of every tile) are compared as integers.
+
+Contract v3 has no accumulator state: an update of B samples is the batch sum of the B
+single-sample increments, then one apply. The array runs it as memhil_exec issues it: ONE array
+UPDATE command with ``cmd_count`` = B and ``cmd_apply``, the B samples' operands streamed in
+order (x, then d, per sample); the array forms each cell's batch sum in lane registers (it has
+no accumulator RAM). The twin's ``update(tile, x[B], d[B])`` is the reference.
 """
 from __future__ import annotations
 
@@ -52,8 +58,11 @@ class TB:
         self.tiles = int(dut.TILES.value)
         self.lanes = int(dut.LANES.value)
         self.gw = int(dut.G_W.value)
+        self.bl_max = int(dut.BUILD_BL_MAX.value)
+        self.batch_max = int(dut.BATCH_MAX.value)
         self.rng = random.Random(seed)
-        self.twin = Twin(self.rows, self.cols, self.tiles, g_w=self.gw, lanes=self.lanes)
+        self.twin = Twin(self.rows, self.cols, self.tiles, g_w=self.gw, lanes=self.lanes,
+                         bl_max=self.bl_max, batch_max=self.batch_max)
         self.cycles = 0
         self.log = dut._log
         Clock(dut.clk, 10, unit="ns").start()
@@ -205,21 +214,11 @@ class TB:
         await self.command(OP["WRITE_RNG"], tile, start, len(states), payload=payload)
         self.twin.write_rng(tile, start, states)
 
-    async def write_acc(self, tile, start, values):
-        payload = b"".join(struct.pack("<i", v) for v in values)
-        await self.command(OP["WRITE_ACC"], tile, start, len(values), payload=payload)
-        self.twin.write_acc(tile, start, values)
-
     async def check_cells(self, tile, start, count):
         rsp, _, _ = await self.command(OP["READ_CELLS"], tile, start, count, expect_out=True)
         gp, gm = self.twin.read_cells(tile, start, count)
         want = b"".join(struct.pack("<HH", int(p), int(m)) for p, m in zip(gp, gm))
         assert rsp == want, f"READ_CELLS tile {tile} [{start}, +{count}): {rsp.hex()} != {want.hex()}"
-
-    async def check_acc(self, tile, start, count):
-        rsp, _, _ = await self.command(OP["READ_ACC"], tile, start, count, expect_out=True)
-        want = b"".join(struct.pack("<i", int(v)) for v in self.twin.read_acc(tile, start, count))
-        assert rsp == want, f"READ_ACC tile {tile} [{start}, +{count}): {rsp.hex()} != {want.hex()}"
 
     async def check_rng(self, tile, start, count):
         rsp, _, _ = await self.command(OP["READ_RNG"], tile, start, count, expect_out=True)
@@ -233,7 +232,6 @@ class TB:
             cut = sorted({0, n, *(self.rng.randrange(1, n) for _ in range(2) if n > 1)})
             for a, b in zip(cut, cut[1:]):
                 await self.check_cells(tile, a, b - a)
-                await self.check_acc(tile, a, b - a)
             await self.check_rng(tile, 0, self.rows + self.cols)
 
     async def forward(self, tile, x):
@@ -252,24 +250,28 @@ class TB:
         assert got == want, f"TRANSPOSE tile {tile} d={d}: {got} != {want}"
         return cyc
 
-    async def update(self, tile, x, d, apply):
-        payload = bytes(v & 0xFF for v in x) + bytes(v & 0xFF for v in d)
-        rsp, pulses, cyc = await self.command(OP["UPDATE"], tile, apply=apply, payload=payload,
-                                              expect_out=True)
+    async def update(self, tile, xs, ds):
+        """One update of B = len(xs) samples (contract v3): one array UPDATE with cmd_count = B
+        and APPLY, the samples' x and d in order (memhil_exec's command); the twin's update of
+        the batch is the reference. Returns the cycle count."""
+        payload = b"".join(bytes(v & 0xFF for v in x) + bytes(v & 0xFF for v in d)
+                           for x, d in zip(xs, ds))
+        rsp, pulses, cycles = await self.command(OP["UPDATE"], tile, count=len(xs), apply=True,
+                                                 payload=payload, expect_out=True)
         r = self.twin.regs
         up0, stuck0 = r["CNT_PULSES_UP"], r["CNT_PULSES_STUCK"]
-        want = self.twin.update(tile, [x], [d], apply=apply)
+        want = self.twin.update(tile, xs, ds)
         got = struct.unpack("<I", rsp)[0]
-        assert got == want, f"UPDATE pulses (response) {got} != {want}"
-        assert pulses == want, f"UPDATE pulses_applied {pulses} != {want}"
-        if apply:                # (the twin's counters of this apply: up, stuck)
-            want_up = (r["CNT_PULSES_UP"] - up0) & 0xFFFFFFFF
-            want_stuck = (r["CNT_PULSES_STUCK"] - stuck0) & 0xFFFFFFFF
-            assert (self.last_up, self.last_stuck) == (want_up, want_stuck), \
-                f"UPDATE pulses up/stuck {(self.last_up, self.last_stuck)} != {(want_up, want_stuck)}"
-            self.stuck_pulses += want_stuck
+        assert got == want, f"UPDATE of {len(xs)} pulses (response) {got} != {want}"
+        assert pulses == want, f"UPDATE of {len(xs)} pulses_applied {pulses} != {want}"
+        # (the twin's counters of this apply: up, stuck)
+        want_up = (r["CNT_PULSES_UP"] - up0) & 0xFFFFFFFF
+        want_stuck = (r["CNT_PULSES_STUCK"] - stuck0) & 0xFFFFFFFF
+        assert (self.last_up, self.last_stuck) == (want_up, want_stuck), \
+            f"UPDATE pulses up/stuck {(self.last_up, self.last_stuck)} != {(want_up, want_stuck)}"
+        self.stuck_pulses += want_stuck
         self.last_pulses = want
-        return cyc
+        return cycles
 
     # ------------------------------------------------------------------ random content
     def codes(self, n, cmax):
@@ -314,7 +316,7 @@ class TB:
         self.set_config(
             CMAX=cmax, SUB_BITS=sub, C0=rng.choice([rng.randint(0, 40), rng.randint(0, 65535)]),
             UPDATE_MODE=mode,
-            BL=rng.choice([1, 7, 8, 9, 31, 255]) if mode else 31,
+            BL=min(self.bl_max, rng.choice([1, 7, 8, 9, 31, 255]) if mode else 31),
             LR_Q=rng.choice([0x4000, 0x10000, 0x23456, 0x1234567]),
             C2C_Q=rng.randint(1, (1 << 14) - 1) if noisy else 0,
             D2D_Q=rng.randint(1, (1 << 14) - 1) if noisy else 0,
@@ -342,7 +344,7 @@ def params_of(dut) -> str:
 
 @cocotb.test()
 async def test_reset_state(dut):
-    """After reset: codes and accumulators 0, every LFSR 0x00000001, step tables STEP_RESET."""
+    """After reset: codes 0, every LFSR 0x00000001, step tables STEP_RESET."""
     tb = TB(dut, seed=11)
     await tb.reset()
     await tb.check_state()
@@ -353,7 +355,7 @@ async def test_reset_state(dut):
 
 @cocotb.test()
 async def test_cell_access(dut):
-    """Partial WRITE/READ of cells, accumulators and LFSR states at random offsets and tiles."""
+    """Partial WRITE/READ of cells and LFSR states at random offsets and tiles."""
     tb = TB(dut, seed=12)
     await tb.reset()
     tb.set_gaps(0.3, 0.3)
@@ -365,16 +367,11 @@ async def test_cell_access(dut):
         a = tb.rng.randrange(n)
         c = tb.rng.randint(1, n - a)
         await tb.write_cells(tile, a, tb.codes(c, cmax), tb.codes(c, cmax))
-        a = tb.rng.randrange(n)
-        c = tb.rng.randint(1, n - a)
-        await tb.write_acc(tile, a, [tb.rng.randint(-(1 << 23), (1 << 23) - 1) for _ in range(c)])
         a = tb.rng.randrange(nr)
         c = tb.rng.randint(1, nr - a)
         await tb.write_rng(tile, a, [tb.rng.randrange(1, 1 << 32) for _ in range(c)])
         a = tb.rng.randrange(n)
         await tb.check_cells(tile, a, tb.rng.randint(1, n - a))
-        a = tb.rng.randrange(n)
-        await tb.check_acc(tile, a, tb.rng.randint(1, n - a))
         a = tb.rng.randrange(nr)
         await tb.check_rng(tile, a, tb.rng.randint(1, nr - a))
     await tb.check_state()
@@ -391,7 +388,7 @@ async def run_random_ops(dut, mode: int, noisy: bool, table: str, gaps: tuple, s
     total_pulses, applies = 0, 0
     for step in range(nops):
         tile = rng.randrange(tb.tiles)
-        kind = rng.choice(["fwd", "trn", "upd", "upd", "upd_apply", "upd_apply"])
+        kind = rng.choice(["fwd", "trn", "upd", "upd", "upd"])
         x = tb.vec(tb.cols)
         d = tb.vec(tb.rows)
         if faults and step == nops // 2:
@@ -408,8 +405,10 @@ async def run_random_ops(dut, mode: int, noisy: bool, table: str, gaps: tuple, s
         elif kind == "trn":
             await tb.transpose(tile, d)
         else:
-            await tb.update(tile, x, d, apply=(kind == "upd_apply"))
-            applies += kind == "upd_apply"
+            nb = min(tb.batch_max, rng.choice([1, 1, 2, 3, 5, tb.batch_max]))
+            await tb.update(tile, [x] + [tb.vec(tb.cols) for _ in range(nb - 1)],
+                            [d] + [tb.vec(tb.rows) for _ in range(nb - 1)])
+            applies += 1
             total_pulses += tb.last_pulses
         if step % 4 == 3:
             await tb.check_state()
@@ -427,7 +426,7 @@ async def run_random_ops(dut, mode: int, noisy: bool, table: str, gaps: tuple, s
     noisy=[False, True],
 )
 async def test_random_ops(dut, mode, noisy):
-    """Random FORWARD/TRANSPOSE/UPDATE (with and without APPLY) against the twin, with gaps."""
+    """Random FORWARD/TRANSPOSE/UPDATE (batches of 1..5 samples) against the twin, with gaps."""
     table = "linear" if not noisy else ("soft" if mode else "asym")
     await run_random_ops(dut, mode, noisy, table, gaps=(0.25, 0.35),
                          seed=100 + 2 * mode + int(noisy), nops=10)
@@ -453,54 +452,57 @@ async def test_random_tables_no_gaps(dut):
 
 
 @cocotb.test()
-async def test_saturation(dut):
-    """Accumulators near +-2^23 saturate; apply with n clipped to NMAX; rounding-mode LR_Q large."""
+async def test_large_sums_and_nmax(dut):
+    """Batch sums far above NMAX (full-scale operands of one sign, B up to 12): n clipped to
+    NMAX; rounding mode with LR_Q = 2^32 - 1 (the 24 x 32-bit product's saturation), both signs."""
     tb = TB(dut, seed=21)
     await tb.reset()
     for mode in (0, 1):
         await tb.randomize_device(mode=mode, noisy=True, table="asym")
         tb.set_config(LR_Q=0xFFFFFFFF if mode == 0 else 0x100)
-        n = tb.rows * tb.cols
         for tile in range(tb.tiles):
-            vals = [tb.rng.choice([(1 << 23) - 1 - tb.rng.randint(0, 300),
-                                   -(1 << 23) + tb.rng.randint(0, 300), tb.rng.randint(-300, 300)])
-                    for _ in range(n)]
-            await tb.write_acc(tile, 0, vals)
-            await tb.update(tile, tb.vec(tb.cols, -128, 127, 0), tb.vec(tb.rows, -128, 127, 0), False)
-            await tb.check_acc(tile, 0, n)
-            await tb.update(tile, tb.vec(tb.cols), tb.vec(tb.rows), True)
+            nb = min(tb.batch_max, tb.rng.choice([4, 12]))
+            sx = [tb.rng.choice([-1, 1]) for _ in range(tb.cols)]
+            sd = [tb.rng.choice([-1, 1]) for _ in range(tb.rows)]
+            xs = [[s * tb.rng.randint(100, 127) for s in sx] for _ in range(nb)]
+            ds = [[s * tb.rng.randint(100, 127) for s in sd] for _ in range(nb)]
+            await tb.update(tile, xs, ds)
+            await tb.update(tile, [tb.vec(tb.cols)], [tb.vec(tb.rows)])
         await tb.check_state()
 
 
 @cocotb.test()
 async def test_stream_statistics(dut):
-    """Coincidence mode with d = 127 on every row: per column the accumulated count over U
-    samples of BL bits estimates p_row * p_col = (127/128) * |x_j|/128. Checked within 5 sigma of
-    the binomial spread (fixed seed), and bit-exact against the twin."""
+    """Coincidence mode with d = 127 on every row and one non-zero column j per update: the
+    pulses applied (sum over rows of |S_ij| <= BL <= NMAX, no clipping) estimate
+    p_row * p_col = (127/128) * |x_j|/128 per stream bit over U updates of BL bits. Checked
+    within 5 sigma of the binomial spread (fixed seed), and bit-exact against the twin."""
     tb = TB(dut, seed=31)
     await tb.reset()
-    bl, samples = 255, 4
-    tb.set_config(UPDATE_MODE=1, BL=bl)
+    bl, samples = min(255, tb.bl_max), 4
+    tb.set_config(UPDATE_MODE=1, BL=bl, CMAX=min(248, (1 << tb.gw) - 1))
     await tb.write_rng(0, 0, [tb.rng.randrange(1, 1 << 32) for _ in range(tb.rows + tb.cols)])
     levels = [0, 1, 16, 64, 100, 127, -127, -64, -1]
-    x = [levels[j % len(levels)] for j in range(tb.cols)]
     d = [127] * tb.rows
-    for _ in range(samples):
-        await tb.update(0, x, d, apply=False)
-    await tb.check_acc(0, 0, tb.rows * tb.cols)
-    acc = tb.twin.read_acc(0, 0, tb.rows * tb.cols).view(tb.rows, tb.cols)
-    nbits = bl * samples
     for j in range(tb.cols):
+        x = [0] * tb.cols
+        x[j] = levels[j % len(levels)]
+        count = 0
+        for _ in range(samples):
+            await tb.update(0, [x], [d])
+            count += tb.last_pulses
+        nbits = bl * samples * tb.rows
         p = (127 / 128) * (abs(x[j]) / 128)
-        mean = float(acc[:, j].abs().float().mean()) / nbits
-        sigma = (p * (1 - p) / nbits) ** 0.5
-        sign = (x[j] > 0) - (x[j] < 0)
-        assert all((int(v) > 0) - (int(v) < 0) in (0, sign) for v in acc[:, j])
-        assert abs(mean - p) <= 5 * sigma + 1e-9, f"column {j}: rate {mean:.4f} vs {p:.4f}"
+        # the rows share column j's stream bits, so the spread is that of its bl * samples
+        # column bits (the row bits fire with 127/128), not of nbits independent ones
+        sigma = (p * (1 - p) / (bl * samples)) ** 0.5
+        assert abs(count / nbits - p) <= 5 * sigma + 1e-9, \
+            f"column {j}: rate {count / nbits:.4f} vs {p:.4f}"
 
 
-def cycle_formula(R, C, L, SB, op, mode, rn, apply, bl):
-    """docs/rtl-datapath.md, "Cycle counts": one payload byte and one response byte per clock."""
+def cycle_formula(R, C, L, SB, op, mode, rn, bl, nb=1):
+    """docs/rtl-datapath.md, "Cycle counts": one payload byte and one response byte per clock;
+    ``nb``: the samples B of an UPDATE (one array command, contract v3)."""
     wc, wr = -(-C // L), -(-R // L)
     fixed = 18
     if op == "fwd":
@@ -508,10 +510,10 @@ def cycle_formula(R, C, L, SB, op, mode, rn, apply, bl):
     if op == "trn":
         return R + (4 * wc if rn else 0) + R * wc + 2 * C + fixed
     if mode:
-        gen = (wr + wc) * (3 + -(-bl // SB) + int(apply))
+        gen = (wr + wc) * (4 + nb * -(-bl // SB) + 3 * (nb - 1))
     else:
-        gen = (wr + wc) * 4 if apply else 0
-    return C + R + gen + R * wc + 4 + fixed
+        gen = (wr + wc) * 4
+    return nb * (C + R) + gen + nb * R * wc + 4 + fixed
 
 
 @cocotb.test()
@@ -522,15 +524,21 @@ async def test_cycles(dut):
     await tb.reset()
     tb.set_gaps(float(os.environ.get('GAPS', '0.2')), float(os.environ.get('GAPS', '0.2')))
     R, C, L, SB = tb.rows, tb.cols, tb.lanes, int(dut.SB.value)
-    for mode, rn, apply, bl in ((0, 0, False, 31), (0, 100, True, 31), (1, 0, True, 31),
-                                (1, 0, False, 8), (1, 7, True, 255)):
+    for mode, rn, bl in ((0, 0, 31), (0, 100, 31), (1, 0, 31), (1, 0, 8), (1, 7, 255)):
+        bl = min(bl, tb.bl_max)
         tb.set_config(UPDATE_MODE=mode, RN_Q=rn, BL=bl)
         x, d = tb.vec(C), tb.vec(R)
+        nb = min(3, tb.batch_max)
         got = {"fwd": await tb.forward(0, x), "trn": await tb.transpose(0, d),
-               "upd": await tb.update(0, x, d, apply)}
-        want = {op: cycle_formula(R, C, L, SB, op, mode, rn, apply, bl) for op in got}
-        tb.log.info("cycles %s mode=%d rn=%d apply=%d bl=%d: %s (formula %s)", params_of(dut),
-                    mode, rn, apply, bl, got, want)
+               "upd1": await tb.update(0, [x], [d]),
+               "updB": await tb.update(0, [tb.vec(C) for _ in range(nb)],
+                                       [tb.vec(R) for _ in range(nb)])}
+        want = {"fwd": cycle_formula(R, C, L, SB, "fwd", mode, rn, bl),
+                "trn": cycle_formula(R, C, L, SB, "trn", mode, rn, bl),
+                "upd1": cycle_formula(R, C, L, SB, "upd", mode, rn, bl),
+                "updB": cycle_formula(R, C, L, SB, "upd", mode, rn, bl, nb)}
+        tb.log.info("cycles %s mode=%d rn=%d bl=%d: %s (formula %s)", params_of(dut),
+                    mode, rn, bl, got, want)
         assert got == want, f"cycles {got} != formula {want}"
     await tb.check_state()
 
@@ -541,14 +549,16 @@ SOURCES = ["memhil_pkg.sv", "memhil_dp_ram.sv", "memhil_dp_popcount.sv", "memhil
            "memhil_array_pass.sv", "memhil_array_out.sv", "memhil_array.sv"]
 
 PARAMS = [
-    dict(ROWS=5, COLS=7, TILES=1, LANES=4, G_W=8),      # non-power-of-two, partial words
-    dict(ROWS=6, COLS=8, TILES=2, LANES=2, G_W=10),     # two tiles, wider codes
-    dict(ROWS=12, COLS=16, TILES=1, LANES=8, G_W=16),   # LANES 8, 16-bit codes (CMAX up to 65280)
-    dict(ROWS=3, COLS=3, TILES=1, LANES=4, G_W=4),      # one word per row and per state RAM, 4-bit codes
+    dict(ROWS=5, COLS=7, TILES=1, LANES=4, G_W=8, BATCH_MAX=16),   # non-power-of-two, partial words
+    dict(ROWS=6, COLS=8, TILES=2, LANES=2, G_W=10, BATCH_MAX=5),   # two tiles, wider codes
+    dict(ROWS=12, COLS=16, TILES=1, LANES=8, G_W=16, BATCH_MAX=8),  # LANES 8, 16-bit codes
+    dict(ROWS=3, COLS=3, TILES=1, LANES=4, G_W=4, BUILD_BL_MAX=12, BATCH_MAX=3),  # one word per row and per
+    # state RAM, 4-bit codes, a build whose stream bits hold BL <= 12 (not a multiple of SB)
 ]
 
 
-@pytest.mark.parametrize("params", PARAMS, ids=lambda p: "r{ROWS}c{COLS}t{TILES}l{LANES}g{G_W}".format(**p))
+@pytest.mark.parametrize("params", PARAMS, ids=lambda p: "r{ROWS}c{COLS}t{TILES}l{LANES}g{G_W}".format(**p)
+                         + ("b{BUILD_BL_MAX}".format(**p) if "BUILD_BL_MAX" in p else ""))
 def test_memhil_array(params):
     from memhil_sim import run_cocotb
 

@@ -5,7 +5,10 @@ Frames go in as raw bytes through an AXI4-Stream source (TLAST where a test puts
 response is compared byte for byte with ``TwinDevice`` (memhil.runtime.device_model, fed the same
 bytes) and decoded and checked by hand as well (SOF, LEN, CRC, SEQ/OP echo, status). Covers:
 PING; every error status (BAD_CRC, BAD_OP, BAD_LEN for a wrong length and for LEN > MAX_PAYLOAD
-answered at once, BAD_ARG, TRUNCATED); bytes before SOF and after the CRC ignored; resync; error
+answered at once, BAD_ARG, TRUNCATED); contract v3's refusals (the v2 accumulator opcodes
+READ_ACC / WRITE_ACC are BAD_OP, UPDATE / UPDATE_B flags other than APPLY, B > BATCH_MAX and a BL
+write above BL_MAX are BAD_ARG, on a build with BATCH_MAX 3, BL_MAX 20); bytes before SOF and
+after the CRC ignored; resync; error
 commands change no state; sequence-number replay; and a fuzz of >= 1000 random malformed frames
 between valid commands, with the state and the error counter checked at the end.
 """
@@ -43,14 +46,11 @@ async def read_cells(tb, tile, start, count):
 
 
 async def snapshot(tb):
-    """Codes, accumulators and LFSR states of every tile, and the configuration registers."""
+    """Codes and LFSR states of every tile, and the configuration registers."""
     n = tb.rows * tb.cols
     out = []
     for t in range(tb.tiles):
         out.append(await read_cells(tb, t, 0, n))
-        st, acc = await tb.command(OP["READ_ACC"], cells_payload(t, 0, n))
-        assert st == ST["OK"]
-        out.append(acc)
         st, rng = await tb.command(OP["READ_RNG"], struct.pack("<BHH", t, 0, tb.rows + tb.cols))
         assert st == ST["OK"]
         out.append(rng)
@@ -68,7 +68,7 @@ async def setup(dut):
 
 
 async def program(tb, seed=1):
-    """Put a known, non-trivial state into the device (codes, LFSRs, accumulators)."""
+    """Put a known, non-trivial state into the device (codes, LFSRs)."""
     rng = random.Random(seed)
     n = tb.rows * tb.cols
     for t in range(tb.tiles):
@@ -79,10 +79,6 @@ async def program(tb, seed=1):
         st, _ = await tb.command(OP["WRITE_RNG"], struct.pack("<BHH", t, 0, len(states)) +
                                  b"".join(struct.pack("<I", s) for s in states))
         assert st == ST["OK"]
-        accs = [rng.randrange(-(1 << 23), 1 << 23) for _ in range(n)]
-        st, _ = await tb.command(OP["WRITE_ACC"], cells_payload(t, 0, n) +
-                                 b"".join(struct.pack("<i", a) for a in accs))
-        assert st == ST["OK"]
 
 
 @cocotb.test()
@@ -90,8 +86,10 @@ async def test_ping(dut):
     tb = await setup(dut)
     st, pay = await tb.command(OP["PING"])
     assert st == ST["OK"]
-    assert pay == struct.pack("<IHHHBBB", SPEC.magic, SPEC.version, tb.rows, tb.cols, tb.tiles,
-                              tb.lanes, SPEC.limits["payload_log2_default"])
+    assert pay == struct.pack("<IHHHBBBHB", SPEC.magic, SPEC.version, tb.rows, tb.cols, tb.tiles,
+                              tb.lanes, SPEC.limits["payload_log2_default"], tb.batch_max,
+                              tb.bl_max)
+    assert SPEC.version == 3
 
 
 @cocotb.test()
@@ -120,7 +118,7 @@ async def test_errors(dut, pause):
             continue
         await expect(bytes(raw), ST["BAD_CRC"], seq, op)
     # BAD_OP
-    for op in (0x03, 0x16, 0x24, 0x32, 0xFF):
+    for op in (0x03, 0x14, 0x15, 0x16, 0x24, 0x32, 0xFF):   # 0x14, 0x15: v2's READ_ACC, WRITE_ACC
         await expect(proto.encode_command(0x22, op, b"\x01\x02"), ST["BAD_OP"], 0x22, op)
     # BAD_LEN: not the length the opcode requires
     for op, pay in ((OP["PING"], b"\x00"), (OP["READ_REG"], b"\x00"),
@@ -136,38 +134,48 @@ async def test_errors(dut, pause):
     raw = bytearray(proto.encode_command(0x24, OP["WRITE_CELLS"], big))
     raw[-1] ^= 0x01
     await expect(bytes(raw), ST["BAD_CRC"], 0x24, OP["WRITE_CELLS"])
-    await expect(proto.encode_command(0x25, OP["WRITE_ACC"], big), ST["BAD_LEN"], 0x25, OP["WRITE_ACC"])
+    await expect(proto.encode_command(0x25, 0x15, big), ST["BAD_OP"], 0x25, 0x15)      # v2 WRITE_ACC
+    await expect(proto.encode_command(0x26, OP["WRITE_RNG"], big), ST["BAD_LEN"], 0x26, OP["WRITE_RNG"])
     # BAD_LEN at once for LEN > MAX_PAYLOAD: answered after the header, then resync
     for ln in (MAXP + 1, 0xFFFF, 0x10000, 0xFFFFFF):
         await expect(bytes([0xA5, 0x44, OP["WRITE_CELLS"]]) + ln.to_bytes(3, "little"),
                      ST["BAD_LEN"], 0x44, OP["WRITE_CELLS"])
-    # BAD_ARG: tile, ranges, counts, codes, LFSR states, accumulator values, registers
+    # BAD_ARG: tile, ranges, counts, codes, LFSR states, update flags, batch sizes, registers
     cmax = 248
     bad_args = [
         (OP["READ_CELLS"], cells_payload(tb.tiles, 0, 1)),
         (OP["READ_CELLS"], cells_payload(0, 0, 0)),
         (OP["READ_CELLS"], cells_payload(0, n - 1, 2)),
         (OP["READ_CELLS"], cells_payload(0, 0xFFFFFFFF, 1)),
-        (OP["READ_ACC"], cells_payload(0, n, 1)),
+        (OP["READ_CELLS"], cells_payload(0, n, 1)),
         (OP["READ_RNG"], struct.pack("<BHH", 0, tb.rows + tb.cols - 1, 2)),
         (OP["READ_RNG"], struct.pack("<BHH", 0, 0, 0)),
         (OP["WRITE_CELLS"], cells_payload(0, 0, 2, [(1, 2), (cmax + 1, 0)])),
         (OP["WRITE_CELLS"], cells_payload(0, 0, 1, [(0, 0xFFFF)])),
         (OP["WRITE_CELLS"], cells_payload(tb.tiles, 0, 1, [(0, 0)])),
         (OP["WRITE_RNG"], struct.pack("<BHHII", 0, 0, 2, 5, 0)),
-        (OP["WRITE_ACC"], cells_payload(0, 0, 2) + struct.pack("<ii", 3, 1 << 23)),
-        (OP["WRITE_ACC"], cells_payload(0, 0, 1) + struct.pack("<i", -(1 << 23) - 1)),
         (OP["FORWARD"], bytes([tb.tiles]) + bytes(tb.cols)),
         (OP["UPDATE"], bytes([0xFF, 1]) + bytes(tb.rows + tb.cols)),
         (OP["UPDATE"], bytes([0, 2]) + bytes(tb.rows + tb.cols)),
         (OP["UPDATE"], bytes([0, 0x81]) + bytes(tb.rows + tb.cols)),
+        (OP["UPDATE"], bytes([0, 0]) + bytes(tb.rows + tb.cols)),         # accumulate only: gone
+        (OP["UPDATE_B"], struct.pack("<BBH", 0, 0, 1) + bytes(tb.rows + tb.cols)),
+        (OP["UPDATE_B"], struct.pack("<BBH", 0, 2, 2) + bytes(2 * (tb.rows + tb.cols))),
+        (OP["UPDATE_B"], struct.pack("<BBH", 0, 1, tb.batch_max + 1) +
+         bytes((tb.batch_max + 1) * (tb.rows + tb.cols))),                  # B > BATCH_MAX
+        (OP["FORWARD_B"], struct.pack("<BH", 0, tb.batch_max + 1) + bytes((tb.batch_max + 1) * tb.cols)),
+        (OP["TRANSPOSE_B"], struct.pack("<BH", 0, tb.batch_max + 1) +
+         bytes((tb.batch_max + 1) * tb.rows)),
+        (OP["UPDATE_B"], struct.pack("<BBH", tb.tiles, 0, tb.batch_max + 1) +
+         bytes((tb.batch_max + 1) * (tb.rows + tb.cols))),                  # all three at once
         (OP["WRITE_REG"], struct.pack("<HI", REG["ID"], 1)),
         (OP["WRITE_REG"], struct.pack("<HI", REG["BL"], 0)),
+        (OP["WRITE_REG"], struct.pack("<HI", REG["BL"], tb.bl_max + 1)),     # above the build's BL_MAX
         (OP["WRITE_REG"], struct.pack("<HI", REG["CMAX"], 0)),
         (OP["WRITE_REG"], struct.pack("<HI", 0x0402, 1)),
         (OP["WRITE_REG"], struct.pack("<HI", 0x0400, 0x10000)),
         (OP["WRITE_REG"], struct.pack("<HI", 0x1000, 0)),
-        (OP["READ_REG"], struct.pack("<H", 0x0018)),
+        (OP["READ_REG"], struct.pack("<H", 0x001C)),
         (OP["READ_REG"], struct.pack("<H", 0x2000)),
     ]
     for op, pay in bad_args:
@@ -184,7 +192,7 @@ async def test_errors(dut, pause):
     # after every frame the parser hunts at once: two frames in one packet get two responses,
     # and a SOF after the CRC starts a frame that TLAST truncates
     rsp = await tb.xfer_raw(good + proto.encode_command(0x12, OP["PING"]))
-    assert len(rsp) == 2 * 9 + 4 + 13             # two headers and CRCs, READ_REG and PING
+    assert len(rsp) == 2 * 9 + 4 + 16             # two headers and CRCs, READ_REG and PING (v3: 16)
     rsp = await tb.xfer_raw(good + b"\xa5\x00\x01")
     assert proto.decode_response(rsp[-9:]) == (0x00, 0x01, ST["TRUNCATED"], b"")
     errs += 1
@@ -201,25 +209,26 @@ async def test_replay(dut):
     await program(tb, seed=3)
     x = bytes(random.Random(1).randrange(256) for _ in range(tb.cols))
     d = bytes(random.Random(2).randrange(256) for _ in range(tb.rows))
-    upd = bytes([0, 0]) + x + d                       # accumulate only
+    upd = bytes([0, 1]) + x + d                       # UPDATE, APPLY (the only flags of v3)
     st1, p1 = await tb.command(OP["UPDATE"], upd, seq=9)
-    assert st1 == ST["OK"] and p1 == bytes(4)
-    acc1 = await tb.command(OP["READ_ACC"], cells_payload(0, 0, tb.rows * tb.cols), seq=10)
+    assert st1 == ST["OK"]
+    cells1 = await tb.command(OP["READ_CELLS"], cells_payload(0, 0, tb.rows * tb.cols), seq=10)
     cnt = (await tb.axil_read(REG["CNT_UPDATES"]))[0]
     # the same SEQ and OP: the stored response, nothing executed
-    st2, p2 = await tb.command(OP["READ_ACC"], cells_payload(0, 0, 1), seq=10)
-    assert (st2, p2) == acc1
+    st2, p2 = await tb.command(OP["READ_CELLS"], cells_payload(0, 0, 1), seq=10)
+    assert (st2, p2) == cells1
     # a replayed response survives an error response in between
     rsp = await tb.xfer_raw(proto.encode_command(10, 0x7F))
     assert proto.decode_response(rsp)[2] == ST["BAD_OP"]
-    assert (await tb.command(OP["READ_ACC"], cells_payload(0, 0, 1), seq=10)) == acc1
+    assert (await tb.command(OP["READ_CELLS"], cells_payload(0, 0, 1), seq=10)) == cells1
     # same SEQ, other OP: executed
     st3, p3 = await tb.command(OP["UPDATE"], upd, seq=10)
     assert st3 == ST["OK"]
     assert (await tb.axil_read(REG["CNT_UPDATES"]))[0] == cnt + 1
-    st4, p4 = await tb.command(OP["UPDATE"], upd, seq=10)        # replay: not accumulated again
+    st4, p4 = await tb.command(OP["UPDATE"], upd, seq=10)        # replay: not applied again
     assert (st4, p4) == (st3, p3)
     assert (await tb.axil_read(REG["CNT_UPDATES"]))[0] == cnt + 1
+    await read_cells(tb, 0, 0, tb.rows * tb.cols)    # equal to the model's (which did not apply)
 
 
 def _malformed(rng: random.Random, tb) -> tuple[bytes, tuple | None]:
@@ -281,7 +290,7 @@ async def test_fuzz_malformed(dut):
     assert (await tb.axil_read(REG["CNT_ERRORS"]))[0] == errs
 
 
-PARAMS = [dict(ROWS=4, COLS=5, TILES=2, LANES=2, G_W=8)]
+PARAMS = [dict(ROWS=4, COLS=5, TILES=2, LANES=2, G_W=8, BATCH_MAX=3, BL_MAX=20)]
 
 
 @pytest.mark.sim

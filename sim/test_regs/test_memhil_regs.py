@@ -9,8 +9,9 @@ the command link) exactly when the twin raises ``TwinError``, and afterwards
 every register and every step-table entry reads back equal. Fields the contract leaves to the
 RTL are compared with the RTL's own values: STATUS, CNT_BUSY and CNT_ERRORS. The twin is built
 with the RTL's G_W and LANES (CMAX resets to min(248, 2^G_W - 1) and must stay below 2^G_W;
-GEOMETRY1 reports both); a second build has G_W = 4 for that reset rule, and READ_REG after reset
-is compared with TwinDevice as well.
+GEOMETRY1 reports both); a second build has G_W = 4 for that reset rule and small build limits
+(contract v3: BATCH_MAX 7, BL_MAX 20 in GEOMETRY2; a BL write above BL_MAX is refused and BL
+resets to min(31, BL_MAX)), and READ_REG after reset is compared with TwinDevice as well.
 """
 from __future__ import annotations
 
@@ -89,6 +90,8 @@ async def compare_all(tb, twin, via):
         assert v == want, f"0x{a:03x}: rtl {v:#x} twin {want:#x}"
     g1, _ = await rd(tb, via, REG["GEOMETRY1"])
     assert g1 == tb.tiles | (tb.lanes << 8) | (tb.gw << 16) | (tb.payload_log2 << 24)
+    g2, _ = await rd(tb, via, REG["GEOMETRY2"])
+    assert g2 == tb.batch_max | (tb.bl_max << 16)
     assert await axil_errors(tb) == e0, "a read of a register was refused"
 
 
@@ -102,7 +105,8 @@ def twin_reg(tb, twin, a: int) -> int:
 
 
 def make_twin(tb):
-    return Twin(tb.rows, tb.cols, tb.tiles, g_w=tb.gw, lanes=tb.lanes)
+    return Twin(tb.rows, tb.cols, tb.tiles, g_w=tb.gw, lanes=tb.lanes, batch_max=tb.batch_max,
+                bl_max=tb.bl_max)
 
 
 @cocotb.test()
@@ -112,11 +116,12 @@ async def test_reset_values(dut):
     twin = make_twin(tb)
     await compare_all(tb, twin, "axil")
     assert (await tb.axil_read(REG["CMAX"]))[0] == min(248, (1 << tb.gw) - 1)
+    assert (await tb.axil_read(REG["BL"]))[0] == min(31, tb.bl_max)
     for name in ("STATUS", "CNT_BUSY", "CNT_ERRORS"):
         assert (await tb.axil_read(REG[name])) == (0, 0)
 
 
-def random_write(rng: random.Random, gw: int):
+def random_write(rng: random.Random, gw: int, bl_max: int):
     names = [n for n, r in SPEC.registers.items()]
     k = rng.randrange(10)
     if k < 5:
@@ -127,11 +132,13 @@ def random_write(rng: random.Random, gw: int):
                             rng.randrange(1 << 32)])
         if name == "CTRL":
             value = rng.choice([0, 1, 2])
+        if name == "BL" and rng.random() < 0.5:   # the build's limit and just above it
+            value = rng.choice([bl_max - 1, bl_max, bl_max + 1])
     elif k < 8:
         addr = rng.choice([UP, DN]) + 4 * rng.randrange(256)
         value = rng.choice([0, rng.randrange(1 << 16), 0xFFFF, 0x10000, rng.randrange(1 << 32)])
     else:
-        addr = rng.choice([0x018, 0x05C, 0x08C, 0x3FC, 0xC00, 0xFFC, 0x021, 0x402, 0x031,
+        addr = rng.choice([0x01C, 0x05C, 0x08C, 0x3FC, 0xC00, 0xFFC, 0x021, 0x402, 0x031,
                            0x806, 0x013, 0x7FF])
         value = rng.randrange(1 << 32)
     return addr, value
@@ -146,7 +153,7 @@ async def test_random_access(dut, via):
     twin = make_twin(tb)
     rng = random.Random(11 if via == "axil" else 12)
     for i in range(300):
-        addr, value = random_write(rng, tb.gw)
+        addr, value = random_write(rng, tb.gw, tb.bl_max)
         try:
             twin.write_reg(addr, value)
             exp = True
@@ -158,7 +165,7 @@ async def test_random_access(dut, via):
             await compare_all(tb, twin, via)
     await compare_all(tb, twin, via)
     # reads of unknown or misaligned addresses are refused too (misaligned: issue 9, defect 5)
-    for a in (0x018, 0x08C, 0xC00, 0x1000, 0xFFFF, 0x402, 0x021, 0x031, 0x806, 0x001):
+    for a in (0x01C, 0x05C, 0x08C, 0xC00, 0x1000, 0xFFFF, 0x402, 0x021, 0x031, 0x806, 0x001):
         if via == "axil" and a > 0xFFF:   # beyond the 12-bit AXI4-Lite address
             continue
         assert not (await rd(tb, via, a))[1]
@@ -171,11 +178,13 @@ async def test_reset_via_commands(dut):
     tb.attach_model()
     await tb.reset()
     for name in ("CMAX", "SUB_BITS", "C0", "UPDATE_MODE", "BL", "ADC_BITS", "GEOMETRY0",
-                 "GEOMETRY1", "ID", "VERSION", "STATUS", "CNT_ERRORS"):
+                 "GEOMETRY1", "GEOMETRY2", "ID", "VERSION", "STATUS", "CNT_ERRORS"):
         st, pay = await tb.command(OP["READ_REG"], struct.pack("<H", REG[name]))
         assert st == ST["OK"]
     st, pay = await tb.command(OP["READ_REG"], struct.pack("<H", REG["CMAX"]))
     assert struct.unpack("<I", pay)[0] == min(248, (1 << tb.gw) - 1)
+    st, pay = await tb.command(OP["READ_REG"], struct.pack("<H", REG["GEOMETRY2"]))
+    assert struct.unpack("<I", pay)[0] == tb.batch_max | (tb.bl_max << 16)
 
 
 @cocotb.test()
@@ -202,31 +211,35 @@ async def test_counters_and_status(dut):
     # refused AXI4-Lite accesses (issue 12, defect 3): OKAY, counted, STATUS = BAD_ARG, as
     # TwinDevice's mmio_read / mmio_write answer
     from memhil.runtime.device_model import TwinDevice
-    dev = TwinDevice(tb.rows, tb.cols, tb.tiles, g_w=tb.gw, lanes=tb.lanes)
+    dev = TwinDevice(tb.rows, tb.cols, tb.tiles, g_w=tb.gw, lanes=tb.lanes,
+                     batch_max=tb.batch_max, bl_max=tb.bl_max)
     st, _ = await tb.command(0x7F, b"")                       # an unknown opcode
     assert st == ST["BAD_OP"]
     assert (await tb.axil_read(REG["STATUS"]))[0] == ST["BAD_OP"] << 8
     dev.last_error, dev.errors = ST["BAD_OP"], 1
-    for addr, value in ((REG["ID"], 5), (REG["BL"], 0), (0x018, 1), (0x402, 1), (UP, 1 << 16)):
+    for addr, value in ((REG["ID"], 5), (REG["BL"], 0), (0x018, 1), (0x402, 1), (UP, 1 << 16),
+                        (REG["BL"], tb.bl_max + 1)):
         assert await tb.axil_write_beat(addr, value) == 0
         dev.mmio_write(addr, value)
         assert await tb.axil_read_beat(0x08C) == (0, 0)
         assert dev.mmio_read(0x08C) == 0
         for name in ("CNT_ERRORS", "STATUS", "BL", "ID"):
             assert (await tb.axil_read(REG[name]))[0] == dev.mmio_read(REG[name]), name
-    assert dev.errors == 11
+    assert dev.errors == 13
     assert await tb.axil_write(REG["CTRL"], 1) == 0
     dev.mmio_write(REG["CTRL"], 1)
     assert (await tb.axil_read(REG["CNT_ERRORS"]))[0] == dev.mmio_read(REG["CNT_ERRORS"]) == 0
 
 
 PARAMS = [dict(ROWS=4, COLS=5, TILES=2, LANES=2, G_W=8),
-          dict(ROWS=3, COLS=3, TILES=1, LANES=4, G_W=4)]      # CMAX resets to 15
+          dict(ROWS=3, COLS=3, TILES=1, LANES=4, G_W=4,       # CMAX resets to 15
+               BATCH_MAX=7, BL_MAX=20)]                        # BL resets to 20
 
 
 @pytest.mark.sim
 @pytest.mark.xdist_group("memhil_top_small")
-@pytest.mark.parametrize("params", PARAMS, ids=lambda p: "r{ROWS}c{COLS}t{TILES}l{LANES}g{G_W}".format(**p))
+@pytest.mark.parametrize("params", PARAMS, ids=lambda p: "r{ROWS}c{COLS}t{TILES}l{LANES}g{G_W}".format(**p)
+                         + ("b{BATCH_MAX}".format(**p) if "BATCH_MAX" in p else ""))
 def test_memhil_regs(params):
     from memhil_sim import run_cocotb
 

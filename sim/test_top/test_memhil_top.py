@@ -4,15 +4,17 @@
 The real command byte stream goes through the AXI4-Stream source (with idle cycles), responses
 come back through the sink (with backpressure), and every response frame is compared byte for
 byte with ``memhil.runtime.device_model.TwinDevice`` fed the same bytes. Random sequences of
-every opcode (FORWARD, TRANSPOSE, UPDATE with and without APPLY, their batched forms FORWARD_B,
-TRANSPOSE_B and UPDATE_B with B up to what MAX_PAYLOAD holds, cell/RNG/accumulator reads and
-writes, register writes including step-table entries, PING, replays of the last command and
-malformed frames) run in both update modes, with zero and non-zero variability (c2c, d2d, read
-noise); at the end the whole state (codes of both devices, accumulators and every LFSR of every
-tile, through READ_CELLS / READ_ACC / READ_RNG, and the counters through READ_REG) is compared.
-Three parameter sets, one with non-power-of-two ROWS/COLS, one with more than 1024 cells and an
-8 KiB MAX_PAYLOAD (PAYLOAD_LOG2 = 13), so that batched frames longer than 4096 bytes and
-the state check's 4096-byte READ_CELLS payloads run.
+every opcode (FORWARD, TRANSPOSE, UPDATE (always APPLY: contract v3), their batched forms
+FORWARD_B, TRANSPOSE_B and UPDATE_B with B up to what MAX_PAYLOAD and the build's BATCH_MAX
+hold, cell/RNG reads and writes, register writes including step-table entries and BL writes
+above the build's BL_MAX, PING, replays of the last command and malformed frames, among them
+the v2 accumulator opcodes (BAD_OP), UPDATE flags other than APPLY and B > BATCH_MAX) run in
+both update modes, with zero and non-zero variability (c2c, d2d, read noise); at the end the
+whole state (codes of both devices and every LFSR of every tile, through READ_CELLS /
+READ_RNG, and the counters through READ_REG) is compared. Three parameter sets, one with
+non-power-of-two ROWS/COLS and small build limits (BATCH_MAX 5, BL_MAX 9), one with more than
+1024 cells and an 8 KiB MAX_PAYLOAD (PAYLOAD_LOG2 = 13), so that batched frames longer than
+4096 bytes and the state check's 4096-byte READ_CELLS payloads run.
 """
 from __future__ import annotations
 
@@ -117,7 +119,7 @@ class Run:
         batch = rng.random() < 0.5
 
         def nb(per_in, per_out=0):       # a batch size that fits, often the largest
-            hi = min(256, (maxp - 4) // per_in, maxp // per_out if per_out else 256)
+            hi = min(tb.batch_max, (maxp - 4) // per_in, maxp // per_out if per_out else 256)
             return hi if rng.random() < 0.05 else rng.randint(1, min(hi, 6))
 
         if k < 0.22 and batch:
@@ -135,20 +137,16 @@ class Run:
         elif k < 0.68 and batch:
             b = nb(tb.rows + tb.cols)
             await self.cmd(OP["UPDATE_B"], pr.pack_update_batch(
-                t, rng.random() < 0.6, [[code(rng) for _ in range(tb.cols)] for _ in range(b)],
+                t, True, [[code(rng) for _ in range(tb.cols)] for _ in range(b)],
                 [[code(rng) for _ in range(tb.rows)] for _ in range(b)]))
         elif k < 0.68:
             await self.cmd(OP["UPDATE"], pr.pack_update(
-                t, rng.random() < 0.5, [code(rng) for _ in range(tb.cols)],
+                t, True, [code(rng) for _ in range(tb.cols)],
                 [code(rng) for _ in range(tb.rows)]))
-        elif k < 0.73:
-            s = rng.randrange(n)
-            c = rng.randrange(1, n - s + 1)
-            await self.cmd(OP["READ_CELLS"], pr.pack_range(t, s, c))
         elif k < 0.77:
             s = rng.randrange(n)
-            c = rng.randrange(1, n - s + 1)
-            await self.cmd(OP["READ_ACC"], pr.pack_range(t, s, c))
+            c = rng.randrange(1, min(n - s, maxp // 4) + 1)
+            await self.cmd(OP["READ_CELLS"], pr.pack_range(t, s, c))
         elif k < 0.80:
             s = rng.randrange(nr)
             c = rng.randrange(1, nr - s + 1)
@@ -160,11 +158,13 @@ class Run:
             gm = [rng.randrange(self.cmax + 1) for _ in range(c)]
             await self.cmd(OP["WRITE_CELLS"], pr.pack_range(t, s, c) + pr.pack_cells(gp, gm))
         elif k < 0.86:
-            s = rng.randrange(n)
-            c = rng.randrange(1, min(8, n - s) + 1)
-            vals = [rng.randrange(-(1 << 23), 1 << 23) if rng.random() < 0.3 else rng.randrange(-300, 300)
-                    for _ in range(c)]
-            await self.cmd(OP["WRITE_ACC"], pr.pack_range(t, s, c) + pr.pack_i32s(vals))
+            # the v2 accumulator opcodes are unknown to a v3 device: BAD_OP (READ_ACC's and
+            # WRITE_ACC's v2 payloads), nothing changes
+            op = rng.choice([0x14, 0x15])
+            c = rng.randrange(1, 4)
+            pay = pr.pack_range(t, 0, c) + (pr.pack_i32s([5] * c) if op == 0x15 else b"")
+            st, _ = await self.cmd(op, pay, expect_ok=False)
+            assert st == ST["BAD_OP"]
         elif k < 0.88:
             s = rng.randrange(nr)
             c = rng.randrange(1, min(4, nr - s) + 1)
@@ -180,16 +180,28 @@ class Run:
                    "LR_Q": rng.randrange(1 << 17), "BL": rng.randrange(1, 12),
                    "SUB_BITS": rng.randrange(2, 5), "C0": rng.randrange(0, 40),
                    "RN_Q": rng.choice([0, 500, 3000])}[name]
-            await self.cmd(OP["WRITE_REG"], pr.pack_write_reg(REG[name], val))
+            # a BL above the build's BL_MAX is refused (BAD_ARG), as the model refuses it
+            ok = name != "BL" or val <= tb.bl_max
+            st, _ = await self.cmd(OP["WRITE_REG"], pr.pack_write_reg(REG[name], val),
+                                   expect_ok=ok)
+            assert (st == ST["OK"]) == ok
         elif k < 0.94:
             # replay of the previous command: same SEQ and OP, the stored response comes back
             await self.tb.xfer_raw(self.tb.last_raw)
         elif k < 0.97:
             # a malformed frame: bad CRC or an argument error (the model says which response)
+            big_b = tb.batch_max + 1                 # B > BATCH_MAX (if the frame holds it)
             bad = rng.choice([
                 (OP["UPDATE"], pr.pack_update(tb.tiles, True, [0] * tb.cols, [0] * tb.rows)),
+                (OP["UPDATE"], pr.pack_update(0, False, [3] * tb.cols, [3] * tb.rows)),  # flags 0
+                (OP["UPDATE"], pr.pack_update(0, 0x81, [3] * tb.cols, [3] * tb.rows)),
                 (OP["UPDATE_B"], struct.pack("<BBH", 0, 1, 0)),                 # B = 0
                 (OP["UPDATE_B"], struct.pack("<BBH", 0, 3, 1) + bytes(nr)),     # flags
+                (OP["UPDATE_B"], struct.pack("<BBH", 0, 0, 1) + bytes(nr)),     # flags 0
+                (OP["UPDATE_B"], struct.pack("<BBH", 0, 1, big_b) + bytes(nr * big_b))
+                if 4 + nr * big_b <= maxp else (OP["UPDATE_B"], struct.pack("<BBH", 0, 1, 0)),
+                (OP["FORWARD_B"], struct.pack("<BH", 0, big_b) + bytes(tb.cols * big_b))
+                if 3 + tb.cols * big_b <= maxp else (OP["FORWARD_B"], struct.pack("<BH", 0, 0)),
                 (OP["FORWARD_B"], pr.pack_batch(tb.tiles, [[1] * tb.cols])),    # tile
                 (OP["TRANSPOSE_B"], struct.pack("<BH", 0, 2) + bytes(tb.rows)),  # LEN
                 (OP["FORWARD_B"], pr.pack_batch(0, [[0] * tb.cols] * 257)[:maxp]),  # B/LEN
@@ -209,12 +221,12 @@ class Run:
             for s in range(0, n, 1024):
                 c = min(1024, n - s)
                 await self.cmd(OP["READ_CELLS"], pr.pack_range(t, s, c))
-                await self.cmd(OP["READ_ACC"], pr.pack_range(t, s, c))
             await self.cmd(OP["READ_RNG"], pr.pack_range(t, 0, nr, start16=True))
         for name in ("CNT_PULSES", "CNT_UPDATES", "CNT_READS", "CNT_ERRORS", "STATUS", "CMAX",
-                     "BL", "LR_Q", "C2C_Q", "D2D_Q", "D2D_KEY", "RN_Q", "ADC_SHIFT", "ADC_BITS",
-                     "FAULT_RATE", "FAULT_KEY", "FAULT_KIND", "CNT_PULSES_UP", "CNT_PULSES_DN",
-                     "CNT_PULSES_STUCK", "CNT_CELL_READS", "CNT_DAC", "CNT_ADC"):
+                     "GEOMETRY1", "GEOMETRY2", "BL", "LR_Q", "C2C_Q", "D2D_Q", "D2D_KEY", "RN_Q",
+                     "ADC_SHIFT", "ADC_BITS", "FAULT_RATE", "FAULT_KEY", "FAULT_KIND",
+                     "CNT_PULSES_UP", "CNT_PULSES_DN", "CNT_PULSES_STUCK", "CNT_CELL_READS",
+                     "CNT_DAC", "CNT_ADC"):
             await self.cmd(OP["READ_REG"], pr.pack_read_reg(REG[name]))
 
 
@@ -234,7 +246,7 @@ async def test_random(dut, mode, noisy, pause):
     run = Run(tb, rng)
     await run.configure(mode, noisy)
     if tb.payload_log2 > 12:     # one frame longer than 4096 bytes: the largest UPDATE_B
-        b = min(256, ((1 << tb.payload_log2) - 4) // (tb.rows + tb.cols))
+        b = min(tb.batch_max, ((1 << tb.payload_log2) - 4) // (tb.rows + tb.cols))
         await run.cmd(OP["UPDATE_B"], pr.pack_update_batch(
             0, True, [[code(rng) for _ in range(tb.cols)] for _ in range(b)],
             [[code(rng) for _ in range(tb.rows)] for _ in range(b)]))
@@ -264,22 +276,19 @@ async def test_random_faults(dut, mode, noisy):
 
 
 @cocotb.test()
-async def test_saturation_and_nmax(dut):
-    """Accumulators at the rails and pulse counts above NMAX in both modes."""
+async def test_large_sums_and_nmax(dut):
+    """Batch sums of full-scale operands (the largest UPDATE_B the build and frame take, both
+    signs) and pulse counts above NMAX in both modes; BL at the build's BL_MAX."""
     tb = await make_tb(dut, "none")
     run = Run(tb, random.Random(5))
-    n = tb.rows * tb.cols
+    nr = tb.rows + tb.cols
+    b = min(tb.batch_max, ((1 << tb.payload_log2) - 4) // nr)
     for mode in (1, 0):
         await run.write_reg("UPDATE_MODE", mode)
         await run.write_reg("LR_Q", 1 << 20)
-        for s in range(0, n, 1000):
-            c = min(1000, n - s)
-            await run.cmd(OP["WRITE_ACC"], pr.pack_range(0, s, c) +
-                          pr.pack_i32s([(1 << 23) - 1 if i % 2 else -(1 << 23) for i in range(s, s + c)]))
-        for _ in range(2):
-            await run.cmd(OP["UPDATE"], pr.pack_update(0, False, [127] * tb.cols,
-                                                       [-127 if i % 2 else 127 for i in range(tb.rows)]))
-        await run.cmd(OP["READ_ACC"], pr.pack_range(0, 0, min(n, 1024)))
+        await run.write_reg("BL", tb.bl_max)
+        await run.cmd(OP["UPDATE_B"], pr.pack_update_batch(
+            0, True, [[127] * tb.cols] * b, [[-127 if i % 2 else 127 for i in range(tb.rows)]] * b))
         await run.cmd(OP["UPDATE"], pr.pack_update(0, True, [127] * tb.cols, [127] * tb.rows))
     await run.check_state()
 
@@ -362,7 +371,8 @@ async def test_misaligned_addresses_are_refused(dut):
 
 
 PARAMS = [
-    dict(ROWS=5, COLS=7, TILES=2, LANES=4, G_W=8),      # non-power-of-two, partial words
+    dict(ROWS=5, COLS=7, TILES=2, LANES=4, G_W=8, BATCH_MAX=5, BL_MAX=9),  # non-power-of-two,
+    # partial words, small build limits (B > 5 and BL > 9 refused)
     dict(ROWS=6, COLS=8, TILES=2, LANES=2, G_W=10),     # wider codes
     dict(ROWS=32, COLS=33, TILES=1, LANES=8, G_W=8, PAYLOAD_LOG2=13),  # more lanes, 8 KiB frames
 ]
@@ -371,7 +381,8 @@ PARAMS = [
 @pytest.mark.sim
 @pytest.mark.slow
 @pytest.mark.parametrize("params", PARAMS, ids=lambda p: "r{ROWS}c{COLS}t{TILES}l{LANES}g{G_W}".format(**p)
-                         + ("p{PAYLOAD_LOG2}".format(**p) if "PAYLOAD_LOG2" in p else ""))
+                         + ("p{PAYLOAD_LOG2}".format(**p) if "PAYLOAD_LOG2" in p else "")
+                         + ("b{BATCH_MAX}".format(**p) if "BATCH_MAX" in p else ""))
 def test_memhil_top(params):
     from memhil_sim import run_cocotb
 

@@ -37,10 +37,12 @@ def _render_fields(spec: Spec, w) -> None:
     for r in rw:
         w(f"  localparam logic [31:0] {r.name}_MIN = 32'd{r.min};")
         w(f"  localparam logic [31:0] {r.name}_MAX = 32'd{r.max};"
-          + ("  // and <= 2^G_W - 1 of the build" if r.max_g_w else ""))
+          + ("  // and <= 2^G_W - 1 of the build" if r.max_g_w else "")
+          + ("  // and <= BL_MAX of the build" if r.max_bl_max else ""))
     w("")
     w("  // is v inside the write range of the rw register at addr? (0 for every other address;")
-    w("  // a max_g_w register is further bounded by 2^G_W - 1 where G_W is known)")
+    w("  // a max_g_w register is further bounded by 2^G_W - 1, a max_bl_max register by BL_MAX,")
+    w("  // where the build's parameter is known)")
     w("  function automatic logic reg_wr_in_range(input logic [11:0] addr, input logic [31:0] v);")
     w("    unique case (addr)")
     for r in rw:

@@ -51,7 +51,8 @@ class Register:
     """One register of the map (docs/hardware-contract.md section 7), as contract.toml gives it.
 
     ``min``/``max`` bound a write of the whole word (``rw`` registers only); ``max_g_w`` narrows
-    ``max`` to ``2^g_w - 1`` of the build. :meth:`pack`/:meth:`unpack` convert between the word
+    ``max`` to ``2^g_w - 1`` of the build, ``max_bl_max`` to the build's ``BL_MAX``.
+    :meth:`pack`/:meth:`unpack` convert between the word
     and its fields, :meth:`check_write` is the write-range check of the RTL and the twin.
     """
 
@@ -63,6 +64,7 @@ class Register:
     min: int | None = None
     max: int | None = None
     max_g_w: bool = False
+    max_bl_max: bool = False
 
     @property
     def field_names(self) -> tuple[str, ...]:
@@ -75,22 +77,33 @@ class Register:
         raise KeyError(f"register {self.name} has no field {name!r} (fields: "
                        f"{', '.join(self.field_names)})")
 
-    def limits(self, g_w: int | None = None) -> tuple[int, int]:
-        """``(min, max)`` of an accepted write; ``g_w`` narrows a ``max_g_w`` register."""
+    def limits(self, g_w: int | None = None, bl_max: int | None = None) -> tuple[int, int]:
+        """``(min, max)`` of an accepted write; ``g_w`` narrows a ``max_g_w`` register,
+        ``bl_max`` (the build's BL_MAX) a ``max_bl_max`` register."""
         if self.access != "rw":
             raise RegisterValueError(f"register {self.name} is not writable")
         hi = self.max
         if self.max_g_w and g_w is not None:
             hi = min(hi, (1 << int(g_w)) - 1)
+        if self.max_bl_max and bl_max is not None:
+            hi = min(hi, int(bl_max))
         return self.min, hi
 
-    def check_write(self, value: int, g_w: int | None = None) -> int:
+    def check_write(self, value: int, g_w: int | None = None, bl_max: int | None = None) -> int:
         """Return ``value`` if a write of it is accepted, else raise RegisterValueError."""
-        lo, hi = self.limits(g_w)
+        lo, hi = self.limits(g_w, bl_max)
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
             raise RegisterValueError(f"register {self.name}: value {value} must be in "
-                                     f"[{lo}, {hi}]")
+                                     f"[{lo}, {hi}]" + self.build_note(hi, g_w, bl_max))
         return value
+
+    def build_note(self, hi: int, g_w: int | None = None, bl_max: int | None = None) -> str:
+        """`` (the build's ...)`` when a build parameter set the upper bound ``hi``, else ''."""
+        if self.max_bl_max and bl_max is not None and hi == int(bl_max) and hi < self.max:
+            return f" (this build's BL_MAX is {hi})"
+        if self.max_g_w and g_w is not None and hi == (1 << int(g_w)) - 1 and hi < self.max:
+            return f" (this build's G_W is {g_w})"
+        return ""
 
     def pack(self, **fields: int) -> int:
         """The 32-bit word of the given field values (missing fields are 0)."""
@@ -139,9 +152,10 @@ def _register(name: str, r: dict, limits: dict) -> Register:
                              "its fields")
         if reset is None or (not r.get("max_g_w") and not lo <= int(reset) <= hi):
             raise ValueError(f"contract: register {name}: reset must be in [min, max]")
-    elif lo is not None or hi is not None or r.get("max_g_w"):
+    elif lo is not None or hi is not None or r.get("max_g_w") or r.get("max_bl_max"):
         raise ValueError(f"contract: read-only register {name} has a write range")
-    return Register(name, int(r["addr"]), access, reset, fields, lo, hi, bool(r.get("max_g_w")))
+    return Register(name, int(r["addr"]), access, reset, fields, lo, hi, bool(r.get("max_g_w")),
+                    bool(r.get("max_bl_max")))
 
 
 def _gauss_table(bits: int, scale: int) -> tuple[int, ...]:
@@ -209,9 +223,11 @@ class Spec:
         """The field values of register ``name``'s word ``word`` (see Register.unpack)."""
         return self.registers[name].unpack(word)
 
-    def check_write(self, name: str, value: int, g_w: int | None = None) -> int:
-        """``value`` if register ``name`` accepts it, else RegisterValueError (names the range)."""
-        return self.registers[name].check_write(value, g_w)
+    def check_write(self, name: str, value: int, g_w: int | None = None,
+                    bl_max: int | None = None) -> int:
+        """``value`` if register ``name`` accepts it, else RegisterValueError (names the range
+        and, when a build parameter narrowed it, that parameter)."""
+        return self.registers[name].check_write(value, g_w, bl_max)
 
     def reg_name(self, addr: int) -> str | None:
         for r in self.registers.values():

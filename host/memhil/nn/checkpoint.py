@@ -181,14 +181,15 @@ def crossbar_state_problem(sd, rows: int, cols: int, tiles: int, at: str,
                            check_reg=None) -> str | None:
     """Problems of a crossbar state in ``Twin.state_dict()``'s format for a ``tiles`` x ``rows``
     x ``cols`` backend: its parts and their shapes, integer dtypes, and values in the contract's
-    ranges (codes in [0, CMAX], accumulators of ACC_BITS, LFSR states non-zero 32-bit words,
+    ranges (codes in [0, CMAX], LFSR states non-zero 32-bit words, an old (contract version 2)
+    state's accumulators "acc" all zero,
     16-bit step entries, registers by name as 32-bit words; ``check_reg(addr, value)``, when
     given, raises for a configuration value that a write would refuse)."""
     from memhil.contract.spec import SPEC
 
     if not isinstance(sd, dict):
         return f"{at} is {_kind(sd)}, not a crossbar state"
-    need = ("geometry", "gp", "gm", "acc", "row_lfsr", "col_lfsr", "step_up", "step_dn", "regs")
+    need = ("geometry", "gp", "gm", "row_lfsr", "col_lfsr", "step_up", "step_dn", "regs")
     missing = [k for k in need if k not in sd]
     if missing:
         return f"{at} lacks {', '.join(missing)}"
@@ -213,19 +214,22 @@ def crossbar_state_problem(sd, rows: int, cols: int, tiles: int, at: str,
     cmax = regs.get("CMAX")
     if cmax is None:
         return f"{at}.regs lacks CMAX"
-    acc_hi = (1 << (SPEC.limits["acc_bits"] - 1)) - 1
     n = SPEC.limits["max_levels"]
     shapes = {"gp": ((tiles, rows, cols), 0, cmax), "gm": ((tiles, rows, cols), 0, cmax),
-              "acc": ((tiles, rows, cols), -acc_hi - 1, acc_hi),
               "row_lfsr": ((tiles, rows), 1, 0xFFFFFFFF),
               "col_lfsr": ((tiles, cols), 1, 0xFFFFFFFF),
               "step_up": ((n,), 0, 0xFFFF), "step_dn": ((n,), 0, 0xFFFF)}
+    if "acc" in sd:        # contract version 2's accumulators: v3 loads them only if all zero
+        shapes["acc"] = ((tiles, rows, cols), 0, 0)
     for k, (shape, lo, hi) in shapes.items():
         t = sd[k]
         if not isinstance(t, torch.Tensor) or t.is_floating_point() or t.is_complex() or \
                 t.dtype == torch.bool or tuple(t.shape) != shape:
             return f"{at}.{k} is {_kind(t)}, not an integer tensor of shape {shape}"
         if t.numel() and (int(t.min()) < lo or int(t.max()) > hi):
+            if k == "acc":
+                return (f"{at}.acc has non-zero accumulators: contract version 3 has none, so "
+                        "only a state saved after an apply (all zero) can be loaded")
             return f"{at}.{k} has values outside [{lo}, {hi}]"
     return None
 

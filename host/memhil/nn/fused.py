@@ -24,8 +24,9 @@ It is used when it applies, and the plain step runs otherwise: a ``Sequential`` 
 :class:`CrossbarLinear` layers with ``ReLU`` between them, each on one tile of its own CPU
 :class:`memhil.twin.Twin` that it fills exactly (so ``memhil train --backend twin`` with
 layers of at most 1024 inputs and outputs), the native kernels loaded, a
-:class:`CrossbarSGD` without float parameters, and per minibatch: accumulators known to be
-zero, sums that fit the kernels' int32 lanes, registers as the layers last wrote them.
+:class:`CrossbarSGD` without float parameters, and per minibatch: at most every twin's
+``batch_max`` samples (a larger minibatch is applied in chunks by the plain step), sums that fit
+the kernels' int32 lanes, registers as the layers last wrote them.
 ``MEMHIL_FUSED=0`` turns it off.
 """
 from __future__ import annotations
@@ -42,12 +43,11 @@ from memhil import hostmath
 from memhil.contract.spec import SPEC
 from memhil.nn.layer import CrossbarLinear, CrossbarSGD
 from memhil.twin import native
-from memhil.twin.core import ACC_MAX, CODE_MAX, GAUSS_SHIFT, RN_FRAC, Twin
+from memhil.twin.core import CODE_MAX, GAUSS_SHIFT, RN_FRAC, Twin
 
 _RANGE_TRIES = 16               # CrossbarLinear._ranged: at most 16 reads, the shift raised by 2
 _RANGE_STEP = 2
-_COINCIDENCE = SPEC.update_mode["COINCIDENCE"]
-_TWIN_METHODS = ("forward", "transpose", "update", "write_reg", "apply")
+_TWIN_METHODS = ("forward", "transpose", "update", "write_reg", "_apply")
 _SHIFT_LIMITS = SPEC.registers["ADC_SHIFT"].limits()
 #: registers that a FusedStep's set-up reads once (the layers never write them)
 _STATIC_REGS = ("CMAX", "RN_Q", "C0", "ADC_BITS", "BL", "UPDATE_MODE")
@@ -113,26 +113,26 @@ class FusedStep:
         self.const_ptr = ctypes.addressof(k)
         self._tables = (tw._gauss, tw._root)          # (kept alive with the pointers)
         self.features = layers[0].in_features
-        self.max_batch = ACC_MAX
+        # one apply per minibatch: at most every twin's BATCH_MAX samples (the batch sums of
+        # B <= 256 samples stay below 2^23, contract §6)
+        self.max_batch = min(m.backend.batch_max for m in layers)
         self._regs, self._tile = [], []
         for L, m in zip(self.net, layers):
             tile = m.blocks[0][0]
             b = m.backend
             r = b.regs
             L.R, L.C, L.bias = b.rows, b.cols, int(m.has_bias)
-            L.gp, L.gm, L.acc = (t[tile].data_ptr() for t in (b.gp, b.gm, b.acc))
+            L.gp, L.gm = (t[tile].data_ptr() for t in (b.gp, b.gm))
+            L.sums = b.sums_buf().data_ptr()
             L.w16 = b._w16_buf(tile).data_ptr()
             L.row_lfsr, L.col_lfsr = b.row_lfsr[tile].data_ptr(), b.col_lfsr[tile].data_ptr()
             L.range_hi, L.dac = m.adc_hi, m.dac_max
-            L.acc_zero = 1                            # (ready() checks it)
             bits = r["ADC_BITS"]
             L.adc_lo, L.adc_hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
             L.rn_q, L.two_c0 = r["RN_Q"], 2 * r["C0"]
             # the registers this set-up depends on (a write to one between steps: plain step)
             self._regs.append(_static_regs(r))
             self._tile.append(tile)
-            per_sample = r["BL"] if r["UPDATE_MODE"] == _COINCIDENCE else CODE_MAX * CODE_MAX
-            self.max_batch = min(self.max_batch, ACC_MAX // per_sample)
         self._fits_int32 = all(
             r[0] <= 0x7FFF and max(m.backend.rows, m.backend.cols) * CODE_MAX * r[0]
             * (2 if r[1] else 1) < (1 << 31) for m, r in zip(layers, self._regs))
@@ -170,8 +170,8 @@ class FusedStep:
     def ready(self, xb) -> bool:
         """Whether the minibatch ``xb`` (numpy or torch) can take the fused step (else the
         plain step, which gives the same results, runs): finite float32 inputs (B, features),
-        B small enough that no accumulator can saturate; every layer in training mode, its twin's
-        accumulators known to be zero, its registers as at construction, its register cache in
+        B at most every twin's batch_max; every layer in training mode, its registers as at
+        construction, its register cache in
         step with the twin, its ADC shifts within the register's range."""
         if isinstance(xb, torch.Tensor):
             if xb.device.type != "cpu" or xb.requires_grad:
@@ -187,8 +187,6 @@ class FusedStep:
             if not m.training or m._pending:
                 return False
             b = m.backend
-            if not b._acc_zero[tile]:
-                return False
             r = b.regs
             if _static_regs(r) != regs:
                 return False
@@ -283,7 +281,6 @@ class FusedStep:
             p = L.pulses
             b._count_updates(B)
             b._count_pulses(p, L.counts[0], L.counts[1])
-            b._acc_zero[tile] = True
             b._invalidate(tile, keep_w16=True)
             vars(m)["pulses"] += p                   # (m.pulses += p without Module.__setattr__)
             fired += p

@@ -16,8 +16,10 @@ Mapping between floats and the crossbar's integers (the host's business, contrac
 * **Backward.** ``dL/dx = W^T dL/dy`` comes from the transpose read, scaled the same way.
   ``dL/dW`` is never formed: ``x`` and ``dL/dy`` of the minibatch are kept for the update.
 * **Update** (:meth:`CrossbarLinear.pulse_update`, called by :class:`CrossbarSGD`): the whole
-  minibatch is sent as ``UPDATE`` samples (the last with APPLY), with ``d = -dL/dy`` so that the
-  expected code change equals ``-lr/w_unit * sum_b dL/dy_b x_b^T`` (contract §6):
+  minibatch is one update (``UPDATE_B``: the batch sums, then one apply), with ``d = -dL/dy`` so
+  that the expected code change equals ``-lr/w_unit * sum_b dL/dy_b x_b^T`` (contract §6); a
+  minibatch larger than the backend's ``update_batch_max()`` (the build's BATCH_MAX) is applied
+  in chunks of that many samples, in order, the same on every backend:
 
   - coincidence: ``E[pulses] = BL * sum d x / 2^14`` and one pulse is ``2^SUB_BITS`` codes, so the
     code scales must satisfy ``a_x * a_d = lr * 2^14 / (w_unit * 2^SUB_BITS * BL)``; they are
@@ -383,6 +385,9 @@ class CrossbarLinear(nn.Module):
         if lr_q is not None:
             self.regs.set("LR_Q", lr_q)
         B = xc.shape[0]
+        # contract v3: one update applies at most the backend's batch_max samples; a larger
+        # minibatch is applied in chunks of it, here, so every backend does the same
+        step = self.backend.update_batch_max()
         fired = 0
         for t, r0, r1, c0, c1 in self.blocks:
             if (r1 - r0, c1 - c0) == (self.rows, self.cols) == (dc.shape[1], xc.shape[1]):
@@ -392,7 +397,8 @@ class CrossbarLinear(nn.Module):
                 dv = torch.zeros(B, self.rows, dtype=torch.int64)
                 xv[:, : c1 - c0] = xc[:, c0:c1]
                 dv[:, : r1 - r0] = dc[:, r0:r1]
-            fired += int(self.backend.update(t, xv, dv, apply=True))
+            for b in range(0, B, step):          # chunks of update_batch_max, each applied
+                fired += int(self.backend.update(t, xv[b: b + step], dv[b: b + step]))
         self.pulses += fired
         return fired
 

@@ -8,8 +8,12 @@ every response frame against, and the "device" behind the in-process loopback tr
 Parser (contract §8): hunt for 0xA5; read SEQ, OP, LEN (24 bits; a LEN over MAX_PAYLOAD answers BAD_LEN at
 once); read LEN payload bytes and the two CRC bytes. A TLAST before the frame's last byte ends it
 with TRUNCATED. After every frame, good or bad, the parser hunts for the next 0xA5.
-Checks, in order: CRC (BAD_CRC), opcode (BAD_OP), LEN for the opcode (BAD_LEN), arguments
-(BAD_ARG); only then is the command executed, or its stored response replayed.
+Checks, in order: CRC (BAD_CRC), opcode (BAD_OP: also READ_ACC/WRITE_ACC's former opcodes
+0x14/0x15, gone in contract version 3), LEN for the opcode (BAD_LEN); then the replay of a
+repeated SEQ/OP; then the arguments (BAD_ARG; for UPDATE/UPDATE_B: tile, flags != 1, then B
+outside [1, BATCH_MAX]; FORWARD_B/TRANSPOSE_B: tile, B, the response size); only then is the
+command executed. The build limits BATCH_MAX and BL_MAX are the twin's ``batch_max`` and
+``bl_max`` (``TwinDevice(..., batch_max=8, bl_max=32)`` models a small build).
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ from memhil.contract.spec import SPEC
 from memhil.runtime import protocol as pr
 from memhil.runtime.protocol import Op, Status
 from memhil.backend import CrossbarError
-from memhil.twin.core import ACC_MAX, ACC_MIN, Twin
+from memhil.twin.core import Twin
 
 M32 = 0xFFFFFFFF
 _HUNT, _HEADER, _BODY = 0, 1, 2
@@ -32,14 +36,17 @@ class TwinDevice:
 
     def __init__(self, rows: int, cols: int, tiles: int = 1, *, g_w: int = 16, lanes: int = 0,
                  device: str = "cpu", twin: Twin | None = None,
-                 payload_log2: int = pr.PAYLOAD_LOG2_DEFAULT):
+                 payload_log2: int = pr.PAYLOAD_LOG2_DEFAULT,
+                 batch_max: int = pr.BATCH_MAX_DEFAULT, bl_max: int = pr.BL_MAX_DEFAULT):
         if not pr.PAYLOAD_LOG2_MIN <= payload_log2 <= pr.PAYLOAD_LOG2_MAX:
             raise ValueError(f"payload_log2 {payload_log2} outside [{pr.PAYLOAD_LOG2_MIN}, "
                              f"{pr.PAYLOAD_LOG2_MAX}]")
         self.payload_log2 = int(payload_log2)
         self.max_payload = 1 << self.payload_log2
         self.twin = twin if twin is not None else Twin(rows, cols, tiles, device=device,
-                                                       g_w=g_w, lanes=lanes)
+                                                       g_w=g_w, lanes=lanes,
+                                                       batch_max=batch_max, bl_max=bl_max)
+        self.batch_max, self.bl_max = self.twin.batch_max, self.twin.bl_max
         self.rows, self.cols, self.tiles = self.twin.rows, self.twin.cols, self.twin.tiles
         self.lanes = self.twin.lanes
         self.last: tuple[int, int] | None = None     # (seq, op) of the last executed command
@@ -145,17 +152,13 @@ class TwinDevice:
         elif op == Op.READ_REG:
             (addr,) = struct.unpack("<H", p)
             t.read_reg(addr)
-        elif op in (Op.WRITE_CELLS, Op.READ_CELLS, Op.READ_ACC, Op.WRITE_ACC):
+        elif op in (Op.WRITE_CELLS, Op.READ_CELLS):
             tile, start, count = struct.unpack_from("<BIH", p)
             rng(tile, start, count, cells, maxc)
             if op == Op.WRITE_CELLS:
                 vals = struct.unpack_from(f"<{2 * count}H", p, 7)
                 if max(vals) > t.regs["CMAX"]:
                     raise CrossbarError("code above CMAX")
-            if op == Op.WRITE_ACC:
-                vals = struct.unpack_from(f"<{count}i", p, 7)
-                if min(vals) < ACC_MIN or max(vals) > ACC_MAX:
-                    raise CrossbarError("accumulator value out of range")
         elif op in (Op.WRITE_RNG, Op.READ_RNG):
             tile, start, count = struct.unpack_from("<BHH", p)
             rng(tile, start, count, nrng, maxc)
@@ -165,12 +168,14 @@ class TwinDevice:
                     Op.UPDATE_B):
             if p[0] >= self.tiles:
                 raise CrossbarError(f"tile {p[0]} >= {self.tiles}")
-            if op in (Op.UPDATE, Op.UPDATE_B) and p[1] & 0xFE:
-                raise CrossbarError("UPDATE flags: only bit 0 is defined")
+            if op in (Op.UPDATE, Op.UPDATE_B) and p[1] != pr.APPLY:
+                raise CrossbarError(f"UPDATE flags {p[1]}: must be {pr.APPLY} (APPLY; contract "
+                                    "version 3 has no accumulate-only update)")
             if op in (Op.FORWARD_B, Op.TRANSPOSE_B, Op.UPDATE_B):
                 b = struct.unpack_from("<H", p, 2 if op == Op.UPDATE_B else 1)[0]
-                if not 1 <= b <= pr.MAX_BATCH:
-                    raise CrossbarError(f"batch of {b} samples outside [1, {pr.MAX_BATCH}]")
+                if not 1 <= b <= self.batch_max:
+                    raise CrossbarError(f"batch of {b} samples outside [1, {self.batch_max}] "
+                                        "(BATCH_MAX)")
                 out = {Op.FORWARD_B: 2 * self.rows, Op.TRANSPOSE_B: 2 * self.cols}.get(op, 0)
                 if b * out > self.max_payload:
                     raise CrossbarError(f"the response of {b * out} bytes exceeds MAX_PAYLOAD")
@@ -179,7 +184,7 @@ class TwinDevice:
         t = self.twin
         if op == Op.PING:
             return pr.ping_payload(self.rows, self.cols, self.tiles, self.lanes,
-                                   self.payload_log2)
+                                   self.payload_log2, self.batch_max, self.bl_max)
         if op == Op.WRITE_REG:
             addr, value = struct.unpack("<HI", p)
             t.write_reg(addr, value)
@@ -205,13 +210,6 @@ class TwinDevice:
         if op == Op.READ_RNG:
             tile, start, count = struct.unpack_from("<BHH", p)
             return pr.pack_u32s(t.read_rng(tile, start, count).tolist())
-        if op == Op.READ_ACC:
-            tile, start, count = struct.unpack_from("<BIH", p)
-            return pr.pack_i32s(t.read_acc(tile, start, count).tolist())
-        if op == Op.WRITE_ACC:
-            tile, start, count = struct.unpack_from("<BIH", p)
-            t.write_acc(tile, start, pr.unpack_i32s(p[7:]))
-            return b""
         if op == Op.FORWARD:
             y = t.forward(p[0], torch.tensor([pr.unpack_i8s(p[1:])]))
             return struct.pack(f"<{self.rows}h", *y[0].tolist())
@@ -222,7 +220,7 @@ class TwinDevice:
             tile, flags = p[0], p[1]
             x = pr.unpack_i8s(p[2: 2 + self.cols])
             d = pr.unpack_i8s(p[2 + self.cols:])
-            pulses = t.update(tile, torch.tensor([x]), torch.tensor([d]), apply=bool(flags & 1))
+            pulses = t.update(tile, torch.tensor([x]), torch.tensor([d]))
             return struct.pack("<I", pulses & M32)
         if op in (Op.FORWARD_B, Op.TRANSPOSE_B):
             (b,) = struct.unpack_from("<H", p, 1)
@@ -233,7 +231,7 @@ class TwinDevice:
         if op == Op.UPDATE_B:
             tile, flags, b = struct.unpack_from("<BBH", p)
             v = torch.tensor(pr.unpack_i8s(p[4:])).reshape(b, self.cols + self.rows)
-            pulses = t.update(tile, v[:, :self.cols], v[:, self.cols:], apply=bool(flags & 1))
+            pulses = t.update(tile, v[:, :self.cols], v[:, self.cols:])
             return struct.pack("<I", pulses & M32)
         raise AssertionError(op)  # pragma: no cover
 

@@ -2,11 +2,13 @@
 
 ``Crossbar`` is a :class:`memhil.backend.CrossbarBackend`, like :class:`memhil.twin.Twin`: it
 implements the primitives (``forward``, ``transpose``, ``update``, ``write_cells``,
-``read_cells``, ``write_rng``, ``read_rng``, ``write_acc``, ``read_acc``, ``write_reg``,
-``read_reg``, ``state_dict``, ``load_state_dict``) as commands, and inherits ``configure``,
+``read_cells``, ``write_rng``, ``read_rng``, ``write_reg``, ``read_reg``, ``state_dict``,
+``load_state_dict``) as commands, and inherits ``configure``,
 ``seed``, ``counters``, ``clear_counters``, ``weights``, ``snapshot`` and the argument checks
 from the interface, so code written against a backend (e.g. ``memhil.nn``'s layers) runs on the
-simulation or a board unchanged. It adds ``ping()`` and ``regs[name]``.
+simulation or a board unchanged. It adds ``ping()`` and ``regs[name]``, and reports the build's
+limits: ``batch_max`` (BATCH_MAX: samples of one batched command and of one apply) and
+``bl_max`` (BL_MAX: the largest BL), both from ``GEOMETRY2``.
 
 Reliability (contract §8 "Sequence numbers"): every command gets a new ``SEQ``; every read has a
 timeout; after a timeout, a corrupted or missing response or a link-level error status
@@ -44,9 +46,9 @@ from memhil.runtime.transport import Transport
 #: operand codes saturate to [-CODE_MAX, CODE_MAX] (as memhil.twin.core.CODE_MAX, the RTL)
 CODE_MAX = 127
 
-#: most cells (or LFSR states, accumulators) one READ_* answers: 4 bytes each in 4096 bytes
+#: most cells (or LFSR states) one READ_* answers: 4 bytes each in 4096 bytes
 MAX_READ = pr.MAX_PAYLOAD // 4
-#: most cells one WRITE_CELLS / WRITE_ACC carries (7-byte header), LFSR states per WRITE_RNG (5)
+#: most cells one WRITE_CELLS carries (7-byte header), LFSR states per WRITE_RNG (5)
 MAX_WRITE_CELLS = (pr.MAX_PAYLOAD - 7) // 4
 MAX_WRITE_RNG = (pr.MAX_PAYLOAD - 5) // 4
 #: statuses that a corrupted byte can cause; the driver retries these
@@ -187,6 +189,14 @@ class Crossbar(CrossbarBackend):
                                    - SPEC.protocol["rsp_header_bytes"] - 2)
         self.payload_log2 = info["payload_log2"]
         self.g_w = SPEC.unpack("GEOMETRY1", self.read_reg(SPEC.reg("GEOMETRY1")))["G_W"]
+        g2 = SPEC.unpack("GEOMETRY2", self.read_reg(SPEC.reg("GEOMETRY2")))
+        #: the build's BATCH_MAX (most samples of one FORWARD_B/TRANSPOSE_B/UPDATE_B, and so of
+        #: one apply) and BL_MAX (the largest BL the build accepts), from GEOMETRY2
+        self.batch_max, self.bl_max = g2["BATCH_MAX"], g2["BL_MAX"]
+        if (self.batch_max, self.bl_max) != (info["batch_max"], info["bl_max"]):
+            raise LinkError(f"GEOMETRY2 reports BATCH_MAX={self.batch_max}, "
+                            f"BL_MAX={self.bl_max} but PING {info['batch_max']}, "
+                            f"{info['bl_max']}: a broken build")
         #: the torch device of returned tensors; None without torch (numpy arrays returned)
         self.device = torch.device("cpu") if torch is not None else None
 
@@ -320,14 +330,14 @@ class Crossbar(CrossbarBackend):
 
     # ------------------------------------------------------------------ device information
     def ping(self) -> dict:
-        rsp = self._call(Op.PING, b"", 13)
+        rsp = self._call(Op.PING, b"", pr.PING_LEN)
         magic = struct.unpack_from("<I", rsp)[0] if len(rsp) >= 4 else None
         if magic != SPEC.magic:
             got = "nothing" if magic is None else f"magic 0x{magic:08x}"
             raise LinkError(f"PING answered {got}, expected magic 0x{SPEC.magic:08x}: this is "
                             f"not a memhil device")
         version = struct.unpack_from("<H", rsp, 4)[0] if len(rsp) >= 6 else None
-        if version != SPEC.version or len(rsp) != 13:
+        if version != SPEC.version or len(rsp) != pr.PING_LEN:
             raise LinkError(f"device speaks contract version {version} ({len(rsp)}-byte PING), "
                             f"this host {SPEC.version}: rebuild the bitstream/simulation or "
                             f"update memhil")
@@ -338,10 +348,15 @@ class Crossbar(CrossbarBackend):
 
     def write_reg(self, addr: int, value: int) -> None:
         value = self._check_word(addr, value)
+        if addr == SPEC.reg("BL") and value > self.bl_max:   # the device refuses it (BAD_ARG)
+            reg = SPEC.registers["BL"]
+            lo, hi = reg.limits(bl_max=self.bl_max)
+            raise CrossbarError(f"register BL: value {value} must be in [{lo}, {hi}]"
+                                + reg.build_note(hi, bl_max=self.bl_max))
         self._call(Op.WRITE_REG, pr.pack_write_reg(addr, value))
         self.regs._note(addr, value)
 
-    # ------------------------------------------------------------------ cells, RNG, acc
+    # ------------------------------------------------------------------ cells and RNG
     def write_cells(self, tile: int, start: int, gp, gm) -> None:
         """Program ``len(gp)`` cells from flat index ``start`` (row-major), in chunks of
         ``MAX_WRITE_CELLS``. Codes above CMAX are refused by the device (chunk by chunk)."""
@@ -391,29 +406,10 @@ class Crossbar(CrossbarBackend):
         a = np.concatenate(parts) if parts else np.zeros(0, dtype="<u4")
         return _out(a.astype(np.int64))
 
-    def write_acc(self, tile: int, start: int, values) -> None:
-        tile = self._check_tile(tile)
-        v = _np(values)
-        self._check_range("write_acc", start, v.size, self.rows * self.cols)
-        for k in range(0, v.size, MAX_WRITE_CELLS):
-            n = min(MAX_WRITE_CELLS, v.size - k)
-            self._call(Op.WRITE_ACC, pr.pack_range(tile, start + k, n)
-                       + v[k: k + n].astype("<i4").tobytes())
-
-    def read_acc(self, tile: int, start: int, count: int):
-        tile = self._check_tile(tile)
-        self._check_range("read_acc", start, count, self.rows * self.cols)
-        parts = [np.frombuffer(self._call(Op.READ_ACC, pr.pack_range(tile, start + k,
-                                                                     min(MAX_READ, count - k)),
-                                          4 * min(MAX_READ, count - k)), dtype="<i4")
-                 for k in range(0, count, MAX_READ)]
-        a = np.concatenate(parts) if parts else np.zeros(0, dtype="<i4")
-        return _out(a.astype(np.int64))
-
     def state_dict(self) -> dict:
-        """The device's complete state in ``Twin.state_dict()``'s format (codes, accumulators,
-        LFSRs, step tables, registers and counters), read over the link: checkpoints taken on
-        the twin load here and vice versa."""
+        """The device's complete state in ``Twin.state_dict()``'s format (codes, LFSRs, step
+        tables, registers and counters), read over the link: checkpoints taken on the twin load
+        here and vice versa."""
         snap = self.snapshot()
         tb = SPEC.tables
         n = SPEC.limits["max_levels"]
@@ -422,15 +418,17 @@ class Crossbar(CrossbarBackend):
         regs = {name: self.read_reg(r.addr) for name, r in SPEC.registers.items()
                 if (r.access == "rw" and name != "CTRL") or name in COUNTERS}
         return {"geometry": (self.rows, self.cols, self.tiles), "g_w": self.g_w,
-                "lanes": self.lanes, **snap,
+                "lanes": self.lanes, "batch_max": self.batch_max, "bl_max": self.bl_max, **snap,
                 "step_up": _out(np.array(up, dtype=np.int64)),
                 "step_dn": _out(np.array(dn, dtype=np.int64)), "regs": regs}
 
     def load_state_dict(self, sd: dict) -> None:
         """Write a ``state_dict()`` (of a Crossbar or a Twin) to the device: registers, step
-        tables, codes, accumulators and LFSRs. Counters are read-only on the device and are not
-        restored (they keep counting from their current values)."""
+        tables, codes and LFSRs. Counters are read-only on the device and are not restored (they
+        keep counting from their current values). A contract-version-2 dict with ``"acc"``
+        loads only if its accumulators are all zero (version 3 has none)."""
         self._check_geometry(sd)
+        self._check_no_acc(sd)
         tb = SPEC.tables
         cmax_first = sorted(sd["regs"].items(), key=lambda kv: kv[0] != "CMAX")
         for name, value in cmax_first:
@@ -443,19 +441,25 @@ class Crossbar(CrossbarBackend):
             self.write_reg(tb["step_dn_base"] + 4 * k, d)
         for t in range(self.tiles):
             self.write_cells(t, 0, sd["gp"][t].reshape(-1), sd["gm"][t].reshape(-1))
-            self.write_acc(t, 0, sd["acc"][t].reshape(-1))
             self.write_rng(t, 0, np.concatenate([_np(sd["row_lfsr"][t]),
                                                  _np(sd["col_lfsr"][t])]))
 
     # ------------------------------------------------------------------ reads and updates
     def batch_limit(self, n_in: int, n_out: int = 0) -> int:
-        """Samples one batched command carries: at most MAX_BATCH, with the command payload
-        (``n_in`` bytes per sample) and the response (``n_out`` bytes per sample) within the
-        build's MAX_PAYLOAD."""
+        """Samples one batched command carries: at most the build's BATCH_MAX, with the command
+        payload (``n_in`` bytes per sample) and the response (``n_out`` bytes per sample) within
+        the build's MAX_PAYLOAD."""
         fit = (self.max_payload - 4) // max(1, n_in)
         if n_out:
             fit = min(fit, self.max_payload // n_out)
-        return max(1, min(pr.MAX_BATCH, fit))
+        return max(1, min(self.batch_max, fit))
+
+    def update_batch_max(self) -> int:
+        """The most samples one :meth:`update` applies at once: ``min(batch_limit(COLS + ROWS),
+        BATCH_MAX)``, one UPDATE_B. (It equals ``batch_max`` when MAX_PAYLOAD holds BATCH_MAX
+        samples; a smaller build splits minibatches more finely than a twin of the same
+        BATCH_MAX.)"""
+        return self.batch_limit(self.cols + self.rows)
 
     def _read(self, op: int, tile: int, v: np.ndarray, n_out: int):
         """B reads in order, as few FORWARD_B/TRANSPOSE_B commands as MAX_PAYLOAD allows."""
@@ -484,25 +488,25 @@ class Crossbar(CrossbarBackend):
         tile = self._check_tile(tile)
         return self._read(Op.TRANSPOSE_B, tile, _codes(d, self.rows, "transpose"), self.cols)
 
-    def update(self, tile: int, x, d, apply: bool = True) -> int:
-        """Accumulate ``B`` samples and, if ``apply``, apply once (contract §6, "A minibatch"):
-        UPDATE_B commands of up to :meth:`batch_limit` samples, the last with APPLY. Returns
-        the pulses applied."""
+    def update(self, tile: int, x, d) -> int:
+        """Update with ``B`` samples (contract §6): one UPDATE_B (flags APPLY) per chunk of
+        :meth:`update_batch_max` samples, in order. Contract version 3 has no accumulators, so
+        **every chunk is applied**: a minibatch larger than ``min(batch_limit, BATCH_MAX)``
+        becomes several updates (each its chunk's batch sums, then one apply), exactly as the
+        same chunks given to a twin one after another. Returns the pulses of all chunks."""
         tile = self._check_tile(tile)
         x = _codes(x, self.cols, "update x")
         d = _codes(d, self.rows, "update d")
         self._check_batch(x.shape[0], d.shape[0])
         B = x.shape[0]
-        if B == 0:   # a minibatch is B UPDATE commands, the last with APPLY: B = 0 has none
-            raise CrossbarError("update: a minibatch needs at least one sample (B >= 1)")
-        step = self.batch_limit(self.cols + self.rows)
+        step = self.update_batch_max()
         pulses = 0
         for b in range(0, B, step):
             k = min(step, B - b)
             t0 = time.perf_counter()
-            p = pr.pack_update_batch(tile, apply and b + k == B, x[b: b + k], d[b: b + k])
+            p = pr.pack_update_batch(tile, pr.APPLY, x[b: b + k], d[b: b + k])
             self.stats.t_encode += time.perf_counter() - t0
-            pulses = struct.unpack("<I", self._call(Op.UPDATE_B, p, 4))[0]
+            pulses += struct.unpack("<I", self._call(Op.UPDATE_B, p, 4))[0]
         return pulses
 
     # ------------------------------------------------------------------ lifetime

@@ -7,7 +7,7 @@ field by field. The first mismatch raises :class:`DivergenceError`, whose messag
 operation, the command number, the tile, the row/column (or register, or LFSR index), and the
 expected (twin) and received (device) values.
 
-At start the twin adopts the device's whole state (registers, step tables, codes, accumulators,
+At start the twin adopts the device's whole state (registers, step tables, codes,
 LFSRs, counters), read over the link, so a lockstep session can join a device that has been
 running; ``sync="reset"`` instead assumes that both are fresh from reset.
 
@@ -77,7 +77,8 @@ class LockstepCrossbar(Crossbar):
         super().__init__(transport, **kw)
         if twin is None:
             twin = TwinDevice(self.rows, self.cols, self.tiles, g_w=self.g_w, lanes=self.lanes,
-                              payload_log2=self.payload_log2)
+                              payload_log2=self.payload_log2, batch_max=self.batch_max,
+                              bl_max=self.bl_max)
             if sync == "device":
                 self._adopt(twin)
         self.twin_device = twin
@@ -102,7 +103,7 @@ class LockstepCrossbar(Crossbar):
             t.step_up[k] = self.read_reg(tb["step_up_base"] + 4 * k)
             t.step_dn[k] = self.read_reg(tb["step_dn_base"] + 4 * k)
         snap = self.snapshot()
-        for k in ("gp", "gm", "acc", "row_lfsr", "col_lfsr"):
+        for k in ("gp", "gm", "row_lfsr", "col_lfsr"):
             getattr(t, k).copy_(snap[k])
         t._wcache.clear()
         t._factors = None
@@ -135,7 +136,8 @@ class LockstepCrossbar(Crossbar):
         R, C = self.rows, self.cols
         if op == Op.PING:
             ei, ri = pr.unpack_ping(e.payload), pr.unpack_ping(r.payload)
-            for k in ("magic", "version", "rows", "cols", "tiles", "payload_log2"):
+            for k in ("magic", "version", "rows", "cols", "tiles", "payload_log2", "batch_max",
+                      "bl_max"):
                 if ei[k] != ri[k]:
                     self._fail(op, f"PING field {k}", ei[k], ri[k])
             return
@@ -173,16 +175,13 @@ class LockstepCrossbar(Crossbar):
             ev, rv = struct.unpack("<I", e.payload)[0], struct.unpack("<I", r.payload)[0]
             where = self._locate_cells(p[0]) if len(r.payload) == 4 else ""
             self._fail(op, f"tile {p[0]} pulses applied{where}", ev, rv, tile=p[0])
-        if op in (Op.READ_CELLS, Op.READ_ACC):
+        if op == Op.READ_CELLS:
             tile, start, _ = struct.unpack_from("<BIH", p)
-            dt = "<u2" if op == Op.READ_CELLS else "<i4"
-            ev, rv = np.frombuffer(e.payload, dtype=dt), np.frombuffer(r.payload, dtype=dt)
+            ev = np.frombuffer(e.payload, dtype="<u2")
+            rv = np.frombuffer(r.payload, dtype="<u2")
             k = int(np.flatnonzero(ev != rv)[0])
-            if op == Op.READ_CELLS:
-                cell, dev = start + k // 2, ("G+", "G-")[k % 2]
-                what = f"code of {dev}"
-            else:
-                cell, what = start + k, "accumulator"
+            cell, dev = start + k // 2, ("G+", "G-")[k % 2]
+            what = f"code of {dev}"
             i, j = divmod(cell, C)
             self._fail(op, f"tile {tile} cell (row {i}, column {j}) {what}", int(ev[k]),
                        int(rv[k]), tile=tile, row=i, col=j)

@@ -25,7 +25,15 @@ PAYLOAD_LOG2_MAX = SPEC.limits["payload_log2_max"]
 PAYLOAD_LOG2_DEFAULT = SPEC.limits["payload_log2_default"]
 #: the largest LEN any build accepts: a decoder never waits for a longer frame
 LEN_LIMIT = 1 << PAYLOAD_LOG2_MAX
+#: the largest BATCH_MAX of any build (a build's own, <= this, is in PING and GEOMETRY2)
 MAX_BATCH = SPEC.limits["max_batch"]
+BATCH_MAX_DEFAULT = SPEC.limits["batch_max_default"]
+#: the largest BL_MAX of any build (a build's own is in PING and GEOMETRY2)
+MAX_BL = SPEC.limits["max_bl"]
+BL_MAX_DEFAULT = SPEC.limits["bl_max_default"]
+#: the UPDATE / UPDATE_B flags byte: contract version 3 accepts exactly APPLY (every update
+#: applies; a flags value of 0 would need per-cell accumulator storage, which v3 dropped)
+APPLY = 1
 LEN_BYTES = P["len_bytes"]
 
 Op = IntEnum("Op", dict(SPEC.opcodes))
@@ -242,8 +250,18 @@ def unpack_i16s(payload: bytes) -> list[int]:
     return list(struct.unpack(f"<{len(payload) // 2}h", payload))
 
 
-def pack_update(tile: int, apply: bool, x, d) -> bytes:
-    return struct.pack("<BB", tile, 1 if apply else 0) + pack_i8s(x) + pack_i8s(d)
+def _flags(flags) -> int:
+    """The flags byte: True -> APPLY (the only value a v3 device accepts), False -> 0, or an
+    int as given (tests send refused values on purpose)."""
+    if isinstance(flags, bool):
+        return APPLY if flags else 0
+    return int(flags) & 0xFF
+
+
+def pack_update(tile: int, flags, x, d) -> bytes:
+    """UPDATE payload: u8 tile, u8 flags (``True``/``APPLY``; anything else is BAD_ARG),
+    COLS x codes, ROWS d codes."""
+    return struct.pack("<BB", tile, _flags(flags)) + pack_i8s(x) + pack_i8s(d)
 
 
 def _i8_rows(rows, what: str) -> "np.ndarray":
@@ -261,26 +279,40 @@ def pack_batch(tile: int, samples) -> bytes:
     return struct.pack("<BH", tile, a.shape[0]) + a.tobytes()
 
 
-def pack_update_batch(tile: int, apply: bool, xs, ds) -> bytes:
-    """UPDATE_B payload: u8 tile, u8 flags, u16 B, then per sample COLS x codes, ROWS d codes."""
+def pack_update_batch(tile: int, flags, xs, ds) -> bytes:
+    """UPDATE_B payload: u8 tile, u8 flags (``True``/``APPLY``; anything else is BAD_ARG),
+    u16 B, then per sample COLS x codes, ROWS d codes."""
     x, d = _i8_rows(xs, "pack_update_batch x"), _i8_rows(ds, "pack_update_batch d")
     if x.shape[0] != d.shape[0]:
         raise ValueError(f"UPDATE_B needs as many x as d samples, got {x.shape[0]} and "
                          f"{d.shape[0]}")
-    return (struct.pack("<BBH", tile, 1 if apply else 0, x.shape[0])
+    return (struct.pack("<BBH", tile, _flags(flags), x.shape[0])
             + np.concatenate([x, d], axis=1).tobytes())
 
 
+#: PING's answer (contract §8): u32 MAGIC, u16 VERSION, u16 ROWS, u16 COLS, u8 TILES, u8 LANES,
+#: u8 PAYLOAD_LOG2, u16 BATCH_MAX, u8 BL_MAX (16 bytes; version 2 ended after PAYLOAD_LOG2)
+PING_FORMAT = "<IHHHBBBHB"
+PING_LEN = struct.calcsize(PING_FORMAT)
+
+
 def ping_payload(rows: int, cols: int, tiles: int, lanes: int,
-                 payload_log2: int = PAYLOAD_LOG2_DEFAULT) -> bytes:
-    return struct.pack("<IHHHBBB", SPEC.magic, SPEC.version, rows, cols, tiles, lanes,
-                       payload_log2)
+                 payload_log2: int = PAYLOAD_LOG2_DEFAULT, batch_max: int = BATCH_MAX_DEFAULT,
+                 bl_max: int = BL_MAX_DEFAULT) -> bytes:
+    return struct.pack(PING_FORMAT, SPEC.magic, SPEC.version, rows, cols, tiles, lanes,
+                       payload_log2, batch_max, bl_max)
 
 
 def unpack_ping(payload: bytes) -> dict:
-    magic, version, rows, cols, tiles, lanes, plog2 = struct.unpack("<IHHHBBB", payload)
+    """PING's answer as a dict; an answer of another length (a device of another contract
+    version) raises ValueError naming both lengths."""
+    if len(payload) != PING_LEN:
+        raise ValueError(f"PING answer of {len(payload)} bytes: contract version "
+                         f"{SPEC.version} answers {PING_LEN} (is the device of another version?)")
+    magic, version, rows, cols, tiles, lanes, plog2, batch_max, bl_max = struct.unpack(
+        PING_FORMAT, payload)
     return dict(magic=magic, version=version, rows=rows, cols=cols, tiles=tiles, lanes=lanes,
-                payload_log2=plog2, max_payload=1 << plog2)
+                payload_log2=plog2, max_payload=1 << plog2, batch_max=batch_max, bl_max=bl_max)
 
 
 # fixed part of each command payload, and bytes per counted item (None: not counted)
@@ -292,8 +324,6 @@ FIXED_LEN = {
     Op.READ_CELLS: (7, None),
     Op.WRITE_RNG: (5, 4),
     Op.READ_RNG: (5, None),
-    Op.READ_ACC: (7, None),
-    Op.WRITE_ACC: (7, 4),
 }
 
 

@@ -51,7 +51,8 @@ class MemhilIP(pynq.DefaultIP):
     @property
     def geometry(self) -> dict:
         fields = {**SPEC.unpack("GEOMETRY0", self.read_reg("GEOMETRY0")),
-                  **SPEC.unpack("GEOMETRY1", self.read_reg("GEOMETRY1"))}
+                  **SPEC.unpack("GEOMETRY1", self.read_reg("GEOMETRY1")),
+                  **SPEC.unpack("GEOMETRY2", self.read_reg("GEOMETRY2"))}
         return {k.lower(): v for k, v in fields.items()}
 
     @property

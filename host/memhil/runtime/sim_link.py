@@ -61,6 +61,8 @@ class SimParams:
     clks_per_bit: int = 8          # UART build: clock cycles per bit (CLK_HZ / BAUD)
     idle_bytes: int = 2            # UART build: idle gap that marks TLAST, in byte times
     payload_log2: int = SPEC.limits["payload_log2_default"]   # MAX_PAYLOAD = 2^payload_log2
+    batch_max: int = SPEC.limits["batch_max_default"]         # BATCH_MAX (GEOMETRY2)
+    bl_max: int = SPEC.limits["bl_max_default"]               # BL_MAX (GEOMETRY2)
 
     def __post_init__(self):
         lim = SPEC.limits
@@ -69,7 +71,8 @@ class SimParams:
                              ("tiles", 1, lim["max_tiles"]), ("lanes", 1, lim["max_cols"]),
                              ("g_w", 1, lim["max_code_bits"]), ("clks_per_bit", 4, 1 << 16),
                              ("idle_bytes", 1, 255),
-                             ("payload_log2", lim["payload_log2_min"], lim["payload_log2_max"])):
+                             ("payload_log2", lim["payload_log2_min"], lim["payload_log2_max"]),
+                             ("batch_max", 1, lim["max_batch"]), ("bl_max", 1, lim["max_bl"])):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
                 raise ValueError(f"{name}={v!r} is not allowed: must be an integer in [{lo}, {hi}]")
@@ -81,6 +84,11 @@ class SimParams:
     def generics(self) -> dict[str, int]:
         g = {"ROWS": self.rows, "COLS": self.cols, "TILES": self.tiles, "LANES": self.lanes,
              "G_W": self.g_w, "PAYLOAD_LOG2": self.payload_log2}
+        # the build limits only when not the contract's defaults (the tops' parameter defaults)
+        if self.batch_max != SPEC.limits["batch_max_default"]:
+            g["BATCH_MAX"] = self.batch_max
+        if self.bl_max != SPEC.limits["bl_max_default"]:
+            g["BL_MAX"] = self.bl_max
         if self.uart:
             baud = 1_000_000
             g.update(CLK_HZ=baud * self.clks_per_bit, BAUD=baud, IDLE_BYTES=self.idle_bytes)

@@ -3,8 +3,8 @@
 :func:`random_session` configures a crossbar (any object with the Twin's methods: a ``Twin``, a
 ``Crossbar``, a ``LockstepCrossbar``) for one update mode, programs random conductances, then
 runs ``steps`` random operations: forward and transpose reads of small batches, single-sample
-and minibatch updates (the last sample with APPLY, or accumulate-only), and now and then a
-read-back of codes, accumulators or LFSR states. Everything is drawn from ``seed``, so the same
+and minibatch updates (each applied: contract version 3 has no accumulate-only update), and now
+and then a read-back of codes or LFSR states. Everything is drawn from ``seed``, so the same
 call on two backends issues the same commands.
 """
 from __future__ import annotations
@@ -49,8 +49,8 @@ def random_session(xb, mode: str, steps: int, seed: int, *, noisy: bool = True,
         gm = torch.randint(0, cmax + 1, (R * C,), generator=g)
         xb.write_cells(t, 0, gp, gm)
     rep = SessionReport(mode, steps)
-    ops = ("forward", "transpose", "update", "minibatch", "accumulate", "readback")
-    weights = (3, 2, 4, 3, 1, 1)
+    ops = ("forward", "transpose", "update", "minibatch", "readback")
+    weights = (3, 2, 4, 3, 1)
     dmax = cfg.dac_max
     for _ in range(steps):
         op = rng.choices(ops, weights)[0]
@@ -69,13 +69,10 @@ def random_session(xb, mode: str, steps: int, seed: int, *, noisy: bool = True,
             rep.pulses += xb.update(t, x[:1], d[:1])
         elif op == "minibatch":
             rep.pulses += xb.update(t, x, d)
-        elif op == "accumulate":
-            xb.update(t, x, d, apply=False)
         else:
             n = rng.randint(1, R * C)
             start = rng.randrange(R * C - n + 1)
             xb.read_cells(t, start, n)
-            xb.read_acc(t, start, n)
             xb.read_rng(t, 0, R + C)
         if progress is not None:
             progress.update(1)
@@ -84,5 +81,5 @@ def random_session(xb, mode: str, steps: int, seed: int, *, noisy: bool = True,
 
 def compare_state(a: dict, b) -> list[str]:
     """Names of the state tensors that differ between a snapshot ``a`` and a Twin ``b``."""
-    return [k for k in ("gp", "gm", "acc", "row_lfsr", "col_lfsr")
+    return [k for k in ("gp", "gm", "row_lfsr", "col_lfsr")
             if not torch.equal(a[k].cpu(), getattr(b, k).cpu())]

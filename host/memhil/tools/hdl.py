@@ -44,13 +44,13 @@ DEFAULTS = dict(ROWS=256, COLS=384, TILES=1, LANES=8, G_W=8)
 # the small build of the same lane design that `depth` measures by default (a full build's
 # paths per lane are the same; only the fan-out and RAM sizes grow)
 DEPTH_DEFAULTS = dict(ROWS=8, COLS=8, TILES=1, LANES=4, G_W=8)
-# the per-cell memories of memhil_array that must be block RAM
-CELL_MEMORIES = ("u_codes", "u_acc")
+# the per-cell memories of memhil_array that must be block RAM (contract version 3: the codes
+# only; the per-cell accumulators of version 2, u_acc, are gone)
+CELL_MEMORIES = ("u_codes",)
 
 # xc7z020 (PYNQ-Z2)
 XC7Z020 = dict(LUT=53_200, FF=106_400, BRAM36=140, DSP48=220)
 BRAM36_BITS = 36 * 1024
-ACC_BITS = 24
 
 LUT_CELLS = {"LUT1": 1, "LUT2": 1, "LUT3": 1, "LUT4": 1, "LUT5": 1, "LUT6": 1,
              # distributed RAM and shift registers occupy SLICEM LUTs
@@ -187,7 +187,7 @@ def synth(params: dict, top: str = "memhil_top", keep: Path | None = None,
     fig = _figures(cells)
     rows, cols, tiles = params["ROWS"], params["COLS"], params["TILES"]
     gw = params["G_W"]
-    array_bits = tiles * rows * cols * (2 * gw + ACC_BITS)
+    array_bits = tiles * rows * cols * 2 * gw
     need_bram = array_bits / BRAM36_BITS
     rep = {"top": top, "params": params, "part": "xc7z020 (PYNQ-Z2)", "seconds": round(dt, 1),
            "yosys": " ".join(Path(ys[0]).name.split()), "resources": fig.report(),
@@ -205,7 +205,7 @@ def synth(params: dict, top: str = "memhil_top", keep: Path | None = None,
         if isinstance(v, dict):
             lines.append(f"  {k:7s} {v['used']:>9} / {v['available']:<7} {v['percent']:5.1f} %")
     lines.append(f"  LUTs used as distributed RAM/SRL: {fig.lutram_luts}")
-    lines.append(f"  cell array (codes + accumulators): {array_bits} bits = "
+    lines.append(f"  cell array (conductance codes): {array_bits} bits = "
                  f"{need_bram:.1f} BRAM36 at least; in block RAM: {'yes' if in_bram else 'NO'}")
     for m, how in sorted(mapping.items()):
         lines.append(f"    {m:60s} {how}")

@@ -1,10 +1,11 @@
 """The bit-exact software twin of the crossbar emulator (docs/hardware-contract.md).
 
 :class:`Twin` holds the complete integer state of ``tiles`` crossbar tiles of ``rows x cols``
-cells (conductance codes of both devices, update accumulators, row and column LFSRs, the
-registers and the counters) and implements every operation of the contract with vectorized
-torch code, on the CPU or on CUDA with identical results. It is the reference that the RTL,
-the simulator and the board are checked against, and the fast model the experiments train on.
+cells (conductance codes of both devices, row and column LFSRs, the registers and the
+counters; contract version 3 has no accumulator state: an update's batch sums are a
+temporary) and implements every operation of the contract with vectorized torch code, on
+the CPU or on CUDA with identical results. It is the reference that the RTL, the simulator
+and the board are checked against, and the fast model the experiments train on.
 
 Indexing: cell (i, j) has row i (output, delta index) and column j (input index); a tile's
 weight matrix is ``W[i, j] = gp[i, j] - gm[i, j]``; forward ``y = W x``, transpose ``z = W^T d``.
@@ -22,8 +23,11 @@ from memhil.contract.spec import SPEC
 from memhil.twin import lfsr, native
 
 CODE_MAX = 127                     # operand codes saturate to [-127, 127]
-ACC_MAX = (1 << (SPEC.limits["acc_bits"] - 1)) - 1
-ACC_MIN = -(1 << (SPEC.limits["acc_bits"] - 1))
+#: the largest |S| of a batch sum: B <= max_batch samples of |x d| <= 127 * 127 (contract §6)
+SUM_MAX = SPEC.limits["max_batch"] * CODE_MAX * CODE_MAX
+assert SUM_MAX < (1 << (SPEC.limits["sum_bits"] - 1))
+BATCH_MAX_DEFAULT = SPEC.limits["batch_max_default"]
+BL_MAX_DEFAULT = SPEC.limits["bl_max_default"]
 NMAX = SPEC.limits["nmax"]
 FF = SPEC.fixed["factor_frac"]
 SF = SPEC.fixed["step_frac"]
@@ -80,7 +84,8 @@ def apply_kernel(acc, gp, gm, rw, cw, fp, fm, steps, gauss, root, params,
                  rounding: bool, uniform: bool, d2d: bool, c2c: bool, stuck=None):
     """Contract §3 and §6 "Apply" for every cell of one tile at once (dense, integer-exact).
 
-    ``acc``, ``gp``, ``gm`` (rows, cols) int32; ``rw``, ``cw`` the new row/column LFSR words;
+    ``acc`` (rows, cols) int32: the batch sums S; ``gp``, ``gm`` (rows, cols) int32; ``rw``,
+    ``cw`` the new row/column LFSR words;
     ``params`` = int64 tensor [CMAX, SUB_BITS, C2C_Q, LR_Q, S_UP0, S_DN0]. The bools select
     a specialised variant (no rounding arithmetic, no table gather for uniform tables, no d2d
     factors, no noise). This is the CUDA path and the fallback; on the CPU the native kernel
@@ -155,7 +160,8 @@ class Twin(CrossbarBackend):
     argument checks are the interface's; the primitives are vectorized torch integer code."""
 
     def __init__(self, rows: int, cols: int, tiles: int = 1, config: DeviceConfig | None = None,
-                 device: str | torch.device = "cpu", *, g_w: int = 16, lanes: int = 0):
+                 device: str | torch.device = "cpu", *, g_w: int = 16, lanes: int = 0,
+                 batch_max: int = BATCH_MAX_DEFAULT, bl_max: int = BL_MAX_DEFAULT):
         lim = SPEC.limits
         for name, v, hi in (("rows", rows, lim["max_rows"]), ("cols", cols, lim["max_cols"]),
                             ("tiles", tiles, lim["max_tiles"])):
@@ -164,14 +170,18 @@ class Twin(CrossbarBackend):
         if not 1 <= g_w <= lim["max_code_bits"]:
             raise CrossbarError(f"g_w={g_w!r} is not allowed: must be in "
                                 f"[1, {lim['max_code_bits']}]")
+        for name, v, hi in (("batch_max", batch_max, lim["max_batch"]),
+                            ("bl_max", bl_max, lim["max_bl"])):
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= hi:
+                raise CrossbarError(f"{name}={v!r} is not allowed: must be an integer in [1, {hi}]")
         self.rows, self.cols, self.tiles = rows, cols, tiles
         self.g_w, self.lanes = g_w, lanes
+        self.batch_max, self.bl_max = batch_max, bl_max
         self.device = torch.device(device)
         dev = self.device
         shape = (tiles, rows, cols)
         self.gp = torch.zeros(shape, dtype=torch.int32, device=dev)
         self.gm = torch.zeros(shape, dtype=torch.int32, device=dev)
-        self.acc = torch.zeros(shape, dtype=torch.int32, device=dev)
         rs = SPEC.lfsr["reset_state"]
         self.row_lfsr = torch.full((tiles, rows), rs, dtype=torch.int64, device=dev)
         self.col_lfsr = torch.full((tiles, cols), rs, dtype=torch.int64, device=dev)
@@ -181,6 +191,7 @@ class Twin(CrossbarBackend):
         for n in COUNTERS:
             self.regs[n] = 0
         self.regs["CMAX"] = min(self.regs["CMAX"], (1 << g_w) - 1)
+        self.regs["BL"] = min(self.regs["BL"], bl_max)
         step_reset = SPEC.tables["step_reset"]
         self.step_up = torch.full((MAX_LEVELS,), step_reset, dtype=torch.int64, device=dev)
         self.step_dn = torch.full((MAX_LEVELS,), step_reset, dtype=torch.int64, device=dev)
@@ -191,7 +202,8 @@ class Twin(CrossbarBackend):
         self._w16_ok = [False] * tiles           # kept current by the native apply
         self._factors: tuple | None = None
         self._faults: tuple | None = None        # (kinds, stuck bytes), see fault_kinds()
-        self._acc_zero = [True] * tiles          # accumulators known to be all zero
+        self._scratch = None                     # the native update's batch sums (all zero
+                                                 # between calls; a temporary, not state)
         self._apply_setup = None                 # cached (params, steps) of the apply kernels
         if config is not None:
             self.configure(config)
@@ -211,9 +223,11 @@ class Twin(CrossbarBackend):
                 return table, (addr - base) // 4
         if name is None or SPEC.registers[name].access != "rw":
             raise CrossbarError(f"register 0x{addr:03x} is not a writable register")
-        lo, hi = SPEC.registers[name].limits(g_w=self.g_w)
+        reg = SPEC.registers[name]
+        lo, hi = reg.limits(g_w=self.g_w, bl_max=self.bl_max)
         if not lo <= value <= hi:
-            raise CrossbarError(f"register {name}: value {value} must be in [{lo}, {hi}]")
+            raise CrossbarError(f"register {name}: value {value} must be in [{lo}, {hi}]"
+                                + reg.build_note(hi, self.g_w, self.bl_max))
         return None, name
 
     def check_write_reg(self, addr: int, value: int) -> None:
@@ -263,6 +277,8 @@ class Twin(CrossbarBackend):
             return SPEC.pack(name, ROWS=self.rows, COLS=self.cols)
         if name == "GEOMETRY1":
             return SPEC.pack(name, TILES=self.tiles, LANES=self.lanes, G_W=self.g_w)
+        if name == "GEOMETRY2":
+            return SPEC.pack(name, BATCH_MAX=self.batch_max, BL_MAX=self.bl_max)
         if name == "STATUS":
             return 0
         if name == "CTRL":
@@ -310,20 +326,6 @@ class Twin(CrossbarBackend):
         self._check_tile(tile)
         self._check_range("read_rng", start, count, self.rows + self.cols)
         return self._rng_view(tile)[start: start + count].clone()
-
-    def write_acc(self, tile: int, start: int, values) -> None:
-        self._check_tile(tile)
-        values = torch.as_tensor(values, dtype=torch.int64).to(self.device).reshape(-1)
-        self._check_range("write_acc", start, values.numel(), self.rows * self.cols)
-        if values.numel() and (int(values.min()) < ACC_MIN or int(values.max()) > ACC_MAX):
-            raise CrossbarError(f"write_acc: values must be in [{ACC_MIN}, {ACC_MAX}]")
-        self.acc[tile].view(-1)[start: start + values.numel()] = values
-        self._acc_zero[tile] = False
-
-    def read_acc(self, tile: int, start: int, count: int) -> torch.Tensor:
-        self._check_tile(tile)
-        self._check_range("read_acc", start, count, self.rows * self.cols)
-        return self.acc[tile].view(-1)[start: start + count].clone()
 
     # ------------------------------------------------------------------ derived tensors
     def d2d_factors(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -574,9 +576,16 @@ class Twin(CrossbarBackend):
         cs = _stream(cbits, x, bl)
         return _int_matmul(rs, cs.T, B * bl)
 
-    def update(self, tile: int, x, d, apply: bool = True) -> int:
-        """Accumulate the rank-1 updates of ``B`` samples (codes ``x``: (B, cols), ``d``:
-        (B, rows)) and, if ``apply``, apply the accumulated pulses and clear the accumulators.
+    def check_batch_max(self, B: int, what: str = "update") -> None:
+        """Raise CrossbarError unless ``1 <= B <= batch_max`` (the build's BATCH_MAX)."""
+        if not 1 <= B <= self.batch_max:
+            raise CrossbarError(f"{what}: B={B} samples is not allowed: must be in "
+                                f"[1, {self.batch_max}] (this build's BATCH_MAX)")
+
+    def update(self, tile: int, x, d) -> int:
+        """One update of ``B`` samples (codes ``x``: (B, cols), ``d``: (B, rows);
+        ``1 <= B <= batch_max``), contract §6: the batch sum ``S`` of every cell's ``B``
+        single-sample increments (exact, a temporary), then one apply with ``m = |S|``.
         Returns the number of pulses applied."""
         self._check_tile(tile)
         lib = self._native()
@@ -584,54 +593,30 @@ class Twin(CrossbarBackend):
         d = self._as_codes(d, self.rows, "update d", clamp=lib is None)
         self._check_batch(x.shape[0], d.shape[0])
         B = x.shape[0]
-        coinc = self.regs["UPDATE_MODE"] == SPEC.update_mode["COINCIDENCE"]
-        per_sample_max = self.regs["BL"] if coinc else CODE_MAX * CODE_MAX
-        acc = self.acc[tile]
-        if self._acc_zero[tile]:
-            held = 0
-        else:
-            lo, hi = torch.aminmax(acc)
-            held = max(-int(lo), int(hi))
-        bound = held + B * per_sample_max
-        if lib is not None:
-            if bound <= ACC_MAX:
-                self._count_updates(B)
-                return self._native_update(lib, tile, x, d, apply)
-            x, d = x.clamp(-CODE_MAX, CODE_MAX), d.clamp(-CODE_MAX, CODE_MAX)
-        if bound <= ACC_MAX:
-            acc += self._increments(tile, x, d)
-        else:  # saturation may occur: apply sample by sample, saturating after each
-            for b in range(B):
-                inc = self._increments(tile, x[b: b + 1], d[b: b + 1])
-                acc.copy_((acc.to(torch.int64) + inc).clamp(ACC_MIN, ACC_MAX))
-        self._acc_zero[tile] = False
+        self.check_batch_max(B)
         self._count_updates(B)
-        return self.apply(tile) if apply else 0
-
-    def apply(self, tile: int) -> int:
-        """Apply the accumulated pulses of ``tile`` (contract: "Apply")."""
-        self._check_tile(tile)
-        lib = self._native()
         if lib is not None:
-            return self._native_update(lib, tile, None, None, True)
+            return self._native_update(lib, tile, x, d)
+        return self._apply(tile, self._increments(tile, x, d))
+
+    def _apply(self, tile: int, sums: torch.Tensor) -> int:
+        """Apply the batch sums ``sums`` (rows, cols) to ``tile`` (contract: "Apply")."""
         rw = lfsr.jump(self.row_lfsr[tile], SPEC.lfsr["apply_steps"], 1, 0)[1]
         cw = lfsr.jump(self.col_lfsr[tile], SPEC.lfsr["apply_steps"], 1, 0)[1]
         self.row_lfsr[tile] = rw
         self.col_lfsr[tile] = cw
-        acc = self.acc[tile]
         fp, fm = self.d2d_factors()
         r = self.regs
         up0, dn0, uniform = self._step_form()
         params = torch.tensor([r["CMAX"], r["SUB_BITS"], r["C2C_Q"], r["LR_Q"], up0, dn0],
                               dtype=torch.int64, device=self.device)
         gp, gm, pulses, up, stk = apply_kernel(
-            acc, self.gp[tile], self.gm[tile], rw, cw, fp[tile], fm[tile], self._steps(),
-            self._gauss, self._root, params, r["UPDATE_MODE"] == SPEC.update_mode["ROUNDING"],
-            uniform, r["D2D_Q"] != 0, r["C2C_Q"] != 0, self._stuck(tile))
+            sums.to(torch.int32), self.gp[tile], self.gm[tile], rw, cw, fp[tile], fm[tile],
+            self._steps(), self._gauss, self._root, params,
+            r["UPDATE_MODE"] == SPEC.update_mode["ROUNDING"], uniform, r["D2D_Q"] != 0,
+            r["C2C_Q"] != 0, self._stuck(tile))
         self.gp[tile] = gp
         self.gm[tile] = gm
-        acc.zero_()
-        self._acc_zero[tile] = True
         self._invalidate(tile)
         pulses = int(pulses)
         self._count_pulses(pulses, int(up), int(stk))
@@ -664,37 +649,37 @@ class Twin(CrossbarBackend):
             self._apply_setup = (p, self._steps().contiguous())
         return self._apply_setup
 
-    def _native_update(self, lib, tile: int, x, d, apply: bool) -> int:
-        """Accumulate (x, d given) and/or apply with the native kernels; same contract, same
-        state changes as the torch path (which the tests hold it to)."""
+    def sums_buf(self) -> torch.Tensor:
+        """The native update's scratch buffer of batch sums (rows x cols int32): all zero
+        between calls (the kernel clears every sum it applies); a temporary, not state."""
+        if self._scratch is None:
+            self._scratch = torch.zeros(self.rows, self.cols, dtype=torch.int32)
+        return self._scratch
+
+    def _native_update(self, lib, tile: int, x, d) -> int:
+        """The update with the native kernels; same contract, same state changes as the torch
+        path (which the tests hold it to)."""
         P = native.ptr
-        B, kind = 0, 3
-        if x is not None:
-            B = x.shape[0]
-            x, d = x.contiguous(), d.contiguous()
-            if self.regs["UPDATE_MODE"] == SPEC.update_mode["COINCIDENCE"]:
-                kind = 0
-            elif B == 1:
-                kind = 1
-            else:
-                kind = 4                      # the outer products summed in the kernel
+        B = x.shape[0]
+        x, d = x.contiguous(), d.contiguous()
+        if self.regs["UPDATE_MODE"] == SPEC.update_mode["COINCIDENCE"]:
+            kind = 0
+        elif B == 1:
+            kind = 1
+        else:
+            kind = 4                          # the outer products summed in the kernel
         params, steps = self._setup()
         fp = fm = None
-        if apply and params.d2d:
+        if params.d2d:
             fp, fm = (f[tile] for f in self.d2d_factors())
         counts = (ctypes.c_int64 * 2)()
         stuck = self._stuck(tile)
         pulses = lib.memhil_update(
-            kind, self.rows, self.cols, B, P(d), P(x), int(apply), P(self.acc[tile]),
+            kind, self.rows, self.cols, B, P(d), P(x), P(self.sums_buf()),
             P(self.gp[tile]), P(self.gm[tile]), P(self._w16_buf(tile)), P(self.row_lfsr[tile]),
             P(self.col_lfsr[tile]), P(fp), P(fm), P(steps), P(self._gauss), P(self._root),
             P(native.t8_table()), P(native.feedback_table()), ctypes.byref(params),
-            torch.get_num_threads(), 0,  # (0: the apply visits every row, see native.c)
-            P(stuck), counts)
-        if not apply:
-            self._acc_zero[tile] = False
-            return 0
-        self._acc_zero[tile] = True
+            torch.get_num_threads(), P(stuck), counts)
         self._invalidate(tile, keep_w16=True)
         self._count_pulses(pulses, counts[0], counts[1])
         return pulses
@@ -705,25 +690,33 @@ class Twin(CrossbarBackend):
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:
-        """The complete state: codes, accumulators, LFSRs, registers, tables and counters."""
+        """The complete state: codes, LFSRs, registers, tables and counters (contract version
+        3 has no accumulators; ``batch_max``/``bl_max`` describe the build)."""
         return {
             "geometry": (self.rows, self.cols, self.tiles),
             "g_w": self.g_w, "lanes": self.lanes,
-            "gp": self.gp.cpu().clone(), "gm": self.gm.cpu().clone(), "acc": self.acc.cpu().clone(),
+            "batch_max": self.batch_max, "bl_max": self.bl_max,
+            "gp": self.gp.cpu().clone(), "gm": self.gm.cpu().clone(),
             "row_lfsr": self.row_lfsr.cpu().clone(), "col_lfsr": self.col_lfsr.cpu().clone(),
             "step_up": self.step_up.cpu().clone(), "step_dn": self.step_dn.cpu().clone(),
             "regs": dict(self.regs),
         }
 
     def load_state_dict(self, sd: dict) -> None:
+        """Restore a :meth:`state_dict`; an older (contract version 2) dict with ``"acc"`` is
+        accepted only if every accumulator is zero (what v2 leaves after an apply)."""
         self._check_geometry(sd)
-        for k in ("gp", "gm", "acc", "row_lfsr", "col_lfsr", "step_up", "step_dn"):
-            getattr(self, k).copy_(sd[k].to(self.device))
+        self._check_no_acc(sd)
+        bl = sd["regs"].get("BL") if isinstance(sd.get("regs"), dict) else None
+        if bl is not None and bl > self.bl_max:
+            raise CrossbarError(f"state: register BL={bl} is above this twin's "
+                                f"bl_max={self.bl_max} (the build's BL_MAX)")
+        for k in ("gp", "gm", "row_lfsr", "col_lfsr", "step_up", "step_dn"):
+            getattr(self, k).copy_(torch.as_tensor(sd[k]).to(self.device))
         regs = {n: int(r.reset) for n, r in SPEC.registers.items() if r.reset is not None}
         regs.update({n: 0 for n in COUNTERS})
         regs.update(sd["regs"])              # (a state saved before a register existed: its reset)
         self.regs = regs
-        self._acc_zero = [False] * self.tiles
         self._wcache.clear()
         self._w16_ok = [False] * self.tiles
         self._factors = None
@@ -737,15 +730,19 @@ class Twin(CrossbarBackend):
 
     def to(self, device) -> "Twin":
         """A copy of this twin on ``device`` with the same state."""
-        t = Twin(self.rows, self.cols, self.tiles, device=device, g_w=self.g_w, lanes=self.lanes)
+        t = Twin(self.rows, self.cols, self.tiles, device=device, g_w=self.g_w, lanes=self.lanes,
+                 batch_max=self.batch_max, bl_max=self.bl_max)
         t.load_state_dict(self.state_dict())
         return t
 
 
 def _open_twin(rows: int, cols: int, tiles: int, config: DeviceConfig, device="cpu",
+               batch_max: int = BATCH_MAX_DEFAULT, bl_max: int = BL_MAX_DEFAULT,
                **options) -> Twin:
-    """The registry's opener of ``twin`` (``options`` are for the device kinds; unused here)."""
-    return Twin(rows, cols, tiles, config, device=device)
+    """The registry's opener of ``twin``: ``batch_max``/``bl_max`` model a build's limits (a
+    twin that must split minibatches as a given device does); other ``options`` are for the
+    device kinds and unused here."""
+    return Twin(rows, cols, tiles, config, device=device, batch_max=batch_max, bl_max=bl_max)
 
 
 register_backend("twin", _open_twin)

@@ -192,7 +192,7 @@ typedef struct {
     int64_t bl, stream_k8, apply_k8, prob_mask, code_max, taps;
 } apply_params;
 
-/* Apply one row's accumulators a[0..C) to the row's devices (acc, gp, gm rows), with row
+/* Apply one row's batch sums a[0..C) to the row's devices (sums, gp, gm rows), with row
  * noise word rw and the column words cw. Returns the pulses applied. The flags are passed as
  * constants by the callers below, so the compiler emits one specialised loop per variant. */
 static inline __attribute__((always_inline)) int64_t
@@ -277,9 +277,9 @@ apply_span(int64_t j0, const int64_t len, int32_t *restrict a, int32_t *restrict
     return pulses;
 }
 
-/* One row: spans of 8 cells (one vector) whose accumulators are all zero are skipped: they
+/* One row: spans of 8 cells (one vector) whose batch sums are all zero are skipped: they
  * fire no pulse, so nothing changes (the noise words are per row and column, drawn before the
- * apply). In training most accumulators are zero at the apply. */
+ * apply). In training most sums are zero at the apply. */
 static inline __attribute__((always_inline)) int64_t
 apply_row(int64_t C, int32_t *restrict a, int32_t *restrict gp, int32_t *restrict gm,
           int16_t *restrict w16, uint32_t rw, const uint32_t *restrict cw, const int32_t *restrict fp,
@@ -455,21 +455,18 @@ static void coinc_rows(int nr, int64_t Q, int64_t C, int32_t *acc, const uint32_
 #endif
 }
 
-/* One update of a tile: add the increments of B samples to the accumulators and, if apply,
- * apply them (contract sections 5-6), a block of rows at a time so that the rows stay in
- * cache; the blocks are shared among `threads` threads (rows are independent).
+/* One update of a tile (contract sections 4-6, version 3): the batch sums S of the
+ * increments of B samples, then their apply, a block of rows at a time so that the rows stay
+ * in cache; the blocks are shared among `threads` threads (rows are independent).
  *
  * kind 0: pulse coincidence: the streams of the codes d (B x R) and x (B x C) are drawn
  *         here (memhil_streams); kind 1: rounding of one sample, outer product d[i] * x[j] of
- *         the codes d (R) and x (C); kind 3: no increments (apply only); kind 4: rounding of
- *         B samples, the sum over b of the outer products d[b][i] * x[b][j] added here, row by
- *         row, skipping zero codes (exact integers: the caller checks that no accumulator can
- *         leave its range; it replaces the former kind 2, increments formed by the caller).
- * acc_zero: the caller knows that every accumulator was zero before; the apply then skips the
- * rows that received no increment (nothing in them can change: their spans are all zero).
- * The fused step passes it (its twins' record that their accumulators are zero, kept by
- * every update, apply and write_acc); Twin.update passes 0, so that an accumulator changed
- * behind the twin's back (the lockstep tests' fault injection) is applied as the RTL would.
+ *         the codes d (R) and x (C); kind 4: rounding of B samples, the sum over b of the
+ *         outer products d[b][i] * x[b][j] added here, row by row, skipping zero codes (exact
+ *         integers: B <= 256 and |d x| <= 127 * 127 keep |S| < 2^23).
+ * sums (R x C int32): a scratch buffer, not state: all zero on entry (the sums are formed in
+ * it) and all zero again on return (the apply clears every sum it applies); the apply skips
+ * the rows that received no increment (nothing in them can change: their sums are zero).
  * rw/cw64: the row and column LFSR states, advanced here (streams, then the apply's 32 steps,
  * whose states are the apply's noise words); w16 (R x C): the
  * int16 copy of gp - gm that the reads use, kept current for every cell the apply visits
@@ -483,12 +480,12 @@ static void coinc_rows(int nr, int64_t Q, int64_t C, int32_t *acc, const uint32_
 #define SPARSE_DEN 4
 #endif
 int64_t memhil_update(int64_t kind, int64_t R, int64_t C, int64_t B,
-                      const int64_t *d, const int64_t *x, int64_t apply, int32_t *acc,
+                      const int64_t *d, const int64_t *x, int32_t *sums,
                       int32_t *gp, int32_t *gm, int16_t *w16,
                       int64_t *rw, int64_t *cw64, const int32_t *fp, const int32_t *fm,
                       const int32_t *steps, const int32_t *gauss, const int32_t *root,
                       const uint32_t *t8, const uint8_t *fb, const apply_params *p,
-                      int64_t threads, int64_t acc_zero, const uint8_t *stuck, int64_t *counts)
+                      int64_t threads, const uint8_t *stuck, int64_t *counts)
 {
     const int64_t code_max = p->code_max;
     const int64_t nw = kind == 0 ? (p->bl + 31) / 32 : 0;
@@ -504,21 +501,18 @@ int64_t memhil_update(int64_t kind, int64_t R, int64_t C, int64_t B,
         memhil_streams(C, B, p->bl, p->stream_k8, p->prob_mask, code_max, t8, fb, p->taps, x,
                        cw64, cwords, cneg, threads);
     }
-    if (apply) {                   /* the apply's noise words: 32 more steps of every LFSR */
-        memhil_advance(R, p->apply_k8, t8, rw);
-        memhil_advance(C, p->apply_k8, t8, cw64);
-    }
+    /* the apply's noise words: 32 more steps of every LFSR */
+    memhil_advance(R, p->apply_k8, t8, rw);
+    memhil_advance(C, p->apply_k8, t8, cw64);
     uint32_t *cw = NULL, *rwT = NULL, *rmk = NULL, *csg = NULL, *rwc = NULL, *rmkc = NULL;
     int32_t *qi = NULL, *nq = NULL;
     int32_t *xi = NULL;
     const int64_t Q = B * nw;
     row_fn fn = ROW_FNS[(p->rounding ? 8 : 0) | (p->uniform ? 4 : 0) | (p->d2d ? 2 : 0) |
                         (p->c2c ? 1 : 0)];
-    if (apply) {
-        cw = malloc(sizeof(uint32_t) * C);
-        for (int64_t j = 0; j < C; j++)
-            cw[j] = (uint32_t)cw64[j];
-    }
+    cw = malloc(sizeof(uint32_t) * C);
+    for (int64_t j = 0; j < C; j++)
+        cw[j] = (uint32_t)cw64[j];
     if (kind == 0) {
         rwT = malloc(sizeof(uint32_t) * R * Q);
         rmk = malloc(sizeof(uint32_t) * R * Q);
@@ -566,14 +560,14 @@ int64_t memhil_update(int64_t kind, int64_t R, int64_t C, int64_t B,
             for (int64_t i = i0; i < i1; i++)
                 nz += nq[i];
             if (i1 - i0 == RBLK && nz * SPARSE_DEN > (int64_t)RBLK * Q * SPARSE_NUM)
-                coinc_rows(RBLK, Q, C, acc + i0 * C, rwT + i0 * Q, rmk + i0 * Q, cwords, csg);
+                coinc_rows(RBLK, Q, C, sums + i0 * C, rwT + i0 * Q, rmk + i0 * Q, cwords, csg);
             else
                 for (int64_t i = i0; i < i1; i++)
-                    coinc_row_sparse(nq[i], qi + i * Q, rwc + i * Q, rmkc + i * Q, C, acc + i * C,
-                                     cwords, csg);
+                    coinc_row_sparse(nq[i], qi + i * Q, rwc + i * Q, rmkc + i * Q, C,
+                                     sums + i * C, cwords, csg);
         }
         for (int64_t i = i0; i < i1; i++) {
-            int32_t *a = acc + i * C;
+            int32_t *a = sums + i * C;
             int touched = 1;
             if (kind == 0) {
                 touched = nq[i] > 0;
@@ -595,7 +589,7 @@ int64_t memhil_update(int64_t kind, int64_t R, int64_t C, int64_t B,
                         a[j] += db * xb[j];
                 }
             }
-            if (apply && (touched || !acc_zero)) {
+            if (touched) {
                 int64_t cnt[2] = {0, 0};
                 pulses += fn(C, a, gp + i * C, gm + i * C, w16 + i * C, (uint32_t)rw[i], cw,
                              fp ? fp + i * C : NULL, fm ? fm + i * C : NULL, steps, gauss, root, p,
@@ -908,20 +902,21 @@ void memhil_codes_rows(int64_t B, int64_t n, const float *x, int64_t dac, int64_
  * the Python side between the calls.
  *
  * Layer l: a tile of R rows (outputs) and C columns (inputs, the last one the bias input 1
- * when bias), its state (gp, gm, acc, w16 = gp - gm as int16, LFSRs), its apply parameters,
+ * when bias), its state (gp, gm, w16 = gp - gm as int16, LFSRs) and its update's scratch
+ * buffer of batch sums, its apply parameters,
  * its read registers, and per step: the ADC shifts to start from ([0] forward, [1]
  * transpose) and what the reads did (final shift, largest |code|, number of reads), the
  * float32 buffers xin (B x C: the layer's input with the bias column), y (B x R: its output)
  * and gy (B x R: dL/dy), the largest |xin| and |gy| (mx, md) and the update's code scales. */
 typedef struct {
     int64_t R, C, bias;
-    int32_t *gp, *gm, *acc;
+    int32_t *gp, *gm, *sums;          /* sums: the update's scratch (memhil_update) */
     int16_t *w16;
     int64_t *row_lfsr, *col_lfsr;
     const int32_t *fp, *fm, *steps;
     const apply_params *ap;
     int64_t lr_q;                      /* LR_Q of this layer's update, or -1: ap's */
-    int64_t acc_zero, do_update;
+    int64_t do_update;
     int64_t rn_q, two_c0, adc_lo, adc_hi;
     int64_t range_hi, dac;             /* auto-ranging threshold (the layer's adc_hi), DAC max */
     double w_unit, ax, ad;
@@ -1178,9 +1173,9 @@ void memhil_fused_update(int64_t nl, fused_layer *ls, const fused_const *k, int6
         if (L->lr_q >= 0)
             p.lr_q = L->lr_q;
         const int64_t kind = !p.rounding ? 0 : (B == 1 ? 1 : 4);
-        L->pulses = memhil_update(kind, R, C, B, dc, xc, 1, L->acc, L->gp, L->gm, L->w16,
+        L->pulses = memhil_update(kind, R, C, B, dc, xc, L->sums, L->gp, L->gm, L->w16,
                                   L->row_lfsr, L->col_lfsr, L->fp, L->fm, L->steps, k->gauss,
-                                  k->root, k->t8, k->fb, &p, threads, L->acc_zero, L->stuck,
+                                  k->root, k->t8, k->fb, &p, threads, L->stuck,
                                   L->counts);
         free(dc);
         free(xc);

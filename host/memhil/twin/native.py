@@ -48,9 +48,9 @@ class ApplyParams(ctypes.Structure):
 class FusedLayer(ctypes.Structure):
     """One layer of a fused training step (native.c's ``fused_layer``; memhil.nn.fused)."""
     _fields_ = ([(n, ctypes.c_int64) for n in ("R", "C", "bias")]
-                + [(n, ctypes.c_void_p) for n in ("gp", "gm", "acc", "w16", "row_lfsr", "col_lfsr",
+                + [(n, ctypes.c_void_p) for n in ("gp", "gm", "sums", "w16", "row_lfsr", "col_lfsr",
                                                   "fp", "fm", "steps", "ap")]
-                + [(n, ctypes.c_int64) for n in ("lr_q", "acc_zero", "do_update", "rn_q", "two_c0",
+                + [(n, ctypes.c_int64) for n in ("lr_q", "do_update", "rn_q", "two_c0",
                                                  "adc_lo", "adc_hi", "range_hi", "dac")]
                 + [(n, ctypes.c_double) for n in ("w_unit", "ax", "ad")]
                 + [(n, ctypes.c_int64 * 2) for n in ("shift", "sreg", "top", "reads")]
@@ -118,8 +118,8 @@ def build() -> Path:
 
 def _declare(lib: ctypes.CDLL) -> None:
     p, i64 = ctypes.c_void_p, ctypes.c_int64
-    lib.memhil_update.argtypes = ([i64] * 4 + [p] * 2 + [i64] + [p] * 13
-                                  + [ctypes.POINTER(ApplyParams), i64, i64, p, p])
+    lib.memhil_update.argtypes = ([i64] * 4 + [p] * 15
+                                  + [ctypes.POINTER(ApplyParams), i64, p, p])
     lib.memhil_update.restype = i64
     lib.memhil_read.argtypes = [i64] * 4 + [p, p] + [i64] * 3 + [p, i64]
     lib.memhil_read.restype = None
@@ -208,9 +208,9 @@ def steps_per_byte(steps: int) -> int:
 def _check_contract() -> None:
     """The kernels' fixed-point shortcuts hold for these contract constants (else: torch path)."""
     f, lim = SPEC.fixed, SPEC.limits
-    if f["lr_frac"] != 16 or lim["nmax"] > 255 or lim["acc_bits"] > 24 or SPEC.lfsr["width"] != 32:
+    if f["lr_frac"] != 16 or lim["nmax"] > 255 or lim["sum_bits"] > 24 or SPEC.lfsr["width"] != 32:
         raise NativeUnavailable("contract constants outside what native.c assumes "
-                                "(lr_frac 16, nmax <= 255, acc_bits <= 24, 32-bit LFSRs)")
+                                "(lr_frac 16, nmax <= 255, sum_bits <= 24, 32-bit LFSRs)")
     g_max = max(abs(g) for g in SPEC.gauss)
     noise_shift = SPEC.fixed["gauss_scale"].bit_length() - 1 + f["factor_frac"] + f["root_frac"]
     step1_max = (0xFFFF * f["factor_max"]) >> f["factor_frac"]

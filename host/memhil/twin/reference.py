@@ -2,8 +2,9 @@
 
 Slow on purpose: every draw and every cell is handled in the order the contract describes, with
 Python integers. Tests check the vectorized :class:`memhil.twin.Twin` against it, so a
-vectorization trick in the twin (GF(2) LFSR jumps, fused batch accumulation, sparse apply)
-cannot silently change the contract.
+vectorization trick in the twin (GF(2) LFSR jumps, fused batch sums, sparse apply)
+cannot silently change the contract. Contract version 3: a tile has no accumulator state; an
+update of ``B`` samples forms every cell's batch sum ``S`` (a local) and applies it.
 """
 from __future__ import annotations
 
@@ -13,8 +14,7 @@ from memhil.twin import lfsr
 
 G = SPEC.gauss
 ROOT = SPEC.root
-ACC_MAX = (1 << (SPEC.limits["acc_bits"] - 1)) - 1
-ACC_MIN = -(1 << (SPEC.limits["acc_bits"] - 1))
+SUM_LIMIT = 1 << (SPEC.limits["sum_bits"] - 1)     # |S| < 2^23 for B <= 256 (contract §6)
 
 
 def _sat(v, lo, hi):
@@ -34,7 +34,6 @@ class ReferenceTile:
         self.step_up, self.step_dn = list(step_up), list(step_dn)
         self.gp = [[0] * cols for _ in range(rows)]
         self.gm = [[0] * cols for _ in range(rows)]
-        self.acc = [[0] * cols for _ in range(rows)]
         self.row = [SPEC.lfsr["reset_state"]] * rows
         self.col = [SPEC.lfsr["reset_state"]] * cols
 
@@ -43,7 +42,6 @@ class ReferenceTile:
         t = cls(twin.rows, twin.cols, twin.regs, twin.step_up.tolist(), twin.step_dn.tolist(), tile)
         t.gp = twin.gp[tile].tolist()
         t.gm = twin.gm[tile].tolist()
-        t.acc = twin.acc[tile].tolist()
         t.row = twin.row_lfsr[tile].tolist()
         t.col = twin.col_lfsr[tile].tolist()
         return t
@@ -99,14 +97,25 @@ class ReferenceTile:
         return out
 
     # ---- updates
-    def accumulate(self, x, d):
+    def update(self, xs, ds):
+        """One update of the samples ``xs`` (B x cols) and ``ds`` (B x rows): every cell's
+        batch sum ``S`` of the B single-sample increments, then one apply. The pulses."""
+        if len(xs) != len(ds) or not 1 <= len(xs) <= SPEC.limits["max_batch"]:
+            raise ValueError(f"update: {len(xs)} x and {len(ds)} d samples")
+        sums = [[0] * self.cols for _ in range(self.rows)]
+        for x, d in zip(xs, ds):
+            self._accumulate(sums, x, d)
+        return self._apply(sums)
+
+    def _accumulate(self, sums, x, d):
         x = [_sat(a, -127, 127) for a in x]
         d = [_sat(a, -127, 127) for a in d]
         r = self.regs
         if r["UPDATE_MODE"] == 0:
             for i in range(self.rows):
                 for j in range(self.cols):
-                    self.acc[i][j] = _sat(self.acc[i][j] + x[j] * d[i], ACC_MIN, ACC_MAX)
+                    sums[i][j] += x[j] * d[i]
+                    assert abs(sums[i][j]) < SUM_LIMIT
             return
         rb = [[0] * r["BL"] for _ in range(self.rows)]
         cb = [[0] * r["BL"] for _ in range(self.cols)]
@@ -120,10 +129,10 @@ class ReferenceTile:
         for i in range(self.rows):
             for j in range(self.cols):
                 cnt = sum(rb[i][t] & cb[j][t] for t in range(r["BL"]))
-                self.acc[i][j] = _sat(self.acc[i][j] + _sign(d[i]) * _sign(x[j]) * cnt,
-                                      ACC_MIN, ACC_MAX)
+                sums[i][j] += _sign(d[i]) * _sign(x[j]) * cnt
+                assert abs(sums[i][j]) < SUM_LIMIT
 
-    def apply(self):
+    def _apply(self, sums):
         r = self.regs
         steps = SPEC.lfsr["apply_steps"]
         self.row = [lfsr.advance(s, steps) for s in self.row]
@@ -132,8 +141,7 @@ class ReferenceTile:
         self.pulses_up = self.pulses_stuck = 0
         for i in range(self.rows):
             for j in range(self.cols):
-                a = self.acc[i][j]
-                self.acc[i][j] = 0
+                a = sums[i][j]
                 if a == 0:
                     continue
                 w = self.row[i] ^ self.col[j]
