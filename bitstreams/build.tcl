@@ -11,7 +11,7 @@
 # (its DDR and MIO settings then are Vivado's defaults: not for a real board).
 # Untested here: no Vivado on the development machines (docs/rtl.md, docs/board.md).
 
-lassign $argv name part board rows cols tiles lanes gw jobs plog2
+lassign $argv name part board rows cols tiles lanes gw jobs plog2 bmax blmax
 set here [file normalize [file dirname [info script]]]
 set hdl  [file normalize "$here/../hdl"]
 set bld  "$here/build"
@@ -33,7 +33,7 @@ set_property name memhil_ip $core
 set_property version 1.0 $core
 set_property display_name "memhil crossbar emulator" $core
 foreach {p v} [list ROWS $rows COLS $cols TILES $tiles LANES $lanes G_W $gw \
-                 PAYLOAD_LOG2 $plog2] {
+                 PAYLOAD_LOG2 $plog2 BATCH_MAX $bmax BL_MAX $blmax] {
   set_property value $v [ipx::get_user_parameters $p -of_objects $core]
   set_property value $v [ipx::get_hdl_parameters $p -of_objects $core]
 }
@@ -82,7 +82,8 @@ set_property -dict [list CONFIG.c_include_sg {0} CONFIG.c_sg_length_width {23} \
 
 set emu [create_bd_cell -type ip -vlnv memhil:user:memhil_ip:1.0 memhil]
 set_property -dict [list CONFIG.ROWS $rows CONFIG.COLS $cols CONFIG.TILES $tiles \
-  CONFIG.LANES $lanes CONFIG.G_W $gw CONFIG.PAYLOAD_LOG2 $plog2] $emu
+  CONFIG.LANES $lanes CONFIG.G_W $gw CONFIG.PAYLOAD_LOG2 $plog2 \
+  CONFIG.BATCH_MAX $bmax CONFIG.BL_MAX $blmax] $emu
 
 connect_bd_intf_net [get_bd_intf_pins dma/M_AXIS_MM2S] [get_bd_intf_pins memhil/s_axis_cmd]
 connect_bd_intf_net [get_bd_intf_pins memhil/m_axis_rsp] [get_bd_intf_pins dma/S_AXIS_S2MM]

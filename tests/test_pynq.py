@@ -64,6 +64,8 @@ def test_dma_answer_is_read_after_wait(board):
     rx = ol.dma.recvchannel
     buf = pynq.allocate((64,), dtype=np.uint8, target=dev)
     tx = pynq.allocate((64,), dtype=np.uint8, target=dev)
+    buf[:] = 0                    # (pynq.allocate does not clear: start from a known content)
+    buf.flush()
     rx.transfer(buf)
     assert not rx.idle                                    # armed, nothing received
     f = pr.encode_command(1, pr.Op.PING)

@@ -119,9 +119,8 @@ def test_fault_registers_act_at_the_next_write_and_apply(twin_path):
     assert twin.gp[0].eq(100).all() and twin.gm[0].eq(50).all()       # not rewritten yet
     stuck = twin.fault_kinds()[1][0]
     sd = twin.state_dict()
-    twin.write_acc(0, 0, [40] * 16)
     twin.write_reg(SPEC.reg("LR_Q"), 1 << 16)
-    twin.apply(0)
+    twin.update(0, [[8] * 4], [[5] * 4])                               # a sum of 40 in every cell
     assert twin.gp[0][(stuck & 1).bool()].eq(100).all()              # stuck: not moved
     twin.load_state_dict(sd)                                           # through the map
     assert twin.gp[0][(stuck & 1).bool()].eq(0).all()
@@ -156,7 +155,7 @@ def test_energy_counters_of_every_operation(twin_path):
     twin.forward(0, torch.randint(-127, 128, (3, C), generator=g))
     twin.transpose(1, torch.randint(-127, 128, (2, R), generator=g))
     twin.update(0, torch.randint(-127, 128, (4, C), generator=g),
-                torch.randint(-127, 128, (4, R), generator=g), apply=False)
+                torch.randint(-127, 128, (4, R), generator=g))
     c = twin.counters()
     assert c["CNT_READS"] == 5 and c["CNT_UPDATES"] == 4
     assert c["CNT_CELL_READS"] == 5 * R * C
@@ -206,16 +205,15 @@ def test_fault_register_ranges():
 
 
 def test_reference_write_and_apply_with_faults():
-    """A hand-made case: a stuck-at-Gmax G- with a positive accumulator on a low pair."""
-    twin = Twin(1, 64, 1, DeviceConfig(update_mode="coincidence"))
+    """A hand-made case: a stuck-at-Gmax G- with a positive batch sum on a low pair."""
+    twin = Twin(1, 64, 1, DeviceConfig(update_mode="rounding"))
+    twin.write_reg(SPEC.reg("LR_Q"), 1 << 16)      # n = the sum exactly
     _faults(twin, 65535, FK["GMAX"], 0)            # (almost) everything stuck at Gmax
     twin.write_cells(0, 0, [3] * 64, [4] * 64)
     cmax = twin.regs["CMAX"]
     stuck = twin.fault_kinds()[0][:, 0, 0]
     assert bool(((twin.gp[0, 0] == cmax) == (stuck[0] >= 0)).all())
     ref = ReferenceTile.from_twin(twin)
-    twin.write_acc(0, 0, [5] * 64)
-    ref.acc = [[5] * 64]
-    assert twin.apply(0) == ref.apply() == 5 * 64
+    assert twin.update(0, [[1] * 64], [[5]]) == ref.update([[1] * 64], [[5]]) == 5 * 64
     assert twin.gp[0].tolist() == ref.gp and twin.gm[0].tolist() == ref.gm
     assert twin.counters()["CNT_PULSES_STUCK"] == ref.pulses_stuck
