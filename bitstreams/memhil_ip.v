@@ -15,7 +15,7 @@ module memhil_ip #(
   parameter G_W   = 8,
   parameter PAYLOAD_LOG2 = 12,
   // BATCH_MAX: the largest B of one FORWARD_B / TRANSPOSE_B / UPDATE_B; BL_MAX: the largest BL
-  // (stream bits per update); both reported in GEOMETRY2 and PING (contract version 3)
+  // (stream bits per update), both reported in GEOMETRY2 and PING (contract version 3)
   parameter BATCH_MAX = 64,
   parameter BL_MAX = 32
 ) (

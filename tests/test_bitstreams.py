@@ -43,6 +43,7 @@ _PARAM = re.compile(r"parameter\s+(?:int\s+)?(?:unsigned\s+)?(\w+)\s*=\s*([^,)\n
 
 
 def _module(text: str, name: str) -> str:
+    text = re.sub(r"//[^\n]*", "", text)       # (a comment may hold ");")
     m = re.search(rf"\bmodule\s+{name}\b(.*?)\);", text, re.S)
     assert m, f"module {name} not found"
     return m.group(1)
@@ -63,6 +64,7 @@ def _value(v: str) -> int:
     """A parameter default: a number, or a memhil_pkg constant (from the contract)."""
     from memhil.contract.spec import SPEC
 
+    v = v.removeprefix("memhil_pkg::")          # (memhil_top names the package explicitly)
     return int(v) if v.isdigit() else int(SPEC.limits[v.lower()])
 
 

@@ -178,15 +178,19 @@ def extrapolate(counts: dict, B: int, what: str = "cycles") -> int:
 
 def batched_cycles(R: int, C: int, L: int, op: str, B: int, mode: int = 0, bl: int = BL) -> int:
     """Documented cycles of a batched command at the top (docs/rtl.md, "Cycle counts"): the
-    frame in, B single-sample array commands (APPLY with the last one of an UPDATE_B), the
-    executor's EXEC_GAP cycles between samples, the response frame out and the control path's
-    fixed cycles (``memhil.bench.rtl``'s single-command formula, of which B = 1 is the case
-    with two more payload bytes)."""
+    frame in; for FORWARD_B/TRANSPOSE_B B single-sample array commands with the executor's
+    EXEC_GAP cycles between samples, for UPDATE_B one array update over the B samples (contract
+    v3: no accumulator, the batch sums in lane registers); the response frame out and the
+    control path's fixed cycles (``memhil.bench.rtl``'s single-command formula, of which B = 1
+    is the case with two more payload bytes)."""
     single = _SINGLE[op]
     p, q = payload_bytes(R, C, op, B)
-    arr = sum(rtl.array_cycles(R, C, L, single, mode, apply=(single == "update" and s == B - 1),
-                               bl=bl) for s in range(B))
-    return (CMD_FRAME + p) + arr + (B - 1) * EXEC_GAP + (RSP_FRAME + q) + rtl.CTRL_FIXED[single]
+    if single == "update":            # contract v3: one array command over the B samples
+        arr, gaps = rtl.array_cycles(R, C, L, single, mode, bl=bl, B=B), 0
+    else:
+        arr = B * rtl.array_cycles(R, C, L, single, mode, bl=bl)
+        gaps = (B - 1) * EXEC_GAP
+    return (CMD_FRAME + p) + arr + gaps + (RSP_FRAME + q) + rtl.CTRL_FIXED[single]
 
 
 def _byte_cycles(R: int, C: int, op: str) -> int:

@@ -39,19 +39,22 @@ def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def array_cycles(R: int, C: int, L: int, op: str, mode: int = 0, apply: bool = False,
-                 bl: int = 31, rn: bool = False) -> int:
-    """memhil_array's own cycles from the command handshake to ``done`` (docs/rtl-datapath.md)."""
+def array_cycles(R: int, C: int, L: int, op: str, mode: int = 0, apply: bool = True,
+                 bl: int = 31, rn: bool = False, B: int = 1) -> int:
+    """memhil_array's own cycles from the command handshake to ``done`` (docs/rtl-datapath.md).
+    An update (contract v3: always applied; ``apply`` is kept for the callers' signature) is
+    ONE array command over its ``B`` samples: operands of all samples in, the LFSRs stream the
+    samples one after another, then the pass with the samples innermost."""
     wc, wr = _cdiv(C, L), _cdiv(R, L)
     if op == "forward":
         return C + (4 * wr if rn else 0) + R * wc + 2 * R + ARRAY_FIXED
     if op == "transpose":
         return R + (4 * wc if rn else 0) + R * wc + 2 * C + ARRAY_FIXED
     if mode:
-        gen = (wr + wc) * (3 + _cdiv(bl, SB) + int(apply))
+        gen = (wr + wc) * (4 + B * _cdiv(bl, SB) + 3 * (B - 1))
     else:
-        gen = (wr + wc) * 4 if apply else 0
-    return C + R + gen + R * wc + 4 + ARRAY_FIXED
+        gen = (wr + wc) * 4
+    return B * (C + R) + gen + B * R * wc + 4 + ARRAY_FIXED
 
 
 def io_bytes(R: int, C: int, op: str) -> tuple[int, int]:

@@ -40,10 +40,10 @@ WRAPPER = ROOT / "bitstreams" / "memhil_ip.v"
 # where `make synth` saves its report (report.txt, report.json) per top; $MEMHIL_BUILD overrides
 SYNTH_DIR = Path(os.environ.get("MEMHIL_BUILD", ROOT / "build")) / "synth"
 # the default PYNQ-Z2 build (docs/rtl.md explains the choice)
-DEFAULTS = dict(ROWS=256, COLS=384, TILES=1, LANES=8, G_W=8)
+DEFAULTS = dict(ROWS=256, COLS=384, TILES=1, LANES=8, G_W=8, BATCH_MAX=64, BL_MAX=32)
 # the small build of the same lane design that `depth` measures by default (a full build's
 # paths per lane are the same; only the fan-out and RAM sizes grow)
-DEPTH_DEFAULTS = dict(ROWS=8, COLS=8, TILES=1, LANES=4, G_W=8)
+DEPTH_DEFAULTS = dict(ROWS=8, COLS=8, TILES=1, LANES=4, G_W=8, BATCH_MAX=4, BL_MAX=32)
 # the per-cell memories of memhil_array that must be block RAM (contract version 3: the codes
 # only; the per-cell accumulators of version 2, u_acc, are gone)
 CELL_MEMORIES = ("u_codes",)
@@ -164,7 +164,11 @@ def synth(params: dict, top: str = "memhil_top", keep: Path | None = None,
     for p in hdl_sources():
         shutil.copy(p, srcdir / p.name)
         names.append(f"hdl/{p.name}")
-    gen = " ".join(f"-G {k}={v}" for k, v in params.items())
+    # (memhil_array takes the build's BL_MAX as BUILD_BL_MAX: the package's BL_MAX is the BL
+    # register's static write limit)
+    named = {("BUILD_BL_MAX" if k == "BL_MAX" and top == "memhil_array" else k): v
+             for k, v in params.items()}
+    gen = " ".join(f"-G {k}={v}" for k, v in named.items())
     script = "\n".join([
         f"read_slang -j 1 --top {top} {gen} {' '.join(names)}",
         f"synth_xilinx -family xc7 -top {top} -flatten",
