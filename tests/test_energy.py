@@ -132,3 +132,88 @@ def test_model_file(tmp_path):
     with pytest.raises(ConfigError, match="valid JSON"):
         EnergyModel.from_file(p)
     assert set(PARAMETERS) == set(EnergyModel().to_dict())
+
+
+# ---------------------------------------------------------------------- runs
+SMALL = ["--train-subset", "160", "--test-subset", "60", "--hidden", "12", "--batch", "16",
+         "--quiet"]
+
+
+def _energy(out):
+    return json.loads((out / "energy.json").read_text())
+
+
+def _forward_reads(c):
+    """Forward reads per layer of the 64-12-10 net (with bias columns: 12 x 65 and 10 x 13, one
+    tile each) that explain the read counters of an inference phase, checked against every
+    counter: a forward read of an R x C tile adds 1 read, R*C cells, C DAC and R ADC conversions
+    (contract §7)."""
+    n1 = (c["CNT_ADC"] - 10 * c["CNT_READS"]) // 2
+    n2 = c["CNT_READS"] - n1
+    assert 12 * n1 + 10 * n2 == c["CNT_ADC"]
+    assert c["CNT_DAC"] == 65 * n1 + 13 * n2
+    assert c["CNT_CELL_READS"] == 12 * 65 * n1 + 10 * 13 * n2
+    return n1, n2
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_train_writes_energy_json_from_the_counters(tmp_path, capsys, monkeypatch):
+    """`memhil train` totals the crossbars' counters by phase into energy.json; the counts are
+    the contract's (reads: cells, DAC, ADC per sample) and the same with and without the fused
+    native step; a resumed run ends with the uninterrupted run's totals."""
+    from memhil.cli import main
+    out = tmp_path / "a"
+    argv = ["--epochs", "2", "--stuck-rate", "0.1", "--out", str(out), *SMALL]
+    assert main(["train", *argv]) == 0
+    line = capsys.readouterr().out
+    assert "energy:" in line and "per training sample" in line and "energy.json" in line
+    doc = _energy(out)
+    tr, inf = doc["phases"]["train"], doc["phases"]["inference"]
+    assert tr["samples"] == 2 * 160 and inf["samples"] == 2 * 60
+    c = inf["counts"]
+    n1, n2 = _forward_reads(c)        # inference: forward reads only, a coarse and a ranged
+    assert n1 >= 2 * 120 and n2 >= 2 * 120    # read per sample and layer (memhil.nn.layer)
+    assert c["CNT_PULSES"] == 0 and c["CNT_UPDATES"] == 0
+    t = tr["counts"]
+    assert t["CNT_UPDATES"] == 320 * 2 and t["CNT_PULSES"] > 0
+    assert t["CNT_PULSES"] == t["CNT_PULSES_UP"] + t["CNT_PULSES_DN"] + t["CNT_PULSES_STUCK"]
+    assert t["CNT_PULSES_STUCK"] > 0                          # 10 % of the devices are stuck
+    assert all(v > 0 for k, v in tr["energy_j"].items() if k != "digital")
+    assert tr["energy_j"]["digital"] is None and doc["facts"]["cycles_measured"] is False
+    res = json.loads((out / "results.json").read_text())
+    assert res["energy_per_sample_j"]["train"] == pytest.approx(tr["energy_per_sample_j"]["total"])
+    # the plain autograd step counts the same events as the fused native step
+    monkeypatch.setenv("MEMHIL_FUSED", "0")
+    out2 = tmp_path / "plain"
+    assert main(["train", *argv[:-len(SMALL) - 2], "--out", str(out2), *SMALL]) == 0
+    assert _energy(out2)["phases"] == doc["phases"]
+    monkeypatch.delenv("MEMHIL_FUSED")
+    # killed after one epoch and resumed: the same totals
+    from memhil.data import load_data
+    from memhil.nn import Trainer, load_checkpoint
+    from memhil.nn.trainer import RunSpec
+    spec = RunSpec.from_dict(load_checkpoint(out)["spec"])
+    Trainer(spec, load_data(spec), out_dir=tmp_path / "b", stop_after=1).fit()
+    assert main(["train", "--resume", str(tmp_path / "b"), "--quiet"]) == 0
+    assert _energy(tmp_path / "b")["phases"] == doc["phases"]
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_noisy_eval_and_energy_model_file(tmp_path, capsys):
+    from memhil.cli import main
+    m = tmp_path / "model.json"
+    m.write_text(json.dumps({"adc_fom": 20e-15}))
+    out = tmp_path / "ne"
+    assert main(["noisy-eval", "--epochs", "1", "--noise", "gaussian", "--noise-levels", "0,0.1",
+                 "--energy-model", str(m), "--out", str(out), *SMALL]) == 0
+    assert "per inference" in capsys.readouterr().out
+    doc = _energy(out)
+    assert doc["model"]["adc_fom"] == 20e-15
+    inf = doc["phases"]["inference"]
+    assert inf["samples"] == 60 * 2                     # clean + one noise level
+    n1, n2 = _forward_reads(inf["counts"])
+    assert n1 >= 2 * 120 and n2 >= 2 * 120
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"adc_fom": -1}))
+    assert main(["train", "--energy-model", str(bad), "--out", str(tmp_path / "x"), *SMALL]) == 2
+    assert "--energy-model" in capsys.readouterr().err
