@@ -119,11 +119,17 @@ def test_train_commands_in_results_md_build_the_experiment_runspec():
     """Each `memhil train ...  # TAG` line reproduces the run TAG (same seed) of the nearest
     `memhil paper` command above it, as memhil.experiments.paper.plan builds it."""
     _, _, code = _doc()
-    paper, checked = None, 0
+    paper, sweep, checked = None, None, 0
     for i, cmd in code:
         if cmd.startswith("memhil paper "):
             args, _ = parse(cmd)
             paper = (i, cmd, plan(scale_from_args(args)))
+            continue
+        if cmd.startswith("memhil sweep "):         # a sweep's points, as `memhil sweep` plans them
+            from memhil.commands import sweep_grid
+            from memhil.commands.sweep import _axes_from_args
+            args, _ = parse(cmd)
+            sweep = (i, cmd, [p.spec for p in sweep_grid.plan(*_axes_from_args(args))])
             continue
         if not cmd.startswith("memhil train "):
             parse(cmd)                          # every other command parses too
@@ -139,6 +145,12 @@ def test_train_commands_in_results_md_build_the_experiment_runspec():
             assert spec == row_spec(row, spec.seed), (
                 f"line {i + 1}: `{cmd}` builds another RunSpec than the study's row {row}: "
                 f"`memhil train {STUDY[row]} --seed {spec.seed}`")
+            checked += 1
+            continue
+        if tag.startswith("sweep/"):            # a point of the nearest `memhil sweep` above
+            assert sweep is not None, f"line {i + 1}: no `memhil sweep` command above {cmd!r}"
+            assert spec in sweep[2], (f"line {i + 1}: `{cmd}` is not a point of `{sweep[1]}` "
+                                      f"(line {sweep[0] + 1})")
             checked += 1
             continue
         assert paper is not None, f"line {i + 1}: no `memhil paper` command above {cmd!r}"
