@@ -115,9 +115,10 @@ def plot_histories(path, histories: dict[str, list[dict]], title: str = "") -> N
 
 def plot_lines(path, series: dict[str, tuple[list, list, list | None]], xlabel: str,
                ylabel: str, title: str = "", logx: bool = False, hline: float | None = None,
-               hline_label: str = "") -> None:
-    """``series``: name -> (x, y, yerr or None). A ``ylabel`` of accuracy (not a ratio) is
-    plotted in %: values in [0, 1] are scaled."""
+               hline_label: str = "", points: bool = False) -> None:
+    """``series``: name -> (x, y, yerr or None); with ``points`` unconnected markers (a
+    scatter plot). A ``ylabel`` of accuracy (not a ratio) is plotted in %: values in [0, 1]
+    are scaled."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.2, 4.2))
     col = _colors(series)
@@ -128,7 +129,10 @@ def plot_lines(path, series: dict[str, tuple[list, list, list | None]], xlabel: 
         if pct and y and max(y) <= 1.0:
             y = [100 * v for v in y]
             e = [100 * v for v in e] if e is not None else None
-        ax.errorbar(x, y, yerr=e, marker="o", ms=4, capsize=3, label=name, color=col[name])
+        if points:
+            ax.scatter(x, y, s=18, label=name, color=col[name])
+        else:
+            ax.errorbar(x, y, yerr=e, marker="o", ms=4, capsize=3, label=name, color=col[name])
     if hline is not None:
         ax.axhline(hline, color=FLOAT_COLOR, ls="--", lw=1, label=hline_label or None)
     if logx:
@@ -143,20 +147,5 @@ def plot_lines(path, series: dict[str, tuple[list, list, list | None]], xlabel: 
 def plot_scatter(path, series: dict[str, tuple[list, list]], xlabel: str, ylabel: str,
                  title: str = "", logx: bool = False) -> None:
     """``series``: name -> (x, y) points, one colour per name (accuracy in % as plot_lines)."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(5.2, 4.2))
-    col = _colors(series)
-    pct = "accuracy" in ylabel and "/" not in ylabel
-    if pct and "%" not in ylabel:
-        ylabel += " (%)"
-    for name, (x, y) in series.items():
-        if pct and y and max(y) <= 1.0:
-            y = [100 * v for v in y]
-        ax.scatter(x, y, s=18, label=name, color=col[name])
-    if logx:
-        ax.set_xscale("log")
-    ax.set_xlabel(xlabel); ax.set_ylabel(ylabel); ax.grid(alpha=0.3)
-    ax.set_title(title or f"{ylabel} vs {xlabel}", fontsize=10)
-    _legend_outside(fig, ax)
-    _save(fig, path)
-    plt.close(fig)
+    plot_lines(path, {n: (x, y, None) for n, (x, y) in series.items()}, xlabel, ylabel,
+               title=title, logx=logx, points=True)
