@@ -201,7 +201,7 @@ apply_span(int64_t j0, const int64_t len, int32_t *restrict a, int32_t *restrict
            const int32_t *restrict fp, const int32_t *restrict fm, const int32_t *restrict steps,
            const int32_t *restrict gauss, const int32_t *restrict root, const apply_params *p,
            const uint8_t *restrict stuck, int64_t *restrict cnt,
-           const int rounding, const int uniform, const int d2d, const int c2c)
+           const int rounding, const int uniform, const int d2d, const int c2c, const int hs)
 {
     const int32_t cmax = (int32_t)p->cmax, sub = (int32_t)p->sub_bits;
     const int32_t nmax = (int32_t)p->nmax, maxl = (int32_t)p->max_levels;
@@ -211,7 +211,7 @@ apply_span(int64_t j0, const int64_t len, int32_t *restrict a, int32_t *restrict
     const int32_t up0 = (int32_t)p->s_up0, dn0 = (int32_t)p->s_dn0;
     const int ff = (int)p->factor_frac, sf = (int)p->step_frac;
     const int ns = (int)p->noise_shift;
-    int64_t pulses = 0;
+    int64_t pulses = 0, n_up = 0, n_stuck = 0;   /* (reductions in registers, not via cnt) */
     for (int64_t j = j0; j < j0 + len; j++) {
         const int32_t acc = a[j];
         const uint32_t r = rw ^ cw[j];
@@ -263,17 +263,19 @@ apply_span(int64_t j0, const int64_t len, int32_t *restrict a, int32_t *restrict
         const int act = n > 0;
         /* a stuck device (contract section 3, "Stuck devices") takes the pulses and keeps its
          * code; bit 0 of stuck[j]: G+ stuck, bit 1: G- stuck */
-        const int sdev = stuck ? (stuck[j] >> (plus ? 0 : 1)) & 1 : 0;
+        const int sdev = hs ? (stuck[j] >> (plus ? 0 : 1)) & 1 : 0;
         const int mv = act & !sdev;
         const int32_t np = (mv & plus) ? nc : p0, nm = (mv & !plus) ? nc : m0;
         gp[j] = np;
         gm[j] = nm;
         w16[j] = (int16_t)(np - nm);          /* the read kernels' weight copy stays current */
         pulses += act ? n : 0;
-        cnt[0] += (mv & low) ? n : 0;         /* up, not stuck */
-        cnt[1] += (act & sdev) ? n : 0;       /* to a stuck device */
+        n_up += (mv & low) ? n : 0;           /* up, not stuck */
+        n_stuck += (act & sdev) ? n : 0;      /* to a stuck device */
         a[j] = 0;
     }
+    cnt[0] += n_up;
+    cnt[1] += n_stuck;
     return pulses;
 }
 
@@ -293,13 +295,16 @@ apply_row(int64_t C, int32_t *restrict a, int32_t *restrict gp, int32_t *restric
         int32_t any = 0;
         for (int k = 0; k < 8; k++)
             any |= a[j0 + k];
-        if (any)
+        if (any && stuck)      /* (no stuck devices: a variant without the stuck loads) */
             pulses += apply_span(j0, 8, a, gp, gm, w16, rw, cw, fp, fm, steps, gauss, root, p,
-                                 stuck, cnt, rounding, uniform, d2d, c2c);
+                                 stuck, cnt, rounding, uniform, d2d, c2c, 1);
+        else if (any)
+            pulses += apply_span(j0, 8, a, gp, gm, w16, rw, cw, fp, fm, steps, gauss, root, p,
+                                 stuck, cnt, rounding, uniform, d2d, c2c, 0);
     }
     if (j0 < C)
         pulses += apply_span(j0, C - j0, a, gp, gm, w16, rw, cw, fp, fm, steps, gauss, root, p,
-                             stuck, cnt, rounding, uniform, d2d, c2c);
+                             stuck, cnt, rounding, uniform, d2d, c2c, stuck != NULL);
     return pulses;
 }
 
