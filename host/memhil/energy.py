@@ -278,11 +278,25 @@ def applies_of(counts: dict, batch: int) -> int:
     return -(-counts.get("CNT_UPDATES", 0) // max(1, batch))
 
 
-def write_energy(out, model: EnergyModel, facts: ArrayFacts, meter: CounterMeter,
-                 samples: dict, batch: int = 1) -> dict:
-    """energy.json into ``out``; returns the document."""
-    from memhil.fileio import atomic_write_bytes
+def trainer_report(trainer, model: EnergyModel | None = None) -> dict | None:
+    """The energy.json document of a :class:`memhil.nn.trainer.Trainer`'s run so far (its
+    meter's totals, ``model`` or the default model), or None for a run that counted nothing
+    (the float baseline)."""
+    meter = getattr(trainer, "meter", None)
+    if meter is None or not meter.totals:
+        return None
     train = meter.totals.get("train")
-    doc = report(model, facts, meter, samples, applies_of(train, batch) if train else 0)
+    return report(model or EnergyModel(),
+                  array_facts(meter.backends, trainer.spec.device_config()), meter,
+                  trainer.energy_samples, applies_of(train, trainer.spec.batch) if train else 0)
+
+
+def per_sample_totals(doc: dict) -> dict:
+    """``{phase: joules per sample}`` of an energy.json document."""
+    return {ph: p["energy_per_sample_j"]["total"] for ph, p in doc["phases"].items()}
+
+
+def write_energy(out, doc: dict) -> None:
+    """``doc`` as ``out/energy.json``, written atomically."""
+    from memhil.fileio import atomic_write_bytes
     atomic_write_bytes(Path(out) / "energy.json", (json.dumps(doc, indent=2) + "\n").encode())
-    return doc

@@ -81,7 +81,7 @@ def run(args) -> int:
     from memhil.experiments.noisy import (noisy_accuracy, parse_levels, retarget,
                                           write_noisy_outputs)
     from memhil.experiments.report import plot_histories, write_json
-    from memhil.energy import (CounterMeter, EnergyModel, array_facts, summary_line,
+    from memhil.energy import (CounterMeter, EnergyModel, array_facts, report, summary_line,
                                write_energy)
     from memhil.nn.models import backends_of
     from memhil.nn.trainer import build_model, is_crossbar
@@ -168,9 +168,10 @@ def run(args) -> int:
         if meter is not None:     # the crossbar's events of every evaluation: energy.json
             meter.stop()
             n_inf = len(data.y_test) * (1 + sum(1 for k in kinds for lv in levels[k] if lv > 0))
-            edoc = write_energy(out, emodel or EnergyModel(),
-                                array_facts(backends_of(net), mspec.device_config()), meter,
-                                {"inference": n_inf})
+            edoc = report(emodel or EnergyModel(),
+                          array_facts(meter.backends, mspec.device_config()), meter,
+                          {"inference": n_inf})
+            write_energy(out, edoc)
             energy_line = summary_line(edoc)
     write_noisy_outputs(out, results, kinds)
     plot_histories(out / "curves.png", histories, f"{data.name}: training")

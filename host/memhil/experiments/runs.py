@@ -32,15 +32,12 @@ def write_run_outputs(out: Path, trainer, elapsed: float | None, extra: dict | N
     }
     if extra:
         doc.update(extra)
-    if getattr(trainer, "meter", None) is not None and trainer.meter.totals:
-        from memhil.energy import EnergyModel, array_facts, summary_line, write_energy
-        from memhil.nn.models import backends_of
-        edoc = write_energy(out, energy_model or EnergyModel(),
-                            array_facts(backends_of(trainer.model), spec.device_config()),
-                            trainer.meter, trainer.energy_samples, spec.batch)
+    from memhil.energy import per_sample_totals, summary_line, trainer_report, write_energy
+    edoc = trainer_report(trainer, energy_model)
+    if edoc is not None:
+        write_energy(out, edoc)
         doc["energy_summary"] = summary_line(edoc)
-        doc["energy_per_sample_j"] = {ph: p["energy_per_sample_j"]["total"]
-                                      for ph, p in edoc["phases"].items()}
+        doc["energy_per_sample_j"] = per_sample_totals(edoc)
     write_json(out / "results.json", doc)
     write_csv(out / "history.csv", res["history"], HISTORY_COLUMNS)
     if res["history"]:

@@ -77,14 +77,10 @@ def run_point(task: dict) -> dict:
         tr.fit()
         rec.update(status="ok", test_accuracy=tr.history[-1]["test_accuracy"],
                    history=tr.history, pulses=sum(h.get("pulses", 0) for h in tr.history))
-        if tr.meter is not None and tr.meter.totals:     # joules per sample (memhil.energy)
-            from memhil.energy import EnergyModel, array_facts, applies_of, report
-            from memhil.nn.models import backends_of
-            tot = tr.meter.totals.get("train", {})
-            edoc = report(EnergyModel(), array_facts(backends_of(tr.model), spec.device_config()),
-                          tr.meter, tr.energy_samples, applies_of(tot, spec.batch))
-            rec["energy_per_sample_j"] = {ph: p["energy_per_sample_j"]["total"]
-                                          for ph, p in edoc["phases"].items()}
+        from memhil.energy import per_sample_totals, trainer_report
+        edoc = trainer_report(tr)                     # joules per sample (memhil.energy)
+        if edoc is not None:
+            rec["energy_per_sample_j"] = per_sample_totals(edoc)
         if task.get("noise_levels"):     # memhil paper's (c): accuracy on corrupted test data
             from memhil.experiments.noisy import noisy_accuracy
             levels = task["noise_levels"]
