@@ -12,6 +12,18 @@
 // AXI4-Lite: 32-bit data, WSTRB ignored (writes are whole words). A misaligned address
 // (bits [1:0] != 0) is refused like an unknown one (OKAY, counted, nothing changes), as WRITE_REG /
 // READ_REG refuse it (BAD_ARG): the full 12-bit address is decoded, never rounded down.
+//
+// Timing (100 MHz): an access takes three clocks before its answer. A_IDLE grants it and
+// registers it (source, write, address, data) with its decode, made on both masters' inputs in
+// parallel (the register a write hits within its write range, a readable address); A_CHK forms
+// the read data, the answer and one write enable per register; A_RESP applies a write from
+// those registers (so every configuration copy's enable is a flip-flop) and answers the
+// executor. A register read right after a write (the next access) sees the new value: the next
+// grant is after A_RESP. acc_busy_o (A_CHK, A_RESP) holds the executor's next array command
+// until an access granted before it has been applied. The counters add registered addends:
+// they count one clock after the event (CNT_PULSES_DN and CNT_DAC, whose addends are a
+// difference or a sum, two); a clear (CTRL.CLR, applied in A_RESP) also drops the addends in
+// flight and the events of its own clock, as the clear of an unpipelined counter would.
 
 `resetall
 `default_nettype none
@@ -66,6 +78,7 @@ module memhil_regfile
   output logic [31:0]              rdata_o,
 
   input  wire logic                lock_i,
+  output logic                     acc_busy_o,     // an access is being checked or applied
 
   // configuration
   output logic [15:0]              cfg_cmax_o,
@@ -153,19 +166,32 @@ module memhil_regfile
   logic [31:0] cnt_adc_q, cnt_adc_d;
   logic [7:0]  last_err_q, last_err_d;
 
-  typedef enum logic [1:0] { A_IDLE, A_RESP, A_BWAIT, A_RWAIT } astate_e;
+  // one bit per writable register (and the step tables; clr: CTRL): the write enables of
+  // A_RESP (wen_q; CTRL's only when CLR is set), and the range checks of the granted data
+  typedef struct packed {
+    logic clr, cmax, sub_bits, c0, mode, bl, lr_q, c2c_q, d2d_q, d2d_key, rn_q, adc_shift,
+          adc_bits, fault_rate, fault_key, fault_kind, tbl;
+  } wen_t;
+
+  typedef enum logic [2:0] { A_IDLE, A_CHK, A_RESP, A_BWAIT, A_RWAIT } astate_e;
   astate_e     astate_q, astate_d;
-  logic        src_cmd_q, src_cmd_d;     // the access in A_RESP came from the executor
-  logic        is_tbl_q, is_tbl_d;       // ... and read a step table
+  // the granted access, registered in A_IDLE and held until the next grant
+  logic        src_cmd_q, src_cmd_d;     // it came from the executor
+  logic        axil_wr_q, axil_wr_d;     // ... it is an AXI4-Lite write
+  logic        acc_we_q, acc_we_d;
+  logic [15:0] acc_addr_q, acc_addr_d;
+  logic [31:0] acc_wdata_q, acc_wdata_d;
+  wen_t        acc_hit_q, acc_hit_d;     // ... the register written, its data within range
+  logic        acc_rok_q, acc_rok_d;     // ... a readable address
+  // its decode (A_CHK), used in A_RESP
+  logic        is_tbl_q, is_tbl_d;       // ... a step-table read
   logic        err_q, err_d;
   logic [31:0] rd_q, rd_d;
-  logic        axil_wr_q, axil_wr_d;     // ... was an AXI4-Lite write
+
+  wen_t        wen_q, wen_d;
 
   // ---------------------------------------------------------------- access selection
   logic        grant_cmd, grant_w, grant_r;
-  logic        acc_we;
-  logic [15:0] acc_addr;
-  logic [31:0] acc_wdata;
   logic        ar_is_tbl;
 
   assign ar_is_tbl = s_axil_araddr[11:10] != 2'b00;
@@ -173,23 +199,100 @@ module memhil_regfile
   logic unused_axil;
   assign unused_axil = ^{s_axil_awprot, s_axil_arprot, s_axil_wstrb};
 
+  // which word indices (addr[7:2]) below 0x100 are registers
+  localparam logic [63:0] R_DEFINED = reg_defined();
+  function automatic logic [63:0] reg_defined();
+    logic [63:0] m;
+    m = '0;
+    for (int unsigned k = 0; k < 64; k++) begin
+      case (12'(4 * k))
+        REG_ID, REG_VERSION, REG_GEOMETRY0, REG_GEOMETRY1, REG_GEOMETRY2, REG_CTRL, REG_STATUS,
+        REG_CMAX, REG_SUB_BITS, REG_C0, REG_UPDATE_MODE, REG_BL, REG_LR_Q, REG_C2C_Q,
+        REG_D2D_Q, REG_D2D_KEY, REG_RN_Q, REG_ADC_SHIFT, REG_ADC_BITS, REG_FAULT_RATE,
+        REG_FAULT_KEY, REG_FAULT_KIND, REG_CNT_PULSES, REG_CNT_UPDATES, REG_CNT_READS,
+        REG_CNT_BUSY, REG_CNT_ERRORS, REG_CNT_PULSES_UP, REG_CNT_PULSES_DN,
+        REG_CNT_PULSES_STUCK, REG_CNT_CELL_READS, REG_CNT_DAC, REG_CNT_ADC: m[k] = 1'b1;
+        default: m[k] = 1'b0;
+      endcase
+    end
+    return m;
+  endfunction
+
+  // The decode of an access, on both masters' address and data in parallel as it is granted.
+  // wr_hits: the register a write hits, its data within the write range of section 7
+  // (generated from contract.toml: the twin's write_reg; CMAX further bounded by the cells'
+  // 2^G_W - 1, BL by the build's BL_MAX; the full 16-bit address: misaligned and unknown hit
+  // nothing). rd_ok: a readable address (a register or a step-table entry).
+  function automatic logic addr_tbl(input logic [5:0] hi, input logic [1:0] lo);   // [15:10], [1:0]
+    return (lo == 2'b00) && (hi[5:2] == 4'h0) &&
+           ((hi[1:0] == REG_STEP_UP_BASE[11:10]) || (hi[1:0] == REG_STEP_DN_BASE[11:10]));
+  endfunction
+
+  function automatic wen_t wr_hits(input logic [15:0] addr, input logic [31:0] v);
+    wen_t h;
+    h.clr        = (addr == 16'(REG_CTRL))        && reg_wr_in_range(REG_CTRL, v);
+    h.cmax       = (addr == 16'(REG_CMAX))        && reg_wr_in_range(REG_CMAX, v) &&
+                   (v <= CMAX_TOP);
+    h.sub_bits   = (addr == 16'(REG_SUB_BITS))    && reg_wr_in_range(REG_SUB_BITS, v);
+    h.c0         = (addr == 16'(REG_C0))          && reg_wr_in_range(REG_C0, v);
+    h.mode       = (addr == 16'(REG_UPDATE_MODE)) && reg_wr_in_range(REG_UPDATE_MODE, v);
+    h.bl         = (addr == 16'(REG_BL))          && reg_wr_in_range(REG_BL, v) &&
+                   (v <= 32'(BUILD_BL_MAX));
+    h.lr_q       = (addr == 16'(REG_LR_Q))        && reg_wr_in_range(REG_LR_Q, v);
+    h.c2c_q      = (addr == 16'(REG_C2C_Q))       && reg_wr_in_range(REG_C2C_Q, v);
+    h.d2d_q      = (addr == 16'(REG_D2D_Q))       && reg_wr_in_range(REG_D2D_Q, v);
+    h.d2d_key    = (addr == 16'(REG_D2D_KEY))     && reg_wr_in_range(REG_D2D_KEY, v);
+    h.rn_q       = (addr == 16'(REG_RN_Q))        && reg_wr_in_range(REG_RN_Q, v);
+    h.adc_shift  = (addr == 16'(REG_ADC_SHIFT))   && reg_wr_in_range(REG_ADC_SHIFT, v);
+    h.adc_bits   = (addr == 16'(REG_ADC_BITS))    && reg_wr_in_range(REG_ADC_BITS, v);
+    h.fault_rate = (addr == 16'(REG_FAULT_RATE))  && reg_wr_in_range(REG_FAULT_RATE, v);
+    h.fault_key  = (addr == 16'(REG_FAULT_KEY))   && reg_wr_in_range(REG_FAULT_KEY, v);
+    h.fault_kind = (addr == 16'(REG_FAULT_KIND))  && reg_wr_in_range(REG_FAULT_KIND, v);
+    h.tbl        = addr_tbl(addr[15:10], addr[1:0]) && (v[31:16] == 16'h0000);   // a table entry is 16 bits
+    return h;
+  endfunction
+
+  function automatic logic rd_ok(input logic [15:0] addr);
+    return addr_tbl(addr[15:10], addr[1:0]) || ((addr[1:0] == 2'b00) && (addr[15:8] == 8'h00) &&
+                              R_DEFINED[addr[7:2]]);
+  endfunction
+
   always_comb begin
     grant_cmd = (astate_q == A_IDLE) && req_i;
     grant_w   = (astate_q == A_IDLE) && !req_i && s_axil_awvalid && s_axil_wvalid && !lock_i;
     grant_r   = (astate_q == A_IDLE) && !req_i && !grant_w && s_axil_arvalid &&
                 !(lock_i && ar_is_tbl);
+    src_cmd_d   = src_cmd_q;
+    axil_wr_d   = axil_wr_q;
+    acc_we_d    = acc_we_q;
+    acc_addr_d  = acc_addr_q;
+    acc_wdata_d = acc_wdata_q;
+    acc_hit_d   = acc_hit_q;
+    acc_rok_d   = acc_rok_q;
     if (grant_cmd) begin
-      acc_we    = we_i;
-      acc_addr  = addr_i;
-      acc_wdata = wdata_i;
+      src_cmd_d   = 1'b1;
+      axil_wr_d   = 1'b0;
+      acc_we_d    = we_i;
+      acc_addr_d  = addr_i;
+      acc_wdata_d = wdata_i;
+      acc_hit_d   = wr_hits(addr_i, wdata_i);
+      acc_rok_d   = rd_ok(addr_i);
     end else if (grant_w) begin
-      acc_we    = 1'b1;
-      acc_addr  = {4'h0, s_axil_awaddr};           // bits [1:0] too: misaligned is refused
-      acc_wdata = s_axil_wdata;
-    end else begin
-      acc_we    = 1'b0;
-      acc_addr  = {4'h0, s_axil_araddr};
-      acc_wdata = 32'h0;
+      src_cmd_d   = 1'b0;
+      axil_wr_d   = 1'b1;
+      acc_we_d    = 1'b1;
+      acc_addr_d  = {4'h0, s_axil_awaddr};         // bits [1:0] too: misaligned is refused
+      acc_wdata_d = s_axil_wdata;
+      acc_hit_d   = wr_hits({4'h0, s_axil_awaddr}, s_axil_wdata);
+      acc_rok_d   = 1'b0;
+    end else if (grant_r) begin
+      src_cmd_d   = 1'b0;
+      axil_wr_d   = 1'b0;
+      acc_we_d    = 1'b0;
+      acc_addr_d  = {4'h0, s_axil_araddr};
+      acc_wdata_d = 32'h0;
+      acc_hit_d   = '0;
+      acc_rok_d   = rd_ok({4'h0, s_axil_araddr});
     end
   end
 
@@ -202,150 +305,136 @@ module memhil_regfile
   assign s_axil_rdata   = rd_q;
   assign s_axil_rresp   = 2'b00;
 
-  assign ack_o   = (astate_q == A_RESP) && src_cmd_q;
-  assign err_o   = err_q;
-  assign rdata_o = is_tbl_q ? {16'h0000, tbl_rdata_i} : rd_q;
+  assign ack_o      = (astate_q == A_RESP) && src_cmd_q;
+  assign err_o      = err_q;
+  assign rdata_o    = is_tbl_q ? {16'h0000, tbl_rdata_i} : rd_q;
+  assign acc_busy_o = (astate_q == A_CHK) || (astate_q == A_RESP);
 
-  // ---------------------------------------------------------------- decode
-  logic        a_valid;     // an access is granted this cycle
-  logic        a_aligned;
+  // ---------------------------------------------------------------- decode (A_CHK)
   logic        a_tbl;
   logic        a_dir;
   logic        w_ok;
   logic [31:0] r_data;
   logic        r_ok;
-  logic        clr;
-  logic        axil_refused;   // an AXI4-Lite access granted this cycle is refused
+  wen_t        w_hit;       // the register addressed, its write range respected
+
+  // the read data of every register by word index (addr[7:2])
+  logic [31:0] r_map [64];
 
   always_comb begin
-    a_valid   = grant_cmd || grant_w || grant_r;
-    a_aligned = (acc_addr[1:0] == 2'b00) && (acc_addr[15:12] == 4'h0);
-    a_tbl     = a_aligned && (acc_addr[11:10] != 2'b00) &&
-                ((acc_addr[11:10] == REG_STEP_UP_BASE[11:10]) ||
-                 (acc_addr[11:10] == REG_STEP_DN_BASE[11:10]));
-    a_dir     = (acc_addr[11:10] == REG_STEP_DN_BASE[11:10]);
-
-    // reads
-    r_ok   = a_aligned;
-    r_data = 32'h0;
-    if (!a_tbl) begin
-      unique case (acc_addr[11:0])
-        REG_ID:          r_data = MAGIC;
-        REG_VERSION:     r_data = CONTRACT_VERSION;
-        REG_GEOMETRY0:   r_data = pack_geometry0(GEOMETRY0_ROWS_WIDTH'(ROWS),
-                                                 GEOMETRY0_COLS_WIDTH'(COLS));
-        REG_GEOMETRY1:   r_data = pack_geometry1(GEOMETRY1_TILES_WIDTH'(TILES),
-                                                 GEOMETRY1_LANES_WIDTH'(LANES),
-                                                 GEOMETRY1_G_W_WIDTH'(G_W),
-                                                 GEOMETRY1_PAYLOAD_LOG2_WIDTH'(PAYLOAD_LOG2));
-        REG_GEOMETRY2:   r_data = pack_geometry2(GEOMETRY2_BATCH_MAX_WIDTH'(BATCH_MAX),
-                                                 GEOMETRY2_BL_MAX_WIDTH'(BUILD_BL_MAX));
-        REG_CTRL:        r_data = 32'h0;
-        REG_STATUS:      r_data = pack_status(busy_i, last_err_q);
-        REG_CMAX:        r_data = 32'(cmax_q);
-        REG_SUB_BITS:    r_data = 32'(sub_bits_q);
-        REG_C0:          r_data = 32'(c0_q);
-        REG_UPDATE_MODE: r_data = {31'h00000000, mode_q};
-        REG_BL:          r_data = 32'(bl_q);
-        REG_LR_Q:        r_data = lr_q_q;
-        REG_C2C_Q:       r_data = 32'(c2c_q_q);
-        REG_D2D_Q:       r_data = 32'(d2d_q_q);
-        REG_D2D_KEY:     r_data = d2d_key_q;
-        REG_RN_Q:        r_data = 32'(rn_q_q);
-        REG_ADC_SHIFT:   r_data = 32'(adc_shift_q);
-        REG_ADC_BITS:    r_data = 32'(adc_bits_q);
-        REG_FAULT_RATE:  r_data = 32'(fault_rate_q);
-        REG_FAULT_KEY:   r_data = fault_key_q;
-        REG_FAULT_KIND:  r_data = 32'(fault_kind_q);
-        REG_CNT_PULSES:  r_data = cnt_pulses_q;
-        REG_CNT_UPDATES: r_data = cnt_updates_q;
-        REG_CNT_READS:   r_data = cnt_reads_q;
-        REG_CNT_BUSY:    r_data = cnt_busy_q;
-        REG_CNT_ERRORS:  r_data = cnt_errors_q;
-        REG_CNT_PULSES_UP:    r_data = cnt_up_q;
-        REG_CNT_PULSES_DN:    r_data = cnt_dn_q;
-        REG_CNT_PULSES_STUCK: r_data = cnt_stuck_q;
-        REG_CNT_CELL_READS:   r_data = cnt_cells_q;
-        REG_CNT_DAC:          r_data = cnt_dac_q;
-        REG_CNT_ADC:          r_data = cnt_adc_q;
-        default:         r_ok = 1'b0;
+    for (int unsigned k = 0; k < 64; k++) begin
+      case (12'(4 * k))
+        REG_ID:          r_map[k] = MAGIC;
+        REG_VERSION:     r_map[k] = CONTRACT_VERSION;
+        REG_GEOMETRY0:   r_map[k] = pack_geometry0(GEOMETRY0_ROWS_WIDTH'(ROWS),
+                                                   GEOMETRY0_COLS_WIDTH'(COLS));
+        REG_GEOMETRY1:   r_map[k] = pack_geometry1(GEOMETRY1_TILES_WIDTH'(TILES),
+                                                   GEOMETRY1_LANES_WIDTH'(LANES),
+                                                   GEOMETRY1_G_W_WIDTH'(G_W),
+                                                   GEOMETRY1_PAYLOAD_LOG2_WIDTH'(PAYLOAD_LOG2));
+        REG_GEOMETRY2:   r_map[k] = pack_geometry2(GEOMETRY2_BATCH_MAX_WIDTH'(BATCH_MAX),
+                                                   GEOMETRY2_BL_MAX_WIDTH'(BUILD_BL_MAX));
+        REG_CTRL:        r_map[k] = 32'h0;
+        REG_STATUS:      r_map[k] = pack_status(busy_i, last_err_q);
+        REG_CMAX:        r_map[k] = 32'(cmax_q);
+        REG_SUB_BITS:    r_map[k] = 32'(sub_bits_q);
+        REG_C0:          r_map[k] = 32'(c0_q);
+        REG_UPDATE_MODE: r_map[k] = {31'h00000000, mode_q};
+        REG_BL:          r_map[k] = 32'(bl_q);
+        REG_LR_Q:        r_map[k] = lr_q_q;
+        REG_C2C_Q:       r_map[k] = 32'(c2c_q_q);
+        REG_D2D_Q:       r_map[k] = 32'(d2d_q_q);
+        REG_D2D_KEY:     r_map[k] = d2d_key_q;
+        REG_RN_Q:        r_map[k] = 32'(rn_q_q);
+        REG_ADC_SHIFT:   r_map[k] = 32'(adc_shift_q);
+        REG_ADC_BITS:    r_map[k] = 32'(adc_bits_q);
+        REG_FAULT_RATE:  r_map[k] = 32'(fault_rate_q);
+        REG_FAULT_KEY:   r_map[k] = fault_key_q;
+        REG_FAULT_KIND:  r_map[k] = 32'(fault_kind_q);
+        REG_CNT_PULSES:  r_map[k] = cnt_pulses_q;
+        REG_CNT_UPDATES: r_map[k] = cnt_updates_q;
+        REG_CNT_READS:   r_map[k] = cnt_reads_q;
+        REG_CNT_BUSY:    r_map[k] = cnt_busy_q;
+        REG_CNT_ERRORS:  r_map[k] = cnt_errors_q;
+        REG_CNT_PULSES_UP:    r_map[k] = cnt_up_q;
+        REG_CNT_PULSES_DN:    r_map[k] = cnt_dn_q;
+        REG_CNT_PULSES_STUCK: r_map[k] = cnt_stuck_q;
+        REG_CNT_CELL_READS:   r_map[k] = cnt_cells_q;
+        REG_CNT_DAC:          r_map[k] = cnt_dac_q;
+        REG_CNT_ADC:          r_map[k] = cnt_adc_q;
+        default:              r_map[k] = 32'h0;
       endcase
-    end
-
-    // writes: the range checks of section 7, generated from contract.toml (the twin's
-    // write_reg); CMAX is further bounded by the cells' 2^G_W - 1, BL by the build's BL_MAX
-    w_ok = 1'b0;
-    if (a_tbl) begin
-      w_ok = (acc_wdata[31:16] == 16'h0000);
-    end else if (a_aligned) begin
-      w_ok = reg_wr_in_range(acc_addr[11:0], acc_wdata) &&
-             ((acc_addr[11:0] != REG_CMAX) || (acc_wdata <= CMAX_TOP)) &&
-             ((acc_addr[11:0] != REG_BL) || (acc_wdata <= 32'(BUILD_BL_MAX)));
     end
   end
 
-  assign axil_refused = (grant_w && !w_ok) || (grant_r && !r_ok);
+  always_comb begin
+    a_tbl = addr_tbl(acc_addr_q[15:10], acc_addr_q[1:0]);
+    a_dir = (acc_addr_q[11:10] == REG_STEP_DN_BASE[11:10]);
 
-  // table port
-  assign tbl_we_o    = a_valid && acc_we && a_tbl && w_ok;
+    // reads: a 64-entry table over the word index addr[7:2] (every register lies below
+    // 0x100); a refused read reads 0; a table read's data replaces this in A_RESP
+    r_ok   = acc_rok_q;
+    r_data = acc_rok_q ? r_map[acc_addr_q[7:2]] : 32'h0;
+
+    // writes: the register hit (acc_hit_q, decoded as the access was granted)
+    w_hit = acc_hit_q;
+    w_ok  = |acc_hit_q;
+  end
+
+  // the write enables of A_RESP: the addressed register, the write accepted; CTRL clears the
+  // counters only when CLR is set
+  always_comb begin
+    wen_d = '0;
+    if ((astate_q == A_CHK) && acc_we_q) begin
+      wen_d     = w_hit;
+      wen_d.clr = w_hit.clr && acc_wdata_q[CTRL_CLR_LSB];
+    end
+  end
+
+  logic        axil_refused;   // the AXI4-Lite access in A_RESP was refused (A_CHK's err_q)
+  assign axil_refused = (astate_q == A_RESP) && !src_cmd_q && err_q;
+
+  // table port: the registered access (read in A_CHK, its data in A_RESP; written in A_RESP)
+  assign tbl_we_o    = wen_q.tbl;
   assign tbl_dir_o   = a_dir;
-  assign tbl_addr_o  = acc_addr[9:2];
-  assign tbl_wdata_o = acc_wdata[15:0];
+  assign tbl_addr_o  = acc_addr_q[9:2];
+  assign tbl_wdata_o = acc_wdata_q[15:0];
 
   // ---------------------------------------------------------------- next state
-  always_comb begin
-    cmax_d      = cmax_q;
-    c0_d        = c0_q;
-    sub_bits_d  = sub_bits_q;
-    mode_d      = mode_q;
-    bl_d        = bl_q;
-    lr_q_d      = lr_q_q;
-    d2d_key_d   = d2d_key_q;
-    c2c_q_d     = c2c_q_q;
-    d2d_q_d     = d2d_q_q;
-    rn_q_d      = rn_q_q;
-    adc_shift_d = adc_shift_q;
-    adc_bits_d  = adc_bits_q;
-    fault_rate_d = fault_rate_q;
-    fault_key_d  = fault_key_q;
-    fault_kind_d = fault_kind_q;
-    astate_d    = astate_q;
-    src_cmd_d   = src_cmd_q;
-    is_tbl_d    = is_tbl_q;
-    err_d       = err_q;
-    rd_d        = rd_q;
-    clr         = 1'b0;
+  logic        clr;
+  assign clr = wen_q.clr;
 
+  always_comb begin
+    // the write of A_RESP: each register's enable is a flip-flop, its data the access's
+    cmax_d       = wen_q.cmax       ? acc_wdata_q[CMAX_WIDTH-1:0]       : cmax_q;
+    sub_bits_d   = wen_q.sub_bits   ? acc_wdata_q[SUB_BITS_WIDTH-1:0]   : sub_bits_q;
+    c0_d         = wen_q.c0         ? acc_wdata_q[C0_WIDTH-1:0]         : c0_q;
+    mode_d       = wen_q.mode       ? acc_wdata_q[0]                    : mode_q;
+    bl_d         = wen_q.bl         ? acc_wdata_q[BL_WIDTH-1:0]         : bl_q;
+    lr_q_d       = wen_q.lr_q       ? acc_wdata_q                       : lr_q_q;
+    c2c_q_d      = wen_q.c2c_q      ? acc_wdata_q[C2C_Q_WIDTH-1:0]      : c2c_q_q;
+    d2d_q_d      = wen_q.d2d_q      ? acc_wdata_q[D2D_Q_WIDTH-1:0]      : d2d_q_q;
+    d2d_key_d    = wen_q.d2d_key    ? acc_wdata_q                       : d2d_key_q;
+    rn_q_d       = wen_q.rn_q       ? acc_wdata_q[RN_Q_WIDTH-1:0]       : rn_q_q;
+    adc_shift_d  = wen_q.adc_shift  ? acc_wdata_q[ADC_SHIFT_WIDTH-1:0]  : adc_shift_q;
+    adc_bits_d   = wen_q.adc_bits   ? acc_wdata_q[ADC_BITS_WIDTH-1:0]   : adc_bits_q;
+    fault_rate_d = wen_q.fault_rate ? acc_wdata_q[FAULT_RATE_WIDTH-1:0] : fault_rate_q;
+    fault_key_d  = wen_q.fault_key  ? acc_wdata_q                       : fault_key_q;
+    fault_kind_d = wen_q.fault_kind ? acc_wdata_q[FAULT_KIND_WIDTH-1:0] : fault_kind_q;
+
+    astate_d = astate_q;
+    is_tbl_d = is_tbl_q;
+    err_d    = err_q;
+    rd_d     = rd_q;
     unique case (astate_q)
       A_IDLE: begin
-        if (a_valid) begin
-          src_cmd_d = grant_cmd;
-          is_tbl_d  = a_tbl && !acc_we;
-          err_d     = acc_we ? !w_ok : !r_ok;
-          rd_d      = r_data;
-          astate_d  = A_RESP;
-          if (acc_we && w_ok && !a_tbl) begin
-            unique case (acc_addr[11:0])
-              REG_CTRL:        clr = acc_wdata[CTRL_CLR_LSB];
-              REG_CMAX:        cmax_d = acc_wdata[CMAX_WIDTH-1:0];
-              REG_SUB_BITS:    sub_bits_d = acc_wdata[SUB_BITS_WIDTH-1:0];
-              REG_C0:          c0_d = acc_wdata[C0_WIDTH-1:0];
-              REG_UPDATE_MODE: mode_d = acc_wdata[0];
-              REG_BL:          bl_d = acc_wdata[BL_WIDTH-1:0];
-              REG_LR_Q:        lr_q_d = acc_wdata;
-              REG_C2C_Q:       c2c_q_d = acc_wdata[C2C_Q_WIDTH-1:0];
-              REG_D2D_Q:       d2d_q_d = acc_wdata[D2D_Q_WIDTH-1:0];
-              REG_D2D_KEY:     d2d_key_d = acc_wdata;
-              REG_RN_Q:        rn_q_d = acc_wdata[RN_Q_WIDTH-1:0];
-              REG_ADC_SHIFT:   adc_shift_d = acc_wdata[ADC_SHIFT_WIDTH-1:0];
-              REG_ADC_BITS:    adc_bits_d = acc_wdata[ADC_BITS_WIDTH-1:0];
-              REG_FAULT_RATE:  fault_rate_d = acc_wdata[FAULT_RATE_WIDTH-1:0];
-              REG_FAULT_KEY:   fault_key_d = acc_wdata;
-              REG_FAULT_KIND:  fault_kind_d = acc_wdata[FAULT_KIND_WIDTH-1:0];
-              default:         clr = 1'b0;
-            endcase
-          end
-        end
+        if (grant_cmd || grant_w || grant_r) astate_d = A_CHK;
+      end
+      A_CHK: begin
+        is_tbl_d = a_tbl && !acc_we_q;
+        err_d    = acc_we_q ? !w_ok : !r_ok;
+        rd_d     = r_data;
+        astate_d = A_RESP;
       end
       A_RESP: begin
         if (is_tbl_q) rd_d = {16'h0000, tbl_rdata_i};
@@ -365,32 +454,75 @@ module memhil_regfile
     endcase
   end
 
-  // remember whether the AXI4-Lite access in A_RESP was a write
-  always_comb begin
-    axil_wr_d = axil_wr_q;
-    if (astate_q == A_IDLE && a_valid) axil_wr_d = grant_w;
-  end
+  // ---------------------------------------------------------------- counters
+  // Stage A registers each event's addend; the counters add it a clock later. The down
+  // pulses (n - up - stuck) and the DAC conversions (read + update terms) take one more
+  // stage (B) so that every clock has one two-operand add.
+  logic [31:0] a_pulses_q, a_pulses_d;
+  logic [31:0] a_up_q, a_up_d;
+  logic [31:0] a_stuck_q, a_stuck_d;
+  logic [31:0] a_dn1_q, a_dn1_d;         // n - up (stage A of the down pulses)
+  logic [31:0] a_updates_q, a_updates_d;
+  logic        a_read_q, a_read_d;
+  logic        a_busy_q, a_busy_d;
+  logic [1:0]  a_errors_q, a_errors_d;
+  logic        a_err_ev_q, a_err_ev_d;   // STATUS: an error response ...
+  logic [7:0]  a_err_code_q, a_err_code_d;
+  logic        a_refused_q, a_refused_d; // ... or a refused AXI4-Lite access
+  logic [31:0] a_dac_rd_q, a_dac_rd_d;
+  logic [31:0] a_dac_up_q, a_dac_up_d;
+  logic [31:0] a_adc_q, a_adc_d;
+  logic [31:0] b_dn_q, b_dn_d;
+  logic [31:0] b_dac_q, b_dac_d;
 
-  // counters
   always_comb begin
-    cnt_pulses_d  = cnt_pulses_q  + (ev_pulses_i ? ev_pulses_n_i : 32'd0);
-    cnt_updates_d = cnt_updates_q + (ev_update_i ? 32'(ev_update_n_i) : 32'd0);
-    cnt_reads_d   = cnt_reads_q   + {31'h0, ev_read_i};
-    cnt_busy_d    = cnt_busy_q    + {31'h0, ev_busy_i};
+    a_pulses_d   = ev_pulses_i ? ev_pulses_n_i : 32'd0;
+    a_up_d       = ev_pulses_i ? ev_pulses_up_n_i : 32'd0;
+    a_stuck_d    = ev_pulses_i ? ev_pulses_stuck_n_i : 32'd0;
+    a_dn1_d      = ev_pulses_i ? (ev_pulses_n_i - ev_pulses_up_n_i) : 32'd0;
+    a_updates_d  = ev_update_i ? 32'(ev_update_n_i) : 32'd0;
+    a_read_d     = ev_read_i;
+    a_busy_d     = ev_busy_i;
     // an error response and a refused AXI4-Lite access in the same cycle both count; STATUS
     // then shows the error response's status
-    cnt_errors_d  = cnt_errors_q  + {31'h0, ev_error_i} + {31'h0, axil_refused};
-    last_err_d    = ev_error_i ? ev_error_code_i : (axil_refused ? ST_BAD_ARG : last_err_q);
+    a_errors_d   = {1'b0, ev_error_i} + {1'b0, axil_refused};
+    a_err_ev_d   = ev_error_i;
+    a_err_code_d = ev_error_code_i;
+    a_refused_d  = axil_refused;
     // energy counters: pulses by kind; cells, DAC and ADC conversions per read / update sample
-    cnt_up_d      = cnt_up_q    + (ev_pulses_i ? ev_pulses_up_n_i : 32'd0);
-    cnt_stuck_d   = cnt_stuck_q + (ev_pulses_i ? ev_pulses_stuck_n_i : 32'd0);
-    cnt_dn_d      = cnt_dn_q    + (ev_pulses_i ? (ev_pulses_n_i - ev_pulses_up_n_i -
-                                                  ev_pulses_stuck_n_i) : 32'd0);
-    cnt_cells_d   = cnt_cells_q + (ev_read_i ? CELLS_PER_READ : 32'd0);
-    cnt_dac_d     = cnt_dac_q   + (ev_read_i ? (ev_read_trn_i ? 32'(ROWS) : 32'(COLS)) : 32'd0)
-                                + (ev_update_i ? 32'(ev_update_n_i) * 32'(ROWS + COLS) : 32'd0);
-    cnt_adc_d     = cnt_adc_q   + (ev_read_i ? (ev_read_trn_i ? 32'(COLS) : 32'(ROWS)) : 32'd0);
+    a_dac_rd_d   = ev_read_i ? (ev_read_trn_i ? 32'(ROWS) : 32'(COLS)) : 32'd0;
+    a_dac_up_d   = ev_update_i ? 32'(ev_update_n_i) * 32'(ROWS + COLS) : 32'd0;
+    a_adc_d      = ev_read_i ? (ev_read_trn_i ? 32'(COLS) : 32'(ROWS)) : 32'd0;
+    b_dn_d       = a_dn1_q - a_stuck_q;
+    b_dac_d      = a_dac_rd_q + a_dac_up_q;
+
+    cnt_pulses_d  = cnt_pulses_q  + a_pulses_q;
+    cnt_updates_d = cnt_updates_q + a_updates_q;
+    cnt_reads_d   = cnt_reads_q   + {31'h0, a_read_q};
+    cnt_busy_d    = cnt_busy_q    + {31'h0, a_busy_q};
+    cnt_errors_d  = cnt_errors_q  + {30'h0, a_errors_q};
+    last_err_d    = a_err_ev_q ? a_err_code_q : (a_refused_q ? ST_BAD_ARG : last_err_q);
+    cnt_up_d      = cnt_up_q      + a_up_q;
+    cnt_stuck_d   = cnt_stuck_q   + a_stuck_q;
+    cnt_dn_d      = cnt_dn_q      + b_dn_q;
+    cnt_cells_d   = cnt_cells_q   + (a_read_q ? CELLS_PER_READ : 32'd0);
+    cnt_dac_d     = cnt_dac_q     + b_dac_q;
+    cnt_adc_d     = cnt_adc_q     + a_adc_q;
     if (clr) begin
+      // the counters and every addend in flight (the events before the clear and of its clock)
+      a_pulses_d    = 32'd0;
+      a_up_d        = 32'd0;
+      a_stuck_d     = 32'd0;
+      a_dn1_d       = 32'd0;
+      a_updates_d   = 32'd0;
+      a_read_d      = 1'b0;
+      a_busy_d      = 1'b0;
+      a_errors_d    = 2'd0;
+      a_dac_rd_d    = 32'd0;
+      a_dac_up_d    = 32'd0;
+      a_adc_d       = 32'd0;
+      b_dn_d        = 32'd0;
+      b_dac_d       = 32'd0;
       cnt_pulses_d  = 32'd0;
       cnt_updates_d = 32'd0;
       cnt_reads_d   = 32'd0;
@@ -434,12 +566,34 @@ module memhil_regfile
       cnt_dac_q     <= 32'd0;
       cnt_adc_q     <= 32'd0;
       last_err_q    <= 8'h00;
+      a_pulses_q    <= 32'd0;
+      a_up_q        <= 32'd0;
+      a_stuck_q     <= 32'd0;
+      a_dn1_q       <= 32'd0;
+      a_updates_q   <= 32'd0;
+      a_read_q      <= 1'b0;
+      a_busy_q      <= 1'b0;
+      a_errors_q    <= 2'd0;
+      a_err_ev_q    <= 1'b0;
+      a_err_code_q  <= 8'h00;
+      a_refused_q   <= 1'b0;
+      a_dac_rd_q    <= 32'd0;
+      a_dac_up_q    <= 32'd0;
+      a_adc_q       <= 32'd0;
+      b_dn_q        <= 32'd0;
+      b_dac_q       <= 32'd0;
       astate_q      <= A_IDLE;
       src_cmd_q     <= 1'b0;
+      axil_wr_q     <= 1'b0;
+      acc_we_q      <= 1'b0;
+      acc_addr_q    <= 16'h0000;
+      acc_wdata_q   <= 32'h0;
+      acc_hit_q     <= '0;
+      acc_rok_q     <= 1'b0;
       is_tbl_q      <= 1'b0;
       err_q         <= 1'b0;
       rd_q          <= 32'h0;
-      axil_wr_q     <= 1'b0;
+      wen_q         <= '0;
     end else begin
       cmax_q        <= cmax_d;
       c0_q          <= c0_d;
@@ -468,12 +622,34 @@ module memhil_regfile
       cnt_dac_q     <= cnt_dac_d;
       cnt_adc_q     <= cnt_adc_d;
       last_err_q    <= last_err_d;
+      a_pulses_q    <= a_pulses_d;
+      a_up_q        <= a_up_d;
+      a_stuck_q     <= a_stuck_d;
+      a_dn1_q       <= a_dn1_d;
+      a_updates_q   <= a_updates_d;
+      a_read_q      <= a_read_d;
+      a_busy_q      <= a_busy_d;
+      a_errors_q    <= a_errors_d;
+      a_err_ev_q    <= a_err_ev_d;
+      a_err_code_q  <= a_err_code_d;
+      a_refused_q   <= a_refused_d;
+      a_dac_rd_q    <= a_dac_rd_d;
+      a_dac_up_q    <= a_dac_up_d;
+      a_adc_q       <= a_adc_d;
+      b_dn_q        <= b_dn_d;
+      b_dac_q       <= b_dac_d;
       astate_q      <= astate_d;
       src_cmd_q     <= src_cmd_d;
+      axil_wr_q     <= axil_wr_d;
+      acc_we_q      <= acc_we_d;
+      acc_addr_q    <= acc_addr_d;
+      acc_wdata_q   <= acc_wdata_d;
+      acc_hit_q     <= acc_hit_d;
+      acc_rok_q     <= acc_rok_d;
       is_tbl_q      <= is_tbl_d;
       err_q         <= err_d;
       rd_q          <= rd_d;
-      axil_wr_q     <= axil_wr_d;
+      wen_q         <= wen_d;
     end
   end
 

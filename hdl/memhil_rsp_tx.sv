@@ -42,17 +42,15 @@ module memhil_rsp_tx
   logic [2:0]        hidx_q, hidx_d;
   logic [BUF_AW:0]   ptr_q, ptr_d;
   logic [BUF_AW:0]   len_q, len_d;
-  logic [7:0]        seq_q, seq_d;
-  logic [7:0]        op_q, op_d;
-  logic [7:0]        status_q, status_d;
   logic [15:0]       crc_q, crc_d;
   logic [15:0]       crc_next;
   logic              fire;
 
-  logic [23:0]       len24;              // LEN as sent: 24 bits (contract section 8)
+  // the header as sent (SOF SEQ OP STATUS LEN[3]), loaded at start_i and shifted a byte per
+  // header byte sent, so the output byte and the CRC do not wait for a header mux
+  logic [8*RSP_HEADER_BYTES-1:0] hdr_q, hdr_d;
 
   assign fire = m_axis_tvalid && m_axis_tready;
-  assign len24 = 24'(len_q);
 
   memhil_crc16 u_crc (
     .crc_i  (crc_q),
@@ -65,17 +63,7 @@ module memhil_rsp_tx
     m_axis_tvalid = (state_q != S_IDLE);
     m_axis_tlast  = (state_q == S_CRC1);
     unique case (state_q)
-      S_HDR: begin
-        unique case (hidx_q)
-          3'd0:    m_axis_tdata = SOF_RSP;
-          3'd1:    m_axis_tdata = seq_q;
-          3'd2:    m_axis_tdata = op_q;
-          3'd3:    m_axis_tdata = status_q;
-          3'd4:    m_axis_tdata = len24[7:0];
-          3'd5:    m_axis_tdata = len24[15:8];
-          default: m_axis_tdata = len24[23:16];
-        endcase
-      end
+      S_HDR:   m_axis_tdata = hdr_q[7:0];
       S_PAY:   m_axis_tdata = buf_rdata_i;
       S_CRC0:  m_axis_tdata = crc_q[7:0];
       S_CRC1:  m_axis_tdata = crc_q[15:8];
@@ -88,21 +76,18 @@ module memhil_rsp_tx
     hidx_d   = hidx_q;
     ptr_d    = ptr_q;
     len_d    = len_q;
-    seq_d    = seq_q;
-    op_d     = op_q;
-    status_d = status_q;
     crc_d    = crc_q;
+    hdr_d    = hdr_q;
     done_o   = 1'b0;
     unique case (state_q)
       S_IDLE: begin
+        // the pointer rests at 0, so the buffer address does not wait for start_i
+        ptr_d = '0;
         if (start_i) begin
-          seq_d    = seq_i;
-          op_d     = op_i;
-          status_d = status_i;
           len_d    = len_i;
           hidx_d   = 3'd0;
-          ptr_d    = '0;
           crc_d    = CRC_INIT;
+          hdr_d    = {24'(len_i), status_i, op_i, seq_i, SOF_RSP};   // LEN: 24 bits, LE
           state_d  = S_HDR;
         end
       end
@@ -110,6 +95,7 @@ module memhil_rsp_tx
         if (fire) begin
           if (hidx_q != 3'd0) crc_d = crc_next;
           hidx_d = hidx_q + 3'd1;
+          hdr_d  = hdr_q >> 8;
           if (hidx_q == 3'(RSP_HEADER_BYTES - 1)) state_d = (len_q == '0) ? S_CRC0 : S_PAY;
         end
       end
@@ -143,19 +129,15 @@ module memhil_rsp_tx
       hidx_q   <= 3'd0;
       ptr_q    <= '0;
       len_q    <= '0;
-      seq_q    <= 8'h00;
-      op_q     <= 8'h00;
-      status_q <= 8'h00;
       crc_q    <= CRC_INIT;
+      hdr_q    <= '0;
     end else begin
       state_q  <= state_d;
       hidx_q   <= hidx_d;
       ptr_q    <= ptr_d;
       len_q    <= len_d;
-      seq_q    <= seq_d;
-      op_q     <= op_d;
-      status_q <= status_d;
       crc_q    <= crc_d;
+      hdr_q    <= hdr_d;
     end
   end
 

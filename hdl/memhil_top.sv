@@ -89,7 +89,10 @@ module memhil_top #(
 
   // descriptor
   logic              desc_valid, desc_done, desc_arg_bad, rx_in_frame;
-  logic              exec_lock;
+  logic              exec_lock, cfg_busy;
+  logic              desc_ok, desc_is_ping, desc_is_wreg, desc_is_rreg, desc_is_batch;
+  logic              desc_is_upd, desc_is_read, desc_is_trn;
+  logic [7:0]        desc_arr_op;
   logic [7:0]        desc_status, desc_seq, desc_op, desc_tile, desc_flags;
   logic [BUF_AW:0]   desc_len, desc_var_off;
   logic [31:0]       desc_start, desc_value;
@@ -155,6 +158,15 @@ module memhil_top #(
     .desc_flags_o   (desc_flags),
     .desc_var_off_o (desc_var_off),
     .desc_arg_bad_o (desc_arg_bad),
+    .desc_ok_o      (desc_ok),
+    .desc_is_ping_o (desc_is_ping),
+    .desc_is_wreg_o (desc_is_wreg),
+    .desc_is_rreg_o (desc_is_rreg),
+    .desc_is_batch_o(desc_is_batch),
+    .desc_is_upd_o  (desc_is_upd),
+    .desc_is_read_o (desc_is_read),
+    .desc_is_trn_o  (desc_is_trn),
+    .desc_arr_op_o  (desc_arr_op),
     .in_frame_o     (rx_in_frame)
   );
 
@@ -209,6 +221,15 @@ module memhil_top #(
     .desc_flags_i    (desc_flags),
     .desc_var_off_i  (desc_var_off),
     .desc_arg_bad_i  (desc_arg_bad),
+    .desc_ok_i       (desc_ok),
+    .desc_is_ping_i  (desc_is_ping),
+    .desc_is_wreg_i  (desc_is_wreg),
+    .desc_is_rreg_i  (desc_is_rreg),
+    .desc_is_batch_i (desc_is_batch),
+    .desc_is_upd_i   (desc_is_upd),
+    .desc_is_read_i  (desc_is_read),
+    .desc_is_trn_i   (desc_is_trn),
+    .desc_arr_op_i   (desc_arr_op),
     .cbuf_raddr_o    (cbuf_raddr),
     .cbuf_rdata_i    (cbuf_rdata),
     .rbuf_we_o       (rbuf_we),
@@ -228,6 +249,7 @@ module memhil_top #(
     .reg_err_i       (reg_err),
     .reg_rdata_i     (reg_rdata),
     .reg_lock_o      (exec_lock),
+    .cfg_busy_i      (cfg_busy),
     .arr_cmd_valid_o (arr_cmd_valid),
     .arr_cmd_ready_i (arr_cmd_ready),
     .arr_cmd_op_o    (arr_cmd_op),
@@ -320,6 +342,7 @@ module memhil_top #(
     .err_o           (reg_err),
     .rdata_o         (reg_rdata),
     .lock_i          (reg_lock),
+    .acc_busy_o      (cfg_busy),
     .cfg_cmax_o      (cfg_cmax),
     .cfg_c0_o        (cfg_c0),
     .cfg_sub_bits_o  (cfg_sub_bits),
