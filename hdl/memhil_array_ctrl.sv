@@ -8,9 +8,11 @@
 //   DIV     cells: (i, j) = (start / COLS, start % COLS), restoring division,
 //           one quotient bit per clock (CELL_W clocks)
 //   WRECV   WRITE_*: four payload bytes of one item (little endian); the shared mix32 hashes
-//           the G+ fault key (contract section 3, "Stuck devices"), kept at the last byte
-//   WHASH   WRITE_CELLS: one clock for the G- fault key's hash (mix32 latency 2)
-//   WREAD   read the word of the item (cell word, or row / column LFSR word)
+//           the G+ fault key (contract section 3, "Stuck devices") given with the last byte
+//   WHASH   WRITE_CELLS: MIX_LAT clocks (4) that feed the G- fault key (the key register and
+//           mix32's latency 4: the key of a clock hashes out MIX_LAT + 1 clocks later)
+//   WREAD   read the word of the item (cell word, or row / column LFSR word); WRITE_CELLS:
+//           the G+ key's hash is out (latched)
 //   WWRITE  write it back with the item's lane replaced (WRITE_CELLS: each code through the
 //           fault map: stuck at Gmin stores 0, at Gmax CMAX); next item or FIN
 //   LOAD    FORWARD / TRANSPOSE / UPDATE: the operand bytes, clamped to +-127, into the x and
@@ -179,6 +181,7 @@ module memhil_array_ctrl
   logic [31:0]       witem_q, witem_d;
   logic [CELL_W-1:0] wcell_q, wcell_d;         // flat index of the cell written
   logic [31:0]       hp_q, hp_d;               // fault hash of its G+ device
+  logic [1:0]        whash_q, whash_d;         // clocks of WHASH
   // operand load
   logic [IX_W-1:0]   ld_cnt_q, ld_cnt_d;
   logic              ld_d_q, ld_d_d;           // 0: loading x, 1: loading d
@@ -227,12 +230,17 @@ module memhil_array_ctrl
   logic unused_cmax;
   assign unused_cmax = ^cfg_cmax_i;     // CMAX < 2^G_W (the register's range)
 
-  // one mix32 for the write path: G+ key while the item's bytes arrive, G- key after
-  logic [31:0] wmix_out;
+  // one mix32 for the write path: G+ key while the item's bytes arrive, G- key after; the key
+  // is registered (wkey_q) before the hash
+  localparam int unsigned MIX_LAT = 4;   // memhil_mix32's latency (WHASH lasts MIX_LAT clocks)
+  logic [31:0] wkey_d, wkey_q, wmix_out;
+  always_comb begin
+    wkey_d = ((32'(tile_q) << HASH_TILE_SHIFT) | (32'(wcell_q) << 1) |
+              {31'd0, state_q != ST_WRECV}) ^ cfg_fault_key_i;
+  end
   memhil_mix32 u_wmix (
     .clk     (clk),
-    .in_data (((32'(tile_q) << HASH_TILE_SHIFT) | (32'(wcell_q) << 1) |
-               {31'd0, state_q != ST_WRECV}) ^ cfg_fault_key_i),
+    .in_data (wkey_q),
     .out_data(wmix_out)
   );
 
@@ -280,6 +288,7 @@ module memhil_array_ctrl
     witem_d   = witem_q;
     wcell_d   = wcell_q;
     hp_d      = hp_q;
+    whash_d   = whash_q;
     ld_cnt_d  = ld_cnt_q;
     ld_d_d    = ld_d_q;
     ld_word_d = ld_word_q;
@@ -365,18 +374,22 @@ module memhil_array_ctrl
           witem_d[8 * int'(wbyte_q) +: 8] = in_data_i;
           wbyte_d = wbyte_q + 2'd1;
           if (wbyte_q == 2'd3) begin
-            // WRECV has lasted >= 4 clocks with the G+ key: the hash is out
-            hp_d    = wmix_out;
+            // this clock's key is G+: its hash is out MIX_LAT + 1 clocks later, in WREAD
+            whash_d = '0;
             state_d = (op_q == OP_WRITE_CELLS) ? ST_WHASH : ST_WREAD;
           end
         end
       end
 
       ST_WHASH: begin
-        state_d = ST_WREAD;
+        whash_d = whash_q + 2'd1;
+        if (whash_q == 2'(MIX_LAT - 1)) begin
+          state_d = ST_WREAD;
+        end
       end
 
       ST_WREAD: begin
+        hp_d    = wmix_out;      // G+ (the key of the last clock of WRECV); unused by WRITE_RNG
         state_d = ST_WWRITE;
       end
 
@@ -539,7 +552,7 @@ module memhil_array_ctrl
         rlfsr_waddr_o = rng_raddr;
         clfsr_waddr_o = rng_kaddr;
         code_wdata_o  = code_rdata_i;
-        // (WHASH and WREAD fed the G- key: its hash is out now)
+        // (the key of the first clock of WHASH was G-: its hash is out now)
         code_wdata_o[2 * G_W * int'(w_ln) +: 2 * G_W] =
             {fault_code(G_W'(witem_q[31:16]), wmix_out, cfg_fault_rate_i, cfg_fault_kind_i,
                         G_W'(cfg_cmax_i)),
@@ -641,6 +654,8 @@ module memhil_array_ctrl
     witem_q   <= witem_d;
     wcell_q   <= wcell_d;
     hp_q      <= hp_d;
+    whash_q   <= whash_d;
+    wkey_q    <= wkey_d;
     ld_cnt_q  <= ld_cnt_d;
     ld_d_q    <= ld_d_d;
     ld_word_q <= ld_word_d;

@@ -14,10 +14,10 @@
 //        lane products masked, summed
 //   s3   FORWARD: y_i += sum over lanes, at the row's last word into the read-sum buffer
 //        (LANES rows per word); TRANSPOSE: z_j += per lane, at the last row into the buffer;
-//        UPDATE: with the last sample, LANES x memhil_tile_lane (LANE_LAT = 7 clocks)
-//   s10  write back codes (UPDATE, last sample), pulses_o += sum of n (pulses_up_o: of the
+//        UPDATE: with the last sample, LANES x memhil_tile_lane (LANE_LAT = 14 clocks)
+//   s17  write back codes (UPDATE, last sample), pulses_o += sum of n (pulses_up_o: of the
 //        lanes whose pulses went up to a working device; pulses_stuck_o: to a stuck one)
-// Latency: a word issued in clock t is written back in t + WB_STAGE (10); its read sums reach
+// Latency: a word issued in clock t is written back in t + WB_STAGE (17); its read sums reach
 // the buffer in t + 3. busy_o is high while any issued word is still in the pipeline.
 // pulses_o (UPDATE's pulses applied) is cleared by clear_i.
 
@@ -119,7 +119,7 @@ module memhil_array_pass
   localparam int unsigned IX_W       = 16;                            // row / column / word
   localparam int unsigned CNT_W      = $clog2(WB + 1);
   localparam int unsigned LAST_LANES = COLS - (WC - 1) * LANES;       // valid lanes of word WC-1
-  localparam int unsigned LANE_LAT   = 7;                             // memhil_tile_lane
+  localparam int unsigned LANE_LAT   = 14;                            // memhil_tile_lane
   localparam int unsigned WB_STAGE   = 3 + LANE_LAT;                  // write-back stage
 
   if (LANES < 2 || (1 << LOG_L) != LANES) begin : g_bad_lanes
