@@ -7,16 +7,17 @@
 `default_nettype none
 
 module memhil_ip #(
-  parameter ROWS  = 256,
-  parameter COLS  = 384,
-  parameter TILES = 1,
+  // defaults: the paper-network build (bitstreams/Makefile, memhil.tools.hdl.DEFAULTS)
+  parameter ROWS  = 128,
+  parameter COLS  = 262,
+  parameter TILES = 8,
   parameter LANES = 8,
   // PAYLOAD_LOG2: MAX_PAYLOAD is 2^PAYLOAD_LOG2 bytes per frame (contract section 8)
-  parameter G_W   = 8,
-  parameter PAYLOAD_LOG2 = 12,
+  parameter G_W   = 6,
+  parameter PAYLOAD_LOG2 = 15,
   // BATCH_MAX: the largest B of one FORWARD_B / TRANSPOSE_B / UPDATE_B; BL_MAX: the largest BL
   // (stream bits per update), both reported in GEOMETRY2 and PING (contract version 3)
-  parameter BATCH_MAX = 64,
+  parameter BATCH_MAX = 32,
   parameter BL_MAX = 32
 ) (
   (* X_INTERFACE_INFO = "xilinx.com:signal:clock:1.0 aclk CLK" *)

@@ -8,9 +8,11 @@
 //   DIV     cells: (i, j) = (start / COLS, start % COLS), restoring division,
 //           one quotient bit per clock (CELL_W clocks)
 //   WRECV   WRITE_*: four payload bytes of one item (little endian); the shared mix32 hashes
-//           the G+ fault key (contract section 3, "Stuck devices"), kept at the last byte
-//   WHASH   WRITE_CELLS: one clock for the G- fault key's hash (mix32 latency 2)
-//   WREAD   read the word of the item (cell word, or row / column LFSR word)
+//           the G+ fault key (contract section 3, "Stuck devices") given with the last byte
+//   WHASH   WRITE_CELLS: MIX_LAT - 1 clocks (3) that feed the G- fault key (mix32's latency
+//           MIX_LAT = 4: the key of a clock hashes out MIX_LAT clocks later)
+//   WREAD   read the word of the item (cell word, or row / column LFSR word); WRITE_CELLS:
+//           the G+ key's hash is out (latched)
 //   WWRITE  write it back with the item's lane replaced (WRITE_CELLS: each code through the
 //           fault map: stuck at Gmin stores 0, at Gmax CMAX); next item or FIN
 //   LOAD    FORWARD / TRANSPOSE / UPDATE: the operand bytes, clamped to +-127, into the x and
@@ -26,6 +28,12 @@
 // Latency: cmd_ready_o is high in IDLE; the item issued in a clock of OUT has its RAM word on
 // the read ports in the next clock; done_o is high two clocks after the one in which the last
 // response byte is taken (or the last item written). docs/rtl-datapath.md, "Cycle counts".
+// Timing (100 MHz): the decisions start at flip-flops: the opcode is decoded into one-hot flags
+// when the command is accepted (opf_q), the items left (rem_*), the last byte of an operand
+// vector (ld_last_q), the last sample (ld_lastb_q) and the end of INIT (init_last_q) are
+// registered flags kept from the counters' next values, and the phase outputs (gen_run_o,
+// pass_run_o, out_run_o, busy_o), nsmp_o and the write hash's key are registers set from the
+// next state. None of this moves a cycle.
 
 `resetall
 `default_nettype none
@@ -154,16 +162,27 @@ module memhil_array_ctrl
   // what an OUT item reads
   typedef enum logic [1:0] {K_READ, K_CELLS, K_RNG} okind_e;
 
+  // the command's opcode decoded once, when it is accepted (one-hot flags)
+  typedef struct packed {
+    logic wcells;     // WRITE_CELLS
+    logic wrng;       // WRITE_RNG
+    logic rcells;     // READ_CELLS
+    logic rrng;       // READ_RNG
+    logic trn;        // TRANSPOSE
+    logic upd;        // UPDATE
+  } opf_t;
+
   state_e            state_q, state_d;
   // command registers
   logic [7:0]        op_q, op_d;
+  opf_t              opf_q, opf_d;
   logic [7:0]        tile_q, tile_d;
   logic              apply_q, apply_d;
-  logic [15:0]       count_q, count_d;
   logic [CA_W-1:0]   base_c_q, base_c_d;
   logic [RRA_W-1:0]  base_r_q, base_r_d;
   logic [RCA_W-1:0]  base_k_q, base_k_d;
   logic [15:0]       items_q, items_d;
+  logic [15:0]       nsmp_q, nsmp_d;           // UPDATE: cmd_count; else 1
   // division start / COLS
   logic [CELL_W-1:0] div_num_q, div_num_d;
   logic [IX_W-1:0]   div_rem_q, div_rem_d;
@@ -174,32 +193,42 @@ module memhil_array_ctrl
   logic              rng_col_q, rng_col_d;
   logic [IX_W-1:0]   rng_idx_q, rng_idx_d;
   logic [15:0]       item_q, item_d;           // items written / issued
+  // items left (items_q - item_q), as flags: rem_nz_q (item_q != items_q), rem_one_q
+  // (item_q + 1 == items_q); WRITE_*: items_q is cmd_count
+  logic [15:0]       rem_q, rem_d;
+  logic              rem_nz_q, rem_nz_d, rem_one_q, rem_one_d;
   // write items
   logic [1:0]        wbyte_q, wbyte_d;
   logic [31:0]       witem_q, witem_d;
   logic [CELL_W-1:0] wcell_q, wcell_d;         // flat index of the cell written
   logic [31:0]       hp_q, hp_d;               // fault hash of its G+ device
+  logic [1:0]        whash_q, whash_d;         // clocks of WHASH
   // operand load
   logic [IX_W-1:0]   ld_cnt_q, ld_cnt_d;
   logic              ld_d_q, ld_d_d;           // 0: loading x, 1: loading d
   logic [LANES*8-1:0] ld_word_q, ld_word_d;
-  logic [15:0]       ld_b_q, ld_b_d;           // sample being loaded
+  logic [15:0]       ld_bl_q, ld_bl_d;         // samples left to load after this one
+  logic              ld_lastb_q, ld_lastb_d;   // ld_bl_q == 0: the last sample
+  logic              ld_last_q, ld_last_d;     // this byte is the last of x (d)
   logic [XA_W-1:0]   ld_xb_q, ld_xb_d;         // its first x word (b * WC)
   logic [DA_W-1:0]   ld_db_q, ld_db_d;         // its first d word (b * WR)
   // init sweep, done
   logic [INIT_W-1:0] init_q, init_d;
   logic              done_q, done_d;
+  // phase flags, registered: each is its state's decode of state_q (busy_q: not IDLE), set
+  // from the transitions into and out of that state (next_flags below)
+  logic              gen_q, gen_d, pass_q, pass_d, out_q, out_d, busy_q, busy_d;
+  logic              init_last_q;              // init_q == INIT_N - 1
+  // the write hash's key, registered from the next values of its parts (tile, cell,
+  // G+ while WRECV / G- else)
+  logic [31:0]       wkey_q, wkey_d;
 
   logic is_trn, is_upd;
   okind_e o_kind;
   always_comb begin
-    is_trn = (op_q == OP_TRANSPOSE);
-    is_upd = (op_q == OP_UPDATE);
-    unique case (op_q)
-      OP_READ_CELLS: o_kind = K_CELLS;
-      OP_READ_RNG:   o_kind = K_RNG;
-      default:       o_kind = K_READ;
-    endcase
+    is_trn = opf_q.trn;
+    is_upd = opf_q.upd;
+    o_kind = opf_q.rcells ? K_CELLS : opf_q.rrng ? K_RNG : K_READ;
   end
 
   // ------------------------------------------------------------------ helpers
@@ -227,28 +256,28 @@ module memhil_array_ctrl
   logic unused_cmax;
   assign unused_cmax = ^cfg_cmax_i;     // CMAX < 2^G_W (the register's range)
 
-  // one mix32 for the write path: G+ key while the item's bytes arrive, G- key after
+  // one mix32 for the write path: G+ key while the item's bytes arrive, G- key after; the key
+  // register wkey_q is computed from the next state (below), so it holds the key of the
+  // current state and the hash of a clock's key is out MIX_LAT clocks later
+  localparam int unsigned MIX_LAT = 4;   // memhil_mix32's latency (WHASH lasts MIX_LAT - 1 clocks)
   logic [31:0] wmix_out;
   memhil_mix32 u_wmix (
     .clk     (clk),
-    .in_data (((32'(tile_q) << HASH_TILE_SHIFT) | (32'(wcell_q) << 1) |
-               {31'd0, state_q != ST_WRECV}) ^ cfg_fault_key_i),
+    .in_data (wkey_q),
     .out_data(wmix_out)
   );
 
   // values derived from registers (kept outside the state machine: no block-local variables)
   logic [IX_W:0]      div_rem2;
   logic [LOG_L-1:0]   w_ln, ld_ln;
-  logic               ld_last;
   logic [LANES*8-1:0] ld_wdata;       // the operand word with this byte in its lane
   logic [CA_W-1:0]    cur_addr;       // word of cell (cur_i, cur_j)
   logic [RRA_W-1:0]   rng_raddr;      // row-state word of LFSR rng_idx
   logic [RCA_W-1:0]   rng_kaddr;      // column-state word of LFSR rng_idx
   always_comb begin
     div_rem2  = {div_rem_q, div_num_q[CELL_W-1]};
-    w_ln      = (op_q == OP_WRITE_RNG) ? rng_idx_q[LOG_L-1:0] : cur_j_q[LOG_L-1:0];
+    w_ln      = opf_q.wrng ? rng_idx_q[LOG_L-1:0] : cur_j_q[LOG_L-1:0];
     ld_ln     = ld_cnt_q[LOG_L-1:0];
-    ld_last   = ld_d_q ? (ld_cnt_q == IX_W'(ROWS - 1)) : (ld_cnt_q == IX_W'(COLS - 1));
     ld_wdata  = ld_word_q;
     ld_wdata[8 * int'(ld_ln) +: 8] = clamp_code(in_data_i);
     cur_addr  = cur_ra_q + CA_W'(cur_j_q >> LOG_L);
@@ -260,13 +289,14 @@ module memhil_array_ctrl
   always_comb begin
     state_d   = state_q;
     op_d      = op_q;
+    opf_d     = opf_q;
     tile_d    = tile_q;
     apply_d   = apply_q;
-    count_d   = count_q;
     base_c_d  = base_c_q;
     base_r_d  = base_r_q;
     base_k_d  = base_k_q;
     items_d   = items_q;
+    nsmp_d    = nsmp_q;
     div_num_d = div_num_q;
     div_rem_d = div_rem_q;
     div_cnt_d = div_cnt_q;
@@ -276,14 +306,20 @@ module memhil_array_ctrl
     rng_col_d = rng_col_q;
     rng_idx_d = rng_idx_q;
     item_d    = item_q;
+    rem_d     = rem_q;
+    rem_nz_d  = rem_nz_q;
+    rem_one_d = rem_one_q;
     wbyte_d   = wbyte_q;
     witem_d   = witem_q;
     wcell_d   = wcell_q;
     hp_d      = hp_q;
+    whash_d   = whash_q;
     ld_cnt_d  = ld_cnt_q;
     ld_d_d    = ld_d_q;
     ld_word_d = ld_word_q;
-    ld_b_d    = ld_b_q;
+    ld_bl_d   = ld_bl_q;
+    ld_lastb_d = ld_lastb_q;
+    ld_last_d = ld_last_q;
     ld_xb_d   = ld_xb_q;
     ld_db_d   = ld_db_q;
     init_d    = init_q;
@@ -298,7 +334,7 @@ module memhil_array_ctrl
     unique case (state_q)
       ST_INIT: begin
         init_d = init_q + 1'b1;
-        if (init_q == INIT_W'(INIT_N - 1)) begin
+        if (init_last_q) begin
           state_d = ST_IDLE;
         end
       end
@@ -308,9 +344,12 @@ module memhil_array_ctrl
         if (cmd_valid_i) begin
           clear_o   = 1'b1;
           op_d      = cmd_op_i;
+          opf_d     = '{wcells: cmd_op_i == OP_WRITE_CELLS, wrng: cmd_op_i == OP_WRITE_RNG,
+                        rcells: cmd_op_i == OP_READ_CELLS, rrng: cmd_op_i == OP_READ_RNG,
+                        trn: cmd_op_i == OP_TRANSPOSE, upd: cmd_op_i == OP_UPDATE};
           tile_d    = cmd_tile_i;
           apply_d   = cmd_apply_i;
-          count_d   = cmd_count_i;
+          nsmp_d    = (cmd_op_i == OP_UPDATE) ? cmd_count_i : 16'd1;
           base_c_d  = CA_W'(32'(cmd_tile_i) * 32'(TILE_WORDS));
           base_r_d  = RRA_W'(32'(cmd_tile_i) * 32'(WR));
           base_k_d  = RCA_W'(32'(cmd_tile_i) * 32'(WC));
@@ -324,13 +363,23 @@ module memhil_array_ctrl
           rng_idx_d = (cmd_start_i >= 32'(ROWS)) ? IX_W'(cmd_start_i - 32'(ROWS))
                                                  : IX_W'(cmd_start_i);
           ld_cnt_d  = '0;
-          ld_b_d    = '0;
+          ld_bl_d   = cmd_count_i - 16'd1;
+          ld_lastb_d = (cmd_count_i == 16'd1);
           ld_xb_d   = '0;
           ld_db_d   = '0;
           ld_d_d    = (cmd_op_i == OP_TRANSPOSE);
+          ld_last_d = (cmd_op_i == OP_TRANSPOSE) ? (ROWS == 1) : (COLS == 1);
           items_d   = (cmd_op_i == OP_FORWARD) ? 16'(ROWS) :
                       (cmd_op_i == OP_TRANSPOSE) ? 16'(COLS) :
                       (cmd_op_i == OP_UPDATE) ? 16'd1 : cmd_count_i;
+          rem_d     = items_d;
+          // (items_d != 0, items_d == 1, the compares side by side with the opcode's)
+          rem_nz_d  = (cmd_op_i == OP_FORWARD) ? (ROWS != 0) :
+                      (cmd_op_i == OP_TRANSPOSE) ? (COLS != 0) :
+                      (cmd_op_i == OP_UPDATE) ? 1'b1 : (cmd_count_i != '0);
+          rem_one_d = (cmd_op_i == OP_FORWARD) ? (ROWS == 1) :
+                      (cmd_op_i == OP_TRANSPOSE) ? (COLS == 1) :
+                      (cmd_op_i == OP_UPDATE) ? 1'b1 : (cmd_count_i == 16'd1);
           unique case (cmd_op_i)
             OP_WRITE_CELLS, OP_READ_CELLS:                state_d = ST_DIV;
             OP_WRITE_RNG:                                 state_d = ST_WRECV;
@@ -355,7 +404,7 @@ module memhil_array_ctrl
           cur_i_d  = IX_W'(div_num_d);
           cur_j_d  = div_rem_d;
           cur_ra_d = base_c_q + CA_W'(32'(div_num_d) * 32'(WC));
-          state_d  = (op_q == OP_WRITE_CELLS) ? ST_WRECV : ST_OUT;
+          state_d  = opf_q.wcells ? ST_WRECV : ST_OUT;
         end
       end
 
@@ -365,18 +414,22 @@ module memhil_array_ctrl
           witem_d[8 * int'(wbyte_q) +: 8] = in_data_i;
           wbyte_d = wbyte_q + 2'd1;
           if (wbyte_q == 2'd3) begin
-            // WRECV has lasted >= 4 clocks with the G+ key: the hash is out
-            hp_d    = wmix_out;
-            state_d = (op_q == OP_WRITE_CELLS) ? ST_WHASH : ST_WREAD;
+            // this clock's key is G+: its hash is out MIX_LAT clocks later, in WREAD
+            whash_d = '0;
+            state_d = opf_q.wcells ? ST_WHASH : ST_WREAD;
           end
         end
       end
 
       ST_WHASH: begin
-        state_d = ST_WREAD;
+        whash_d = whash_q + 2'd1;
+        if (whash_q == 2'(MIX_LAT - 2)) begin
+          state_d = ST_WREAD;
+        end
       end
 
       ST_WREAD: begin
+        hp_d    = wmix_out;      // G+ (the key of the last clock of WRECV); unused by WRITE_RNG
         state_d = ST_WWRITE;
       end
 
@@ -395,9 +448,12 @@ module memhil_array_ctrl
         end else begin
           rng_idx_d = rng_idx_q + 1'b1;
         end
-        item_d  = item_q + 16'd1;
-        wcell_d = wcell_q + 1'b1;
-        state_d = (item_q + 16'd1 == count_q) ? ST_FIN : ST_WRECV;
+        item_d    = item_q + 16'd1;
+        rem_d     = rem_q - 16'd1;
+        rem_nz_d  = !rem_one_q;
+        rem_one_d = (rem_q == 16'd2);
+        wcell_d   = wcell_q + 1'b1;
+        state_d   = rem_one_q ? ST_FIN : ST_WRECV;
       end
 
       ST_LOAD: begin
@@ -405,15 +461,19 @@ module memhil_array_ctrl
         if (in_valid_i) begin
           ld_word_d = ld_wdata;
           ld_cnt_d  = ld_cnt_q + 1'b1;
-          if (ld_last) begin
+          ld_last_d = ld_d_q ? (ld_cnt_q == IX_W'(ROWS - 2)) : (ld_cnt_q == IX_W'(COLS - 2));
+          if (ld_last_q) begin
             ld_cnt_d = '0;
             if (is_upd && !ld_d_q) begin
-              ld_d_d = 1'b1;
-            end else if (is_upd && (ld_b_q != count_q - 16'd1)) begin
-              ld_d_d  = 1'b0;                        // the next sample's x
-              ld_b_d  = ld_b_q + 16'd1;
-              ld_xb_d = ld_xb_q + XA_W'(WC);
-              ld_db_d = ld_db_q + DA_W'(WR);
+              ld_d_d    = 1'b1;
+              ld_last_d = (ROWS == 1);
+            end else if (is_upd && !ld_lastb_q) begin
+              ld_d_d     = 1'b0;                     // the next sample's x
+              ld_last_d  = (COLS == 1);
+              ld_bl_d    = ld_bl_q - 16'd1;
+              ld_lastb_d = (ld_bl_q == 16'd1);
+              ld_xb_d    = ld_xb_q + XA_W'(WC);
+              ld_db_d    = ld_db_q + DA_W'(WR);
             end else begin
               start_o = 1'b1;
               state_d = gen_need_i ? ST_GEN : ST_PASS;
@@ -436,16 +496,22 @@ module memhil_array_ctrl
 
       ST_DRAIN: begin
         if (!pass_busy_i) begin
-          state_d = ST_OUT;
-          item_d  = '0;
+          state_d   = ST_OUT;
+          item_d    = '0;
+          rem_d     = items_q;
+          rem_nz_d  = (items_q != '0);
+          rem_one_d = (items_q == 16'd1);
         end
       end
 
       ST_OUT: begin
         // producer: one item per cycle while the output path has room
-        if (item_q != items_q && out_room_i) begin
-          issue_o = 1'b1;
-          item_d  = item_q + 16'd1;
+        if (rem_nz_q && out_room_i) begin
+          issue_o   = 1'b1;
+          item_d    = item_q + 16'd1;
+          rem_d     = rem_q - 16'd1;
+          rem_nz_d  = !rem_one_q;
+          rem_one_d = (rem_q == 16'd2);
           unique case (o_kind)
             K_CELLS: begin
               if (cur_j_q == IX_W'(COLS - 1)) begin
@@ -481,6 +547,27 @@ module memhil_array_ctrl
         state_d = ST_IDLE;
       end
     endcase
+  end
+
+  // ------------------------------------------------------------------ next phase flags
+  // the decode of state_d, written as the transitions of the state machine above
+  logic wrecv_d;
+  always_comb begin
+    gen_d   = (start_o && gen_need_i) || (state_q == ST_GEN && !gen_done_i);
+    pass_d  = (start_o && !gen_need_i) || (state_q == ST_GEN && gen_done_i) ||
+              (state_q == ST_PASS && !pass_last_i);
+    out_d   = (state_q == ST_IDLE && cmd_valid_i && cmd_op_i == OP_READ_RNG) ||
+              (state_q == ST_DIV && div_cnt_q == 5'd0 && !opf_q.wcells) ||
+              (state_q == ST_DRAIN && !pass_busy_i) ||
+              (state_q == ST_OUT && !out_done_i);
+    busy_d  = !((state_q == ST_IDLE && !cmd_valid_i) || state_q == ST_FIN ||
+                (state_q == ST_INIT && init_last_q));
+    wrecv_d = (state_q == ST_IDLE && cmd_valid_i && cmd_op_i == OP_WRITE_RNG) ||
+              (state_q == ST_DIV && div_cnt_q == 5'd0 && opf_q.wcells) ||
+              (state_q == ST_WRECV && !(in_valid_i && wbyte_q == 2'd3)) ||
+              (state_q == ST_WWRITE && !rem_one_q);
+    wkey_d  = ((32'(tile_d) << HASH_TILE_SHIFT) | (32'(wcell_d) << 1) | {31'd0, !wrecv_d}) ^
+              cfg_fault_key_i;
   end
 
   // ------------------------------------------------------------------ RAM ports
@@ -539,7 +626,7 @@ module memhil_array_ctrl
         rlfsr_waddr_o = rng_raddr;
         clfsr_waddr_o = rng_kaddr;
         code_wdata_o  = code_rdata_i;
-        // (WHASH and WREAD fed the G- key: its hash is out now)
+        // (the key of the first clock of WHASH was G-: its hash is out now)
         code_wdata_o[2 * G_W * int'(w_ln) +: 2 * G_W] =
             {fault_code(G_W'(witem_q[31:16]), wmix_out, cfg_fault_rate_i, cfg_fault_kind_i,
                         G_W'(cfg_cmax_i)),
@@ -549,16 +636,16 @@ module memhil_array_ctrl
         rlfsr_wdata_o[LFSR_W * int'(w_ln) +: LFSR_W] = witem_q;
         clfsr_wdata_o = clfsr_rdata_i;
         clfsr_wdata_o[LFSR_W * int'(w_ln) +: LFSR_W] = witem_q;
-        code_we_o  = (op_q == OP_WRITE_CELLS);
-        rlfsr_we_o = (op_q == OP_WRITE_RNG) && !rng_col_q;
-        clfsr_we_o = (op_q == OP_WRITE_RNG) && rng_col_q;
+        code_we_o  = opf_q.wcells;
+        rlfsr_we_o = opf_q.wrng && !rng_col_q;
+        clfsr_we_o = opf_q.wrng && rng_col_q;
       end
 
       ST_LOAD: begin
         opnd_wdata_o = ld_wdata;
         x_waddr_o    = ld_xb_q + XA_W'(ld_cnt_q >> LOG_L);
         d_waddr_o    = ld_db_q + DA_W'(ld_cnt_q >> LOG_L);
-        if (in_valid_i && (ld_ln == LOG_L'(LANES - 1) || ld_last)) begin
+        if (in_valid_i && (ld_ln == LOG_L'(LANES - 1) || ld_last_q)) begin
           x_we_o = !ld_d_q;
           d_we_o = ld_d_q;
         end
@@ -598,12 +685,12 @@ module memhil_array_ctrl
   assign base_r_o   = base_r_q;
   assign base_k_o   = base_k_q;
   assign items_o    = items_q;
-  assign nsmp_o     = is_upd ? count_q : 16'd1;
-  assign gen_run_o  = (state_q == ST_GEN);
-  assign pass_run_o = (state_q == ST_PASS);
-  assign out_run_o  = (state_q == ST_OUT);
+  assign nsmp_o     = nsmp_q;
+  assign gen_run_o  = gen_q;
+  assign pass_run_o = pass_q;
+  assign out_run_o  = out_q;
   assign done_o     = done_q;
-  assign busy_o     = (state_q != ST_IDLE);
+  assign busy_o     = busy_q;
 
   // ------------------------------------------------------------------ registers
   always_ff @(posedge clk) begin
@@ -611,23 +698,35 @@ module memhil_array_ctrl
       state_q <= ST_INIT;
       init_q  <= '0;
       done_q  <= 1'b0;
+      gen_q   <= 1'b0;
+      pass_q  <= 1'b0;
+      out_q   <= 1'b0;
+      busy_q  <= 1'b1;
+      init_last_q <= (INIT_N == 1);
     end else begin
       state_q <= state_d;
       init_q  <= init_d;
       done_q  <= done_d;
+      gen_q   <= gen_d;
+      pass_q  <= pass_d;
+      out_q   <= out_d;
+      busy_q  <= busy_d;
+      init_last_q <= (state_q == ST_INIT) ? (init_q == INIT_W'(INIT_N - 2)) : init_last_q;
     end
   end
 
   // command registers, cursors: no reset (set when a command is accepted)
   always_ff @(posedge clk) begin
     op_q      <= op_d;
+    wkey_q    <= wkey_d;
+    opf_q     <= opf_d;
     tile_q    <= tile_d;
     apply_q   <= apply_d;
-    count_q   <= count_d;
     base_c_q  <= base_c_d;
     base_r_q  <= base_r_d;
     base_k_q  <= base_k_d;
     items_q   <= items_d;
+    nsmp_q    <= nsmp_d;
     div_num_q <= div_num_d;
     div_rem_q <= div_rem_d;
     div_cnt_q <= div_cnt_d;
@@ -637,14 +736,20 @@ module memhil_array_ctrl
     rng_col_q <= rng_col_d;
     rng_idx_q <= rng_idx_d;
     item_q    <= item_d;
+    rem_q     <= rem_d;
+    rem_nz_q  <= rem_nz_d;
+    rem_one_q <= rem_one_d;
     wbyte_q   <= wbyte_d;
     witem_q   <= witem_d;
     wcell_q   <= wcell_d;
     hp_q      <= hp_d;
+    whash_q   <= whash_d;
     ld_cnt_q  <= ld_cnt_d;
     ld_d_q    <= ld_d_d;
     ld_word_q <= ld_word_d;
-    ld_b_q    <= ld_b_d;
+    ld_bl_q   <= ld_bl_d;
+    ld_lastb_q <= ld_lastb_d;
+    ld_last_q <= ld_last_d;
     ld_xb_q   <= ld_xb_d;
     ld_db_q   <= ld_db_d;
   end

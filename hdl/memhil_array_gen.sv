@@ -10,7 +10,8 @@
 // each in
 //   G_READ    read the LANES states and the operand word (|v| of the row / column)
 //   G_LOAD    states and magnitudes into registers, stream bits cleared
-//   G_STREAM  ceil(BL / SB) clocks: SB leaps of LFSR_STREAM_STEPS per clock, SB fire bits shifted
+//   G_STREAM  ceil(BL / SB) clocks: SB leaps of LFSR_STREAM_STEPS per clock (each straight from
+//             the state as a matrix power, memhil_lfsr), SB fire bits shifted
 //             into a WB-bit register per LFSR (bit t at position t; bits t >= BL are 0); the
 //             last group stops exactly at BL leaps
 //   G_SNEXT   (UPDATE of B > 1 samples in coincidence mode, after each sample but the last) the
@@ -105,8 +106,12 @@ module memhil_array_gen
   logic              stream_q, stream_d, extra_q, extra_d, rd_q, rd_d, cols_q, cols_d;
   logic              sel_q, sel_d;             // 0 rows, 1 columns
   logic [IX_W-1:0]   word_q, word_d;
-  logic [8:0]        t_q, t_d;                 // stream bits generated
-  logic [15:0]       smp_q, smp_d;             // sample being streamed
+  logic              wlast_q, wlast_d;         // word_q is the last word of the group
+  logic [7:0]        gl_q, gl_d;               // stream groups of the sample after this one
+  logic              glast_q, glast_d;         // this is the sample's last group (gl_q == 0)
+  logic [15:0]       sleft_q, sleft_d;         // samples after the one being streamed
+  logic              sfirst_q, sfirst_d;       // sample 0 of the word (state from the RAM)
+  logic              slast_q, slast_d;         // the last sample of the word (sleft_q == 0)
   logic [OA_W-1:0]   oa_q, oa_d;               // smp * (WR or WC) + word: operand / bits word
   logic [LFSR_W-1:0] st_q [LANES];
   logic [LFSR_W-1:0] st_d [LANES];
@@ -126,38 +131,119 @@ module memhil_array_gen
     need_o   = p_rows || p_cols;
   end
 
+  // BL in groups of SB leaps, registered every clock (cfg_bl_i is stable during a command, and
+  // the first G_STREAM comes two clocks after start_i): K - 1 further groups after the first,
+  // and the last group's r = BL - SB * (K - 1) leaps: its valid fire bits (b < r) and the leap
+  // that the state takes (r - 1, one-hot). BL >= 1 (BL_MIN).
+  logic [7:0]    kl_q;
+  logic [SB-1:0] lfv_q, lls_q;
+  always_ff @(posedge clk) begin
+    kl_q <= 8'((cfg_bl_i - 8'd1) / 8'(SB));
+    for (int b = 0; b < SB; b++) begin
+      lfv_q[b] <= (9'(b) <= 9'((cfg_bl_i - 8'd1) % 8'(SB)));
+      lls_q[b] <= (9'(b) == 9'((cfg_bl_i - 8'd1) % 8'(SB)));
+    end
+  end
+
   // ------------------------------------------------------------------ LFSR leaps
+  // every leap straight from st_q as a matrix power (memhil_lfsr): two LUT levels per bit
   logic [SB-1:0][LFSR_W-1:0] leap [LANES];
   logic [LFSR_W-1:0]         adv_apply [LANES];
   logic [LFSR_W-1:0]         adv_read [LANES];
+  // the extra leaps are one of the stream leaps when they have such a length (the contract's
+  // 32 = 4 x 8 steps): the state then takes them through the leap select
+  localparam bit APPLY_IS_LEAP = (LFSR_APPLY_STEPS % LFSR_STREAM_STEPS == 0) &&
+                                 (LFSR_APPLY_STEPS / LFSR_STREAM_STEPS <= SB);
+  localparam bit READ_IS_LEAP  = (LFSR_READ_STEPS % LFSR_STREAM_STEPS == 0) &&
+                                 (LFSR_READ_STEPS / LFSR_STREAM_STEPS <= SB);
+  localparam bit EXTRA_IS_LEAP = APPLY_IS_LEAP && READ_IS_LEAP;
+  localparam int unsigned APPLY_LEAP = EXTRA_IS_LEAP ? LFSR_APPLY_STEPS / LFSR_STREAM_STEPS - 1 : 0;
+  localparam int unsigned READ_LEAP  = EXTRA_IS_LEAP ? LFSR_READ_STEPS / LFSR_STREAM_STEPS - 1 : 0;
   for (genvar l = 0; l < LANES; l++) begin : g_lane
     memhil_lfsr #(.STEPS(LFSR_STREAM_STEPS), .OUTS(SB)) u_leap (
       .in_state(st_q[l]), .out_states(leap[l]));
-    memhil_lfsr #(.STEPS(LFSR_APPLY_STEPS), .OUTS(1)) u_adv_apply (
-      .in_state(st_q[l]), .out_states(adv_apply[l]));
-    memhil_lfsr #(.STEPS(LFSR_READ_STEPS), .OUTS(1)) u_adv_read (
-      .in_state(st_q[l]), .out_states(adv_read[l]));
+    if (EXTRA_IS_LEAP) begin : g_extra_leap
+      assign adv_apply[l] = leap[l][APPLY_LEAP];
+      assign adv_read[l]  = leap[l][READ_LEAP];
+    end else begin : g_extra_own
+      memhil_lfsr #(.STEPS(LFSR_APPLY_STEPS), .OUTS(1)) u_adv_apply (
+        .in_state(st_q[l]), .out_states(adv_apply[l]));
+      memhil_lfsr #(.STEPS(LFSR_READ_STEPS), .OUTS(1)) u_adv_read (
+        .in_state(st_q[l]), .out_states(adv_read[l]));
+    end
   end
 
-  logic [8:0]    rem;                          // stream bits still to generate
+  // ------------------------------------------------------------------ datapath selects
+  // Registered one clock ahead from the phase that the next clock will be in (run_i stays high
+  // from start_i's G_READ to done_o: memhil_array_ctrl's ST_GEN), so that the state, fire-bit
+  // and stream-bit registers see one flag per source:
+  //   ld_q      G_LOAD: magnitudes loaded, stream bits cleared
+  //   sram_q    G_LOAD of sample 0: the state from the row (bit 0) / column (bit 1) state RAM
+  //   lsel_q    G_STREAM: the leap that the state takes (the last, or r - 1 in the last group);
+  //             G_EXTRA: the extra leap when it is a stream leap
+  //   sext_q    G_EXTRA with an extra leap of its own: apply (bit 0) / read (bit 1)
+  //   shold_q   none of these: the state holds
+  //   sh_q      G_STREAM: the fire bits shifted in; fval_q: the valid ones (b < r)
+  logic          ld_q, ld_d, shold_q, shold_d, sh_q, sh_d;
+  logic [1:0]    sram_q, sram_d, sext_q, sext_d;
+  logic [SB-1:0] lsel_q, lsel_d, fval_q, fval_d;
+  logic          nx_load, nx_stream, nx_extra;
+  always_comb begin
+    nx_load   = run_i && !start_i && (gph_q == G_READ);
+    nx_stream = run_i && !start_i && ((gph_q == G_LOAD && stream_q) ||
+                                      (gph_q == G_STREAM && !glast_q));
+    nx_extra  = run_i && !start_i && ((gph_q == G_LOAD && !stream_q) ||
+                                      (gph_q == G_STREAM && glast_q && slast_q && extra_q));
+    // the next clock's group: the first after G_LOAD, else the one after this
+    glast_d = (gph_q == G_LOAD) ? (kl_q == 8'd0) : (gph_q == G_STREAM) ? (gl_q == 8'd1) : glast_q;
+    ld_d    = nx_load;
+    sram_d  = (nx_load && sfirst_q) ? {sel_q, !sel_q} : 2'b00;
+    sh_d    = nx_stream;
+    fval_d  = glast_d ? lfv_q : '1;
+    lsel_d  = '0;
+    sext_d  = 2'b00;
+    if (nx_stream) begin
+      lsel_d = glast_d ? lls_q : (SB'(1) << (SB - 1));
+    end else if (nx_extra && EXTRA_IS_LEAP) begin
+      lsel_d = rd_q ? (SB'(1) << READ_LEAP) : (SB'(1) << APPLY_LEAP);
+    end else if (nx_extra) begin
+      sext_d = {rd_q, !rd_q};
+    end
+    shold_d = !(sram_d != 2'b00 || nx_stream || nx_extra);
+  end
+
+  // fire bits: leap b's low LFSR_PROB_BITS below |v|, for the valid leaps of the group (an
+  // invalid leap compares against 0 and never fires: the mask sits beside the leap's logic)
   logic [SB-1:0] fire [LANES];
   always_comb begin
-    rem = 9'(cfg_bl_i) - t_q;
     for (int l = 0; l < LANES; l++) begin
       for (int b = 0; b < SB; b++) begin
-        fire[l][b] = (9'(b) < rem) && (leap[l][b][6:0] < mag_q[l]);
+        fire[l][b] = (leap[l][b][6:0] < (fval_q[b] ? mag_q[l] : 7'd0));
       end
+    end
+  end
+
+  // the state, the magnitudes and the stream bits: an AND-OR over the sources, loaded under a
+  // clock enable (shold_q: the state holds; ld_q / sh_q: the bits are cleared / shifted)
+  always_comb begin
+    for (int l = 0; l < LANES; l++) begin
+      st_d[l] = (sram_q[0] ? rlfsr_rdata_i[l * LFSR_W +: LFSR_W] : '0) |
+                (sram_q[1] ? clfsr_rdata_i[l * LFSR_W +: LFSR_W] : '0) |
+                (sext_q[0] ? adv_apply[l] : '0) |
+                (sext_q[1] ? adv_read[l] : '0);
+      for (int b = 0; b < SB; b++) begin
+        st_d[l] = st_d[l] | (lsel_q[b] ? leap[l][b] : '0);
+      end
+      mag_d[l]  = mag7(sel_q ? x_rdata_i[l * 8 +: 8] : d_rdata_i[l * 8 +: 8]);
+      bits_d[l] = {fire[l], bits_q[l][WB-1:SB]};
     end
   end
 
   // ------------------------------------------------------------------ sequence
   // done_o: the G_WRITE of the last word of the last group (apart from start_i, so that the
   // engine's start_o -> done_o has no combinational path)
-  logic word_last;
   always_comb begin
-    word_last = (word_q == (sel_q ? IX_W'(WC - 1) : IX_W'(WR - 1)));
-    done_o    = run_i && !(gph_q inside {G_READ, G_LOAD, G_STREAM, G_SNEXT, G_EXTRA}) &&
-                word_last && !(!sel_q && cols_q);
+    done_o = run_i && (gph_q == G_WRITE) && wlast_q && !(!sel_q && cols_q);
   end
 
   always_comb begin
@@ -168,12 +254,12 @@ module memhil_array_gen
     cols_d   = cols_q;
     sel_d    = sel_q;
     word_d   = word_q;
-    t_d      = t_q;
-    smp_d    = smp_q;
+    wlast_d  = wlast_q;
+    gl_d     = gl_q;
+    sleft_d  = sleft_q;
+    sfirst_d = sfirst_q;
+    slast_d  = slast_q;
     oa_d     = oa_q;
-    st_d     = st_q;
-    mag_d    = mag_q;
-    bits_d   = bits_q;
 
     rlfsr_we_o    = 1'b0;
     rlfsr_waddr_o = '0;
@@ -192,38 +278,26 @@ module memhil_array_gen
       cols_d   = p_cols;
       sel_d    = !p_rows;
       word_d   = '0;
-      smp_d    = '0;
+      wlast_d  = p_rows ? (WR == 1) : (WC == 1);
+      sleft_d  = nsmp_i - 16'd1;
+      sfirst_d = 1'b1;
+      slast_d  = (nsmp_i == 16'd1);
       oa_d     = '0;
       gph_d    = G_READ;
     end else if (run_i) begin
       unique case (gph_q)
         G_READ: gph_d = G_LOAD;
         G_LOAD: begin
-          for (int l = 0; l < LANES; l++) begin
-            if (smp_q == 16'd0) begin       // later samples continue from the registers
-              st_d[l] = sel_q ? clfsr_rdata_i[l * LFSR_W +: LFSR_W]
-                              : rlfsr_rdata_i[l * LFSR_W +: LFSR_W];
-            end
-            mag_d[l]  = mag7(sel_q ? x_rdata_i[l * 8 +: 8] : d_rdata_i[l * 8 +: 8]);
-            bits_d[l] = '0;
-          end
-          t_d   = '0;
+          // the state (sample 0: from the RAM; later samples continue from the registers),
+          // the magnitudes and the cleared stream bits are loaded by the selects above
+          gl_d  = kl_q;
           gph_d = stream_q ? G_STREAM : G_EXTRA;
         end
         G_STREAM: begin
           // SB stream bits per cycle; the last group may be shorter (BL not a multiple of SB)
-          for (int l = 0; l < LANES; l++) begin
-            bits_d[l] = {fire[l], bits_q[l][WB-1:SB]};
-            st_d[l]   = leap[l][SB-1];
-            for (int b = 0; b < SB; b++) begin
-              if (9'(b + 1) == rem) begin
-                st_d[l] = leap[l][b];
-              end
-            end
-          end
-          t_d = t_q + 9'(SB);
-          if (rem <= 9'(SB)) begin
-            if (smp_q != nsmp_i - 16'd1) begin
+          gl_d = gl_q - 8'd1;
+          if (glast_q) begin
+            if (!slast_q) begin
               gph_d = G_SNEXT;
             end else begin
               gph_d = extra_q ? G_EXTRA : G_WRITE;
@@ -236,16 +310,13 @@ module memhil_array_gen
           cbits_waddr_o = XA_W'(oa_q);
           rbits_we_o    = !sel_q;
           cbits_we_o    = sel_q;
-          smp_d = smp_q + 16'd1;
+          sleft_d  = sleft_q - 16'd1;
+          sfirst_d = 1'b0;
+          slast_d  = (sleft_q == 16'd1);
           oa_d  = oa_q + (sel_q ? OA_W'(WC) : OA_W'(WR));
           gph_d = G_READ;
         end
-        G_EXTRA: begin
-          for (int l = 0; l < LANES; l++) begin
-            st_d[l] = rd_q ? adv_read[l] : adv_apply[l];
-          end
-          gph_d = G_WRITE;
-        end
+        G_EXTRA: gph_d = G_WRITE;
         default: begin // G_WRITE
           for (int l = 0; l < LANES; l++) begin
             state_wdata_o[l * LFSR_W +: LFSR_W] = st_q[l];
@@ -258,13 +329,17 @@ module memhil_array_gen
           clfsr_we_o = sel_q;
           rbits_we_o = !sel_q && stream_q;
           cbits_we_o = sel_q && stream_q;
-          gph_d  = G_READ;
-          word_d = word_q + 1'b1;
-          smp_d  = '0;
-          oa_d   = OA_W'(word_q + 1'b1);
-          if (word_last) begin
-            word_d = '0;
-            oa_d   = '0;
+          gph_d    = G_READ;
+          word_d   = word_q + 1'b1;
+          wlast_d  = (word_q == (sel_q ? IX_W'(WC - 2) : IX_W'(WR - 2)));
+          sleft_d  = nsmp_i - 16'd1;
+          sfirst_d = 1'b1;
+          slast_d  = (nsmp_i == 16'd1);
+          oa_d     = OA_W'(word_q + 1'b1);
+          if (wlast_q) begin
+            word_d  = '0;
+            oa_d    = '0;
+            wlast_d = (WC == 1);
             if (!sel_q && cols_q) begin
               sel_d = 1'b1;
             end
@@ -294,12 +369,31 @@ module memhil_array_gen
     cols_q   <= cols_d;
     sel_q    <= sel_d;
     word_q   <= word_d;
-    t_q      <= t_d;
-    smp_q    <= smp_d;
+    wlast_q  <= wlast_d;
+    gl_q     <= gl_d;
+    glast_q  <= glast_d;
+    sleft_q  <= sleft_d;
+    sfirst_q <= sfirst_d;
+    slast_q  <= slast_d;
     oa_q     <= oa_d;
-    st_q     <= st_d;
-    mag_q    <= mag_d;
-    bits_q   <= bits_d;
+    ld_q     <= ld_d;
+    sram_q   <= sram_d;
+    sext_q   <= sext_d;
+    lsel_q   <= lsel_d;
+    shold_q  <= shold_d;
+    sh_q     <= sh_d;
+    fval_q   <= fval_d;
+    if (!shold_q) begin
+      st_q <= st_d;
+    end
+    if (ld_q) begin
+      mag_q <= mag_d;
+    end
+    if (ld_q) begin
+      bits_q <= '{default: '0};
+    end else if (sh_q) begin
+      bits_q <= bits_d;
+    end
   end
 
 endmodule : memhil_array_gen

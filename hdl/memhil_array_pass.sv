@@ -9,16 +9,21 @@
 //        the last sample of the last word
 //   s1   RAM words -> per lane (c+ - c-) * v, |v| * (c+ + c- + 2 * C0), x * d,
 //        row bits & column bits, noise word r = R_i ^ C_j
-//   s2   popcount (coincidences), S' = (sample 0 ? 0 : S of the clock before) + inc (the batch
-//        sum of the cell, in lane registers: contract v3 has no per-cell accumulator RAM);
-//        lane products masked, summed
-//   s3   FORWARD: y_i += sum over lanes, at the row's last word into the read-sum buffer
-//        (LANES rows per word); TRANSPOSE: z_j += per lane, at the last row into the buffer;
-//        UPDATE: with the last sample, LANES x memhil_tile_lane (LANE_LAT = 7 clocks)
-//   s10  write back codes (UPDATE, last sample), pulses_o += sum of n (pulses_up_o: of the
-//        lanes whose pulses went up to a working device; pulses_stuck_o: to a stuck one)
-// Latency: a word issued in clock t is written back in t + WB_STAGE (10); its read sums reach
-// the buffer in t + 3. busy_o is high while any issued word is still in the pipeline.
+//   s2   popcount part 1 (memhil_dp_popcount: the counts of 32-bit groups, registered); lane
+//        products masked, summed
+//   s3   popcount part 2 (the sum of the groups) and the sign: the batch sum's increment;
+//        FORWARD / TRANSPOSE read sums, low halves: y_i (LANES words' sum) / z_j (per lane)
+//   s4   S' = sat((sample 0 ? 0 : S of the clock before) + inc) (the batch sum of the cell, in
+//        lane registers: contract v3 has no per-cell accumulator RAM; the samples of one cell
+//        word are issued back to back); read sums, high halves plus the registered carries: at
+//        the row's last word (FORWARD: LANES rows per word) / the block's last row (TRANSPOSE)
+//        into the read-sum buffer
+//   s5   UPDATE: with the last sample, LANES x memhil_tile_lane (LANE_LAT = 14 clocks)
+//   s5 + LANE_LAT  write back codes (UPDATE, last sample), pulses_o += sum of n (pulses_up_o:
+//        of the lanes whose pulses went up to a working device; pulses_stuck_o: to a stuck one)
+// Latency: a word issued in clock t is written back in t + WB_STAGE (ACC_STAGE + LANE_LAT = 5 + 14 = 19);
+// its read sums reach the buffer in t + 4. busy_o is high while any issued word is still in the
+// pipeline.
 // pulses_o (UPDATE's pulses applied) is cleared by clear_i.
 
 `resetall
@@ -119,8 +124,9 @@ module memhil_array_pass
   localparam int unsigned IX_W       = 16;                            // row / column / word
   localparam int unsigned CNT_W      = $clog2(WB + 1);
   localparam int unsigned LAST_LANES = COLS - (WC - 1) * LANES;       // valid lanes of word WC-1
-  localparam int unsigned LANE_LAT   = 7;                             // memhil_tile_lane
-  localparam int unsigned WB_STAGE   = 3 + LANE_LAT;                  // write-back stage
+  localparam int unsigned LANE_LAT   = 14;                            // memhil_tile_lane
+  localparam int unsigned ACC_STAGE  = 5;                             // batch sums into the lanes
+  localparam int unsigned WB_STAGE   = ACC_STAGE + LANE_LAT;          // write-back stage
 
   if (LANES < 2 || (1 << LOG_L) != LANES) begin : g_bad_lanes
     $fatal(1, "memhil_array_pass: LANES (%0d) must be a power of two >= 2", LANES);
@@ -158,32 +164,41 @@ module memhil_array_pass
   logic [IX_W-1:0]   p_i_q, p_i_d, p_w_q, p_w_d;
   logic [CA_W-1:0]   p_addr_q, p_addr_d;
   logic [CELL_W-1:0] p_cell_q, p_cell_d;     // i * COLS
-  logic [15:0]       p_b_q, p_b_d;           // sample of the update (innermost)
+  logic [15:0]       p_bleft_q, p_bleft_d;   // samples of the word after this one (innermost)
   logic [XA_W-1:0]   p_x_q, p_x_d;           // b * WC + w: x and column-bit word
   logic [DA_W-1:0]   p_d_q, p_d_d;           // b * WR + i / LANES: d and row-bit word
-  logic              p_bl;                   // the last sample of this cell word
+  // registered compares of the cursor, kept with it: i == ROWS - 1, w == WC - 1, sample 0, the
+  // last sample of this cell word (p_bleft_q == 0)
+  logic              p_il_q, p_il_d, p_wl_q, p_wl_d, p_bf_q, p_bf_d, p_bl_q, p_bl_d;
   meta_t             m0;
   meta_t             m_q [1:WB_STAGE];
 
   always_comb begin
-    p_i_d    = p_i_q;
-    p_w_d    = p_w_q;
-    p_addr_d = p_addr_q;
-    p_cell_d = p_cell_q;
-    p_b_d    = p_b_q;
-    p_x_d    = p_x_q;
-    p_d_d    = p_d_q;
-    m0       = '0;
-    p_bl     = (p_b_q == nsmp_i - 16'd1);
+    p_i_d     = p_i_q;
+    p_w_d     = p_w_q;
+    p_addr_d  = p_addr_q;
+    p_cell_d  = p_cell_q;
+    p_bleft_d = p_bleft_q;
+    p_x_d     = p_x_q;
+    p_d_d     = p_d_q;
+    p_il_d    = p_il_q;
+    p_wl_d    = p_wl_q;
+    p_bf_d    = p_bf_q;
+    p_bl_d    = p_bl_q;
+    m0        = '0;
     if (start_i) begin
-      p_i_d    = '0;
-      p_w_d    = '0;
-      p_addr_d = base_c_i;
-      p_cell_d = '0;
-      p_b_d    = '0;
-      p_x_d    = '0;
-      p_d_d    = '0;
-    end else if (run_i && !p_bl) begin
+      p_i_d     = '0;
+      p_w_d     = '0;
+      p_addr_d  = base_c_i;
+      p_cell_d  = '0;
+      p_bleft_d = nsmp_i - 16'd1;
+      p_x_d     = '0;
+      p_d_d     = '0;
+      p_il_d    = (ROWS == 1);
+      p_wl_d    = (WC == 1);
+      p_bf_d    = 1'b1;
+      p_bl_d    = (nsmp_i == 16'd1);
+    end else if (run_i && !p_bl_q) begin
       // the next sample of the same cell word (UPDATE of B > 1 samples, rows outer)
       m0.valid     = 1'b1;
       m0.addr      = p_addr_q;
@@ -191,8 +206,10 @@ module memhil_array_pass
       m0.w         = p_w_q;
       m0.cellix    = p_cell_q + CELL_W'(p_w_q << LOG_L);
       m0.lanes     = lane_mask(p_w_q);
-      m0.smp_first = (p_b_q == 16'd0);
-      p_b_d        = p_b_q + 16'd1;
+      m0.smp_first = p_bf_q;
+      p_bleft_d    = p_bleft_q - 16'd1;
+      p_bf_d       = 1'b0;
+      p_bl_d       = (p_bleft_q == 16'd1);
       p_x_d        = p_x_q + XA_W'(WC);
       p_d_d        = p_d_q + DA_W'(WR);
     end else if (run_i) begin
@@ -203,33 +220,41 @@ module memhil_array_pass
       m0.cellix    = p_cell_q + CELL_W'(p_w_q << LOG_L);
       m0.lanes     = lane_mask(p_w_q);
       m0.row_first = (p_w_q == '0);
-      m0.row_last  = (p_w_q == IX_W'(WC - 1));
+      m0.row_last  = p_wl_q;
       m0.blk_first = (p_i_q == '0);
-      m0.blk_last  = (p_i_q == IX_W'(ROWS - 1));
-      m0.smp_first = (p_b_q == 16'd0);
+      m0.blk_last  = p_il_q;
+      m0.smp_first = p_bf_q;
       m0.smp_last  = 1'b1;
-      p_b_d        = '0;
+      p_bleft_d    = nsmp_i - 16'd1;
+      p_bf_d       = 1'b1;
+      p_bl_d       = (nsmp_i == 16'd1);
       if (is_trn) begin
         // column blocks outer, rows inner
-        if (p_i_q == IX_W'(ROWS - 1)) begin
+        if (p_il_q) begin
           p_i_d    = '0;
           p_w_d    = p_w_q + 1'b1;
           p_addr_d = base_c_i + CA_W'(p_w_q) + 1'b1;
+          p_il_d   = (ROWS == 1);
+          p_wl_d   = (p_w_q == IX_W'(WC - 2));
         end else begin
           p_i_d    = p_i_q + 1'b1;
           p_addr_d = p_addr_q + CA_W'(WC);
+          p_il_d   = (p_i_q == IX_W'(ROWS - 2));
         end
         p_x_d = XA_W'(p_w_d);
         p_d_d = DA_W'(p_i_d >> LOG_L);
       end else begin
         // rows outer, words inner
         p_addr_d = p_addr_q + 1'b1;
-        if (p_w_q == IX_W'(WC - 1)) begin
+        if (p_wl_q) begin
           p_w_d    = '0;
           p_i_d    = p_i_q + 1'b1;
           p_cell_d = p_cell_q + CELL_W'(COLS);
+          p_wl_d   = (WC == 1);
+          p_il_d   = (p_i_q == IX_W'(ROWS - 2));
         end else begin
-          p_w_d = p_w_q + 1'b1;
+          p_w_d  = p_w_q + 1'b1;
+          p_wl_d = (p_w_q == IX_W'(WC - 2));
         end
         p_x_d = XA_W'(p_w_d);
         p_d_d = DA_W'(p_i_d >> LOG_L);
@@ -237,7 +262,7 @@ module memhil_array_pass
     end
   end
 
-  assign last_o        = run_i && (p_i_q == IX_W'(ROWS - 1)) && (p_w_q == IX_W'(WC - 1)) && p_bl;
+  assign last_o        = run_i && p_il_q && p_wl_q && p_bl_q;
   assign cell_raddr_o  = p_addr_q;
   assign x_raddr_o     = p_x_q;
   assign cbits_raddr_o = p_x_q;
@@ -293,8 +318,6 @@ module memhil_array_pass
   end
 
   // ------------------------------------------------------------------ s2: coincidences, accumulate
-  logic signed [SUM_BITS-1:0] s3_acc_q [LANES];
-  logic signed [SUM_BITS-1:0] s3_acc_d [LANES];
   logic [G_W-1:0]        s3_cp_q [LANES];
   logic [G_W-1:0]        s3_cm_q [LANES];
   logic [31:0]           s3_r_q [LANES];
@@ -305,33 +328,72 @@ module memhil_array_pass
   logic signed [Y_W-1:0] s3_ysum_q, s3_ysum_d;
   logic [T_W-1:0]        s3_tsum_q, s3_tsum_d;
 
-  logic [CNT_W-1:0] s2_cnt [LANES];
+  // s2 -> s3: the popcount's group counts (memhil_dp_popcount's first clock); s3: their sum
+  logic [CNT_W-1:0] s3_cnt [LANES];
   for (genvar l = 0; l < LANES; l++) begin : g_pop
-    memhil_dp_popcount #(.N(WB), .CNT_W(CNT_W)) u_pop (.in_bits(s2_and_q[l]), .count(s2_cnt[l]));
+    memhil_dp_popcount #(.N(WB), .CNT_W(CNT_W)) u_pop (
+      .clk(clk), .in_bits(s2_and_q[l]), .count(s3_cnt[l]));
+  end
+
+  // s3: the signed increment of the batch sum; s4: the batch sum, saturated
+  logic                 s3_neg_q [LANES];
+  logic                 s3_zero_q [LANES];
+  logic signed [15:0]   s3_incr_q [LANES];
+  logic signed [25:0]   s4_inc_q [LANES];
+  logic signed [25:0]   s4_inc_d [LANES];
+  logic [G_W-1:0]       s4_cp_q [LANES];
+  logic [G_W-1:0]       s4_cm_q [LANES];
+  logic [31:0]          s4_r_q [LANES];
+  logic signed [SUM_BITS-1:0] s5_acc_q [LANES];
+  logic signed [SUM_BITS-1:0] s5_acc_d [LANES];
+  logic [G_W-1:0]       s5_cp_q [LANES];
+  logic [G_W-1:0]       s5_cm_q [LANES];
+  logic [31:0]          s5_r_q [LANES];
+  always_comb begin
+    for (int l = 0; l < LANES; l++) begin
+      if (cfg_mode_i == MODE_COINCIDENCE) begin
+        s4_inc_d[l] = s3_zero_q[l] ? 26'sd0 :
+                      (s3_neg_q[l] ? -$signed(26'(s3_cnt[l])) : $signed(26'(s3_cnt[l])));
+      end else begin
+        s4_inc_d[l] = 26'(s3_incr_q[l]);
+      end
+    end
+  end
+
+  always_comb begin
+    for (int l = 0; l < LANES; l++) begin
+      logic signed [25:0] sum;
+      // the batch sum: 0 before sample 0, else the previous sample's sum (the clock before:
+      // the samples of one cell word are issued back to back)
+      sum = (m_q[4].smp_first ? 26'sd0 : 26'(s5_acc_q[l])) + s4_inc_q[l];
+      if (sum > 26'sd8388607) begin
+        s5_acc_d[l] = 24'sd8388607;
+      end else if (sum < -26'sd8388608) begin
+        s5_acc_d[l] = -24'sd8388608;
+      end else begin
+        s5_acc_d[l] = SUM_BITS'(sum);
+      end
+    end
+  end
+
+  always_ff @(posedge clk) begin
+    s3_neg_q  <= s2_neg_q;
+    s3_zero_q <= s2_zero_q;
+    s3_incr_q <= s2_incr_q;
+    s4_inc_q  <= s4_inc_d;
+    s4_cp_q   <= s3_cp_q;
+    s4_cm_q   <= s3_cm_q;
+    s4_r_q    <= s3_r_q;
+    s5_acc_q  <= s5_acc_d;
+    s5_cp_q   <= s4_cp_q;
+    s5_cm_q   <= s4_cm_q;
+    s5_r_q    <= s4_r_q;
   end
 
   always_comb begin
     s3_ysum_d = '0;
     s3_tsum_d = '0;
     for (int l = 0; l < LANES; l++) begin
-      logic [CNT_W-1:0] cnt;
-      logic signed [25:0] inc, sum;
-      cnt = s2_cnt[l];
-      if (cfg_mode_i == MODE_COINCIDENCE) begin
-        inc = s2_zero_q[l] ? 26'sd0 : (s2_neg_q[l] ? -$signed(26'(cnt)) : $signed(26'(cnt)));
-      end else begin
-        inc = 26'(s2_incr_q[l]);
-      end
-      // the batch sum: 0 before sample 0, else the previous sample's sum (the clock before:
-      // the samples of one cell word are issued back to back)
-      sum = (m_q[2].smp_first ? 26'sd0 : 26'(s3_acc_q[l])) + inc;
-      if (sum > 26'sd8388607) begin
-        s3_acc_d[l] = 24'sd8388607;
-      end else if (sum < -26'sd8388608) begin
-        s3_acc_d[l] = -24'sd8388608;
-      end else begin
-        s3_acc_d[l] = SUM_BITS'(sum);
-      end
       if (m_q[2].lanes[l]) begin
         s3_prod_d[l]  = Y_W'(s2_prod_q[l]);
         s3_tprod_d[l] = T_W'(s2_tprod_q[l]);
@@ -355,7 +417,6 @@ module memhil_array_pass
     s2_cp_q    <= s2_cp_d;
     s2_cm_q    <= s2_cm_d;
     s2_r_q     <= s2_r_d;
-    s3_acc_q   <= s3_acc_d;
     s3_cp_q    <= s2_cp_q;
     s3_cm_q    <= s2_cm_q;
     s3_r_q     <= s2_r_q;
@@ -365,53 +426,138 @@ module memhil_array_pass
     s3_tsum_q  <= s3_tsum_d;
   end
 
-  // ------------------------------------------------------------------ s3: read sums
-  logic signed [Y_W-1:0] y_acc_q, y_acc_d;
-  logic [T_W-1:0]        t_acc_q, t_acc_d;
-  logic signed [Y_W-1:0] z_acc_q [LANES];
-  logic signed [Y_W-1:0] z_acc_d [LANES];
-  logic [T_W-1:0]        zt_acc_q [LANES];
-  logic [T_W-1:0]        zt_acc_d [LANES];
+  // ------------------------------------------------------------------ s3, s4: read sums
+  // Every accumulation is split in two halves with a registered carry (no carry chain over the
+  // full width): s3 adds the low halves (YL / TL bits) and registers their carries and the high
+  // halves of the addends; s4 adds the high halves plus the carries and writes the finished sums
+  // (low half from its register) to the read-sum buffer. A word's sums reach the buffer in t + 4.
+  localparam int unsigned YL = Y_W / 2;
+  localparam int unsigned TL = T_W / 2;
+  localparam int unsigned YH = Y_W - YL;
+  localparam int unsigned TH = T_W - TL;
+
+  // FORWARD: y_i, T_i of the row (the lanes' sum of every word)
+  logic [YL-1:0]          ylo_q, ylo_d;
+  logic [TL-1:0]          tlo_q, tlo_d;
+  logic                   yc_q, yc_d, tc_q, tc_d;             // carries out of the low halves
+  logic [YH-1:0]          yadd_q, yhi_q, yhi_d;               // high half: addend, sum
+  logic [TH-1:0]          tadd_q, thi_q, thi_d;
+  // TRANSPOSE: z_j, T_j per lane (the sum over the rows of the block)
+  logic [YL-1:0]          zlo_q [LANES];
+  logic [YL-1:0]          zlo_d [LANES];
+  logic [TL-1:0]          ztlo_q [LANES];
+  logic [TL-1:0]          ztlo_d [LANES];
+  logic                   zc_q [LANES];
+  logic                   zc_d [LANES];
+  logic                   ztc_q [LANES];
+  logic                   ztc_d [LANES];
+  logic [YH-1:0]          zadd_q [LANES];
+  logic [YH-1:0]          zhi_q [LANES];
+  logic [YH-1:0]          zhi_d [LANES];
+  logic [TH-1:0]          ztadd_q [LANES];
+  logic [TH-1:0]          zthi_q [LANES];
+  logic [TH-1:0]          zthi_d [LANES];
   logic [LANES*RAW_W-1:0] coll_q, coll_d;    // FORWARD: the sums of the rows of one word
-  logic signed [Y_W-1:0] s3_ynew;
-  logic [T_W-1:0]        s3_tnew;
+
+  // s3: low halves
   always_comb begin
-    y_acc_d     = y_acc_q;
-    t_acc_d     = t_acc_q;
-    z_acc_d     = z_acc_q;
-    zt_acc_d    = zt_acc_q;
-    coll_d      = coll_q;
-    raw_we_o    = 1'b0;
-    raw_waddr_o = '0;
-    raw_wdata_o = coll_q;
-    s3_ynew     = (m_q[3].row_first ? '0 : y_acc_q) + s3_ysum_q;
-    s3_tnew     = (m_q[3].row_first ? '0 : t_acc_q) + s3_tsum_q;
+    ylo_d  = ylo_q;
+    yc_d   = yc_q;
+    tlo_d  = tlo_q;
+    tc_d   = tc_q;
+    zlo_d  = zlo_q;
+    zc_d   = zc_q;
+    ztlo_d = ztlo_q;
+    ztc_d  = ztc_q;
     if (m_q[3].valid && is_fwd) begin
-      y_acc_d = s3_ynew;
-      t_acc_d = s3_tnew;
-      if (m_q[3].row_last) begin
-        coll_d[RAW_W * int'(m_q[3].i[LOG_L-1:0]) +: RAW_W] = {s3_tnew, s3_ynew};
-        if (m_q[3].i[LOG_L-1:0] == LOG_L'(LANES - 1) || m_q[3].i == IX_W'(ROWS - 1)) begin
-          raw_we_o    = 1'b1;
-          raw_waddr_o = NWA_W'(m_q[3].i >> LOG_L);
-          raw_wdata_o = coll_d;
-        end
-      end
+      {yc_d, ylo_d} = (m_q[3].row_first ? (YL + 1)'(0) : (YL + 1)'(ylo_q)) +
+                      (YL + 1)'(s3_ysum_q[YL-1:0]);
+      {tc_d, tlo_d} = (m_q[3].row_first ? (TL + 1)'(0) : (TL + 1)'(tlo_q)) +
+                      (TL + 1)'(s3_tsum_q[TL-1:0]);
     end
     if (m_q[3].valid && is_trn) begin
       for (int l = 0; l < LANES; l++) begin
-        z_acc_d[l]  = (m_q[3].blk_first ? '0 : z_acc_q[l]) + s3_prod_q[l];
-        zt_acc_d[l] = (m_q[3].blk_first ? '0 : zt_acc_q[l]) + s3_tprod_q[l];
-        raw_wdata_o[RAW_W * l +: RAW_W] = {zt_acc_d[l], z_acc_d[l]};
-      end
-      if (m_q[3].blk_last) begin
-        raw_we_o    = 1'b1;
-        raw_waddr_o = NWA_W'(m_q[3].w);
+        {zc_d[l], zlo_d[l]}   = (m_q[3].blk_first ? (YL + 1)'(0) : (YL + 1)'(zlo_q[l])) +
+                                (YL + 1)'(s3_prod_q[l][YL-1:0]);
+        {ztc_d[l], ztlo_d[l]} = (m_q[3].blk_first ? (TL + 1)'(0) : (TL + 1)'(ztlo_q[l])) +
+                                (TL + 1)'(s3_tprod_q[l][TL-1:0]);
       end
     end
   end
 
-  // ------------------------------------------------------------------ s3 -> WB_STAGE: update lanes
+  // s3 -> s4: the write decisions of the word, registered (s4 only adds and selects)
+  logic             s4_fwd_q, s4_trn_q;     // a FORWARD / TRANSPOSE word in s4
+  logic [LANES-1:0] s4_cen_q;               // FORWARD: the row's sums into this lane of coll
+  logic             s4_we_q;                // the buffer write
+  logic [NWA_W-1:0] s4_waddr_q;
+  always_ff @(posedge clk) begin
+    s4_fwd_q <= m_q[3].valid && is_fwd;
+    s4_trn_q <= m_q[3].valid && is_trn;
+    for (int l = 0; l < LANES; l++) begin
+      s4_cen_q[l] <= m_q[3].valid && is_fwd && m_q[3].row_last &&
+                     (m_q[3].i[LOG_L-1:0] == LOG_L'(l));
+    end
+    s4_we_q <= m_q[3].valid &&
+               ((is_fwd && m_q[3].row_last &&
+                 (m_q[3].i[LOG_L-1:0] == LOG_L'(LANES - 1) || m_q[3].i == IX_W'(ROWS - 1))) ||
+                (is_trn && m_q[3].blk_last));
+    s4_waddr_q <= is_trn ? NWA_W'(m_q[3].w) : NWA_W'(m_q[3].i >> LOG_L);
+  end
+
+  // s4: high halves (the carry as the carry-in of one adder: ({a, c} + {b, c}) >> 1 =
+  // a + b + c), the buffer write
+  always_comb begin
+    yhi_d       = yhi_q;
+    thi_d       = thi_q;
+    zhi_d       = zhi_q;
+    zthi_d      = zthi_q;
+    coll_d      = coll_q;
+    raw_we_o    = s4_we_q;
+    raw_waddr_o = s4_waddr_q;
+    if (s4_fwd_q) begin
+      yhi_d = YH'(({(m_q[4].row_first ? YH'(0) : yhi_q), yc_q} + {yadd_q, yc_q}) >> 1);
+      thi_d = TH'(({(m_q[4].row_first ? TH'(0) : thi_q), tc_q} + {tadd_q, tc_q}) >> 1);
+    end
+    for (int l = 0; l < LANES; l++) begin
+      if (s4_cen_q[l]) begin
+        coll_d[RAW_W * l +: RAW_W] = {thi_d, tlo_q, yhi_d, ylo_q};
+      end
+    end
+    raw_wdata_o = coll_d;
+    if (s4_trn_q) begin
+      for (int l = 0; l < LANES; l++) begin
+        zhi_d[l]  = YH'(({(m_q[4].blk_first ? YH'(0) : zhi_q[l]), zc_q[l]} +
+                         {zadd_q[l], zc_q[l]}) >> 1);
+        zthi_d[l] = TH'(({(m_q[4].blk_first ? TH'(0) : zthi_q[l]), ztc_q[l]} +
+                         {ztadd_q[l], ztc_q[l]}) >> 1);
+        raw_wdata_o[RAW_W * l +: RAW_W] = {zthi_d[l], ztlo_q[l], zhi_d[l], zlo_q[l]};
+      end
+    end
+  end
+
+  always_ff @(posedge clk) begin
+    ylo_q  <= ylo_d;
+    yc_q   <= yc_d;
+    tlo_q  <= tlo_d;
+    tc_q   <= tc_d;
+    yadd_q <= s3_ysum_q[Y_W-1:YL];
+    tadd_q <= s3_tsum_q[T_W-1:TL];
+    yhi_q  <= yhi_d;
+    thi_q  <= thi_d;
+    coll_q <= coll_d;
+    for (int l = 0; l < LANES; l++) begin
+      zlo_q[l]   <= zlo_d[l];
+      zc_q[l]    <= zc_d[l];
+      ztlo_q[l]  <= ztlo_d[l];
+      ztc_q[l]   <= ztc_d[l];
+      zadd_q[l]  <= s3_prod_q[l][Y_W-1:YL];
+      ztadd_q[l] <= s3_tprod_q[l][T_W-1:TL];
+      zhi_q[l]   <= zhi_d[l];
+      zthi_q[l]  <= zthi_d[l];
+    end
+  end
+
+  // ------------------------------------------------------------------ s5 -> WB_STAGE: update lanes
   logic [G_W-1:0]             l_cp [LANES];
   logic [G_W-1:0]             l_cm [LANES];
   logic signed [SUM_BITS-1:0] l_acc [LANES];
@@ -435,12 +581,13 @@ module memhil_array_pass
       .cfg_fault_key(cfg_fault_key_i),
       .tile        (tile_i),
       .apply       (apply_i),
-      .in_valid    (m_q[3].valid && m_q[3].smp_last && m_q[3].lanes[l] && is_upd),
-      .in_acc      (s3_acc_q[l]),
-      .in_cp       (s3_cp_q[l]),
-      .in_cm       (s3_cm_q[l]),
-      .in_r        (s3_r_q[l]),
-      .in_cell     (m_q[3].cellix + CELL_W'(l)),
+      .in_valid    (m_q[ACC_STAGE].valid && m_q[ACC_STAGE].smp_last &&
+                    m_q[ACC_STAGE].lanes[l] && is_upd),
+      .in_acc      (s5_acc_q[l]),
+      .in_cp       (s5_cp_q[l]),
+      .in_cm       (s5_cm_q[l]),
+      .in_r        (s5_r_q[l]),
+      .in_cell     (m_q[ACC_STAGE].cellix + CELL_W'(l)),
       .out_cp      (l_cp[l]),
       .out_cm      (l_cm[l]),
       .out_acc     (l_acc[l]),
@@ -516,17 +663,16 @@ module memhil_array_pass
     p_w_q    <= p_w_d;
     p_addr_q <= p_addr_d;
     p_cell_q <= p_cell_d;
-    p_b_q    <= p_b_d;
+    p_bleft_q <= p_bleft_d;
+    p_il_q   <= p_il_d;
+    p_wl_q   <= p_wl_d;
+    p_bf_q   <= p_bf_d;
+    p_bl_q   <= p_bl_d;
     p_x_q    <= p_x_d;
     p_d_q    <= p_d_d;
     pulses_q <= pulses_d;
     pulses_up_q    <= pulses_up_d;
     pulses_stuck_q <= pulses_stuck_d;
-    y_acc_q  <= y_acc_d;
-    t_acc_q  <= t_acc_d;
-    z_acc_q  <= z_acc_d;
-    zt_acc_q <= zt_acc_d;
-    coll_q   <= coll_d;
   end
 
 endmodule : memhil_array_pass

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 // memhil_fifo: small synchronous FIFO, first-word fall-through (asynchronous read of a
 // distributed RAM), DEPTH a power of two. Writes to a full FIFO are dropped (wr_ready_o low).
+// The flags (rd_valid_o: not empty, wr_ready_o: not full) are registers, set from the next
+// pointers, so that a consumer's or producer's decision starts at a flip-flop.
 
 `resetall
 `default_nettype none
@@ -27,9 +29,10 @@ module memhil_fifo #(
   logic [DATA_W-1:0] mem [DEPTH];
   logic [AW:0]       wp_q, wp_d, rp_q, rp_d;
   logic              wr, rd;
+  logic              nempty_q, nfull_q;
 
-  assign wr_ready_o = (wp_q - rp_q) != (AW + 1)'(DEPTH);
-  assign rd_valid_o = (wp_q != rp_q);
+  assign wr_ready_o = nfull_q;
+  assign rd_valid_o = nempty_q;
   assign rd_data_o  = mem[rp_q[AW-1:0]];
   assign wr = wr_valid_i && wr_ready_o;
   assign rd = rd_valid_o && rd_ready_i;
@@ -45,11 +48,15 @@ module memhil_fifo #(
 
   always_ff @(posedge clk) begin
     if (!rst_n) begin
-      wp_q <= '0;
-      rp_q <= '0;
+      wp_q     <= '0;
+      rp_q     <= '0;
+      nempty_q <= 1'b0;
+      nfull_q  <= 1'b1;
     end else begin
-      wp_q <= wp_d;
-      rp_q <= rp_d;
+      wp_q     <= wp_d;
+      rp_q     <= rp_d;
+      nempty_q <= (wp_d != rp_d);
+      nfull_q  <= (wp_d - rp_d) != (AW + 1)'(DEPTH);
     end
   end
 

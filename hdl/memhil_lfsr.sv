@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
 // memhil_lfsr: combinational leap of the contract's 32-bit Galois LFSR (contract section 4.1).
 // out_states[k] is the state after (k + 1) * STEPS single steps of in_state, for k < OUTS.
-// A single step: lsb = s & 1; s = s >> 1; if lsb: s ^= LFSR_TAPS. The leap is a pure XOR network.
+// A single step: lsb = s & 1; s = s >> 1; if lsb: s ^= LFSR_TAPS. The step is linear over GF(2),
+// so n steps are the matrix power M^n of the step: every output bit is the XOR of a fixed set of
+// in_state bits (at most 32 inputs: two LUT6 levels), the sets (rows of M^n) computed at
+// elaboration from LFSR_TAPS. Every output comes straight from in_state (no chain of leaps).
 
 `resetall
 `default_nettype none
@@ -20,22 +23,99 @@ module memhil_lfsr
     $fatal(1, "memhil_lfsr: STEPS (%0d) and OUTS (%0d) must be >= 1", STEPS, OUTS);
   end
 
-  function automatic logic [LFSR_W-1:0] lfsr_step(input logic [LFSR_W-1:0] s);
-    lfsr_step = s[0] ? ((s >> 1) ^ LFSR_TAPS) : (s >> 1);
+  // row i of M^n: the in_state bits whose XOR is bit i of the state n steps later
+  typedef logic [LFSR_W-1:0][LFSR_W-1:0] mat_t;
+
+  function automatic mat_t lfsr_mat(input int unsigned n);
+    mat_t m, nm;
+    for (int i = 0; i < LFSR_W; i++) begin
+      m[i] = LFSR_W'(1) << i;
+    end
+    for (int unsigned k = 0; k < n; k++) begin
+      // one step: bit i takes bit i + 1 (bit LFSR_W-1 takes 0), tap bits also take bit 0
+      nm = mat_t'(m >> LFSR_W);
+      for (int i = 0; i < LFSR_W; i++) begin
+        if (LFSR_TAPS[i]) begin
+          nm[i] = nm[i] ^ m[0];
+        end
+      end
+      m = nm;
+    end
+    return m;
   endfunction
 
-  function automatic logic [OUTS-1:0][LFSR_W-1:0] leap(input logic [LFSR_W-1:0] s0);
-    logic [LFSR_W-1:0] s;
-    s = s0;
+  // Two LUT levels by construction: the inputs fall into NG groups of <= 6 bits; level 1 is the
+  // XOR of a subset of one group (one LUT6, shared by every row and output that uses the same
+  // subset: X_USED, indexed by X_IDX), level 2 the XOR of one level-1 net per group (NG <= 6:
+  // one LUT6). The level-1 nets are kept so that the synthesis does not chain them into deeper
+  // XOR2 trees.
+  localparam int unsigned NG = (LFSR_W + 5) / 6;
+  typedef logic [NG-1:0][63:0] use_t;
+
+  function automatic int unsigned grp(input logic [LFSR_W-1:0] row, input int unsigned g);
+    grp = int'((row >> (6 * g)) & LFSR_W'(63));
+  endfunction
+
+  function automatic use_t used_subsets();
+    mat_t m;
+    used_subsets = '0;
     for (int unsigned k = 0; k < OUTS; k++) begin
-      for (int unsigned n = 0; n < STEPS; n++) begin
-        s = lfsr_step(s);
+      m = lfsr_mat((k + 1) * STEPS);
+      for (int i = 0; i < LFSR_W; i++) begin
+        for (int unsigned g = 0; g < NG; g++) begin
+          used_subsets[g][grp(m[i], g)] = 1'b1;
+        end
       end
-      leap[k] = s;
     end
   endfunction
 
-  assign out_states = leap(in_state);
+  localparam use_t X_USED = used_subsets();
+
+  // position of subset sub (1..63) of group g among the used ones (a table, built once);
+  // NX: their number
+  typedef logic [NG:0][63:0][9:0] idx_t;
+
+  function automatic idx_t x_table();
+    int unsigned n;
+    n = 0;
+    x_table = '0;
+    for (int unsigned g = 0; g < NG; g++) begin
+      for (int unsigned s = 1; s < 64; s++) begin
+        x_table[g][s] = 10'(n);
+        n += int'(X_USED[g][s]);
+      end
+    end
+    x_table[NG][0] = 10'(n);
+  endfunction
+
+  localparam idx_t X_IDX = x_table();
+  localparam int unsigned NX = int'(X_IDX[NG][0]);
+
+  (* keep *) logic [NX-1:0] x;
+  for (genvar g = 0; g < NG; g++) begin : g_grp
+    for (genvar s = 1; s < 64; s++) begin : g_sub
+      if (X_USED[g][s]) begin : g_used
+        localparam int unsigned XI = int'(X_IDX[g][s]);
+        assign x[XI] = ^(in_state & (LFSR_W'(s) << (6 * g)));
+      end
+    end
+  end
+
+  for (genvar k = 0; k < OUTS; k++) begin : g_out
+    localparam mat_t M = lfsr_mat((k + 1) * STEPS);
+    for (genvar i = 0; i < LFSR_W; i++) begin : g_bit
+      logic [NG-1:0] t;
+      for (genvar g = 0; g < NG; g++) begin : g_term
+        if (grp(M[i], g) == 0) begin : g_none
+          assign t[g] = 1'b0;
+        end else begin : g_x
+          localparam int unsigned XI = int'(X_IDX[g][grp(M[i], g)]);
+          assign t[g] = x[XI];
+        end
+      end
+      assign out_states[k][i] = ^t;
+    end
+  end
 
 endmodule : memhil_lfsr
 

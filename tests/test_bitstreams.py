@@ -122,3 +122,16 @@ def test_build_tcl_gates():
     assert "$wns < 0" in code
     assert "report_utilization -file" in code and "report_timing_summary" in code
     assert '"$here/$name.utilization.rpt"' in code and '"$here/$name.timing.rpt"' in code
+
+
+def test_build_defaults_agree_with_make_synth():
+    """The Vivado build (bitstreams/Makefile, the IP wrapper's parameter defaults) and `make
+    synth` (memhil.tools.hdl.DEFAULTS) build the same paper-network configuration."""
+    from memhil.tools.hdl import DEFAULTS
+
+    mk = dict(re.findall(r"^(\w+)\s*\?=\s*(\d+)\s*$", (BIT / "Makefile").read_text(), flags=re.M))
+    ip = dict(re.findall(r"^\s*parameter\s+(\w+)\s*=\s*(\d+)", (BIT / "memhil_ip.v").read_text(),
+                         flags=re.M))
+    for k, v in DEFAULTS.items():
+        assert int(mk[k]) == v, f"bitstreams/Makefile {k} ?= {mk[k]}, make synth: {v}"
+        assert int(ip[k]) == v, f"memhil_ip.v parameter {k} = {ip[k]}, make synth: {v}"

@@ -108,3 +108,25 @@ def test_board_with_another_tile_shape_trains_the_network_split_into_blocks():
         assert srv.device.twin.regs["CNT_READS"] == 0
     finally:
         srv.stop()
+
+
+def test_default_synth_build_is_the_paper_network_build():
+    """`make synth`'s default build (memhil.tools.hdl.DEFAULTS) is the one that holds
+    784-256-128-10 with bias columns on its own tiles at once (issue 11, deliverable 2), and its
+    6-bit codes take the paper's 32 levels with SUB_BITS 1; the default DeviceConfig (SUB_BITS
+    3) is refused with a message that names the --sub-bits that fits."""
+    from memhil.config import DeviceConfig
+    from memhil.mapping import choose_geometry, fit_network
+    from memhil.runtime.session import code_width_problem
+    from memhil.tools.hdl import DEFAULTS
+
+    sizes = [784, 256, 128, 10]
+    r, c, t = choose_geometry(sizes, lanes=DEFAULTS["LANES"])
+    assert (r, c, t) == (DEFAULTS["ROWS"], DEFAULTS["COLS"], DEFAULTS["TILES"])
+    tiles_of = fit_network(sizes, r, c, t)
+    assert sum(map(len, tiles_of)) <= t
+    g_w = DEFAULTS["G_W"]
+    assert code_width_problem(DeviceConfig(levels=32, sub_bits=1), g_w) is None
+    msg = code_width_problem(DeviceConfig(levels=32), g_w)
+    assert msg is not None and "--sub-bits 1" in msg and f"G_W={g_w}" in msg
+    assert "fewer --levels" in code_width_problem(DeviceConfig(levels=128, sub_bits=0), g_w)

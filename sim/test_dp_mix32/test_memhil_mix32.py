@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""cocotb test of memhil_mix32 (the d2d hash, 2-cycle pipeline) against memhil.contract.hashing.mix32, and
+"""cocotb test of memhil_mix32 (the d2d hash, 4-cycle pipeline) against memhil.contract.hashing.mix32, and
 of the d2d factor rule of contract section 3 through the twin's vectorized hash."""
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from cocotb.triggers import FallingEdge
 from memhil.contract.hashing import mix32
 from memhil.twin import mix32_t
 
-LATENCY = 2
+LATENCY = 4
 
 
 @cocotb.test()

@@ -64,14 +64,28 @@ def open_crossbar(kind: str, *, rows: int | None, cols: int | None, tiles: int |
                              f"bitstreams/ with ROWS={rows} COLS={cols} TILES>={tiles}")
     else:
         raise ValueError(f"kind={kind!r} is not allowed: must be 'sim' or 'board'")
-    if (1 << xb.g_w) <= config.cmax:
+    problem = code_width_problem(config, xb.g_w)
+    if problem:
         xb.close()
-        raise ValueError(f"config needs codes up to {config.cmax} but the device's registers "
-                         f"have G_W={xb.g_w} bits")
+        raise ValueError(problem)
     xb.kind = kind
     if configure:
         xb.configure(config)
     return xb
+
+
+def code_width_problem(config: DeviceConfig, g_w: int) -> str | None:
+    """Why ``config``'s codes do not fit a build's ``G_W``-bit registers (with the
+    ``--sub-bits`` that would fit), or None. The paper-network bitstream has G_W = 6: 32 levels
+    with SUB_BITS 1 (docs/rtl.md)."""
+    if config.cmax < (1 << g_w):
+        return None
+    fit = [s for s in range(config.sub_bits) if ((config.levels - 1) << s) < (1 << g_w)]
+    hint = (f": use --sub-bits {fit[-1]} ({config.levels} levels need CMAX = "
+            f"{config.levels - 1} << SUB_BITS < 2^{g_w})" if fit else
+            f": {config.levels} levels do not fit {g_w}-bit codes; use fewer --levels")
+    return (f"config needs codes up to {config.cmax} (levels {config.levels}, sub_bits "
+            f"{config.sub_bits}) but the device's registers have G_W={g_w} bits{hint}")
 
 
 def _open_kind(kind: str, rows: int, cols: int, tiles: int, config: DeviceConfig,

@@ -39,11 +39,15 @@ WRAPPER = ROOT / "bitstreams" / "memhil_ip.v"
 
 # where `make synth` saves its report (report.txt, report.json) per top; $MEMHIL_BUILD overrides
 SYNTH_DIR = Path(os.environ.get("MEMHIL_BUILD", ROOT / "build")) / "synth"
-# the default PYNQ-Z2 build (docs/rtl.md explains the choice)
-DEFAULTS = dict(ROWS=256, COLS=384, TILES=1, LANES=8, G_W=8, BATCH_MAX=64, BL_MAX=32)
+# the default PYNQ-Z2 build: the paper network 784-256-128-10 on 8 tiles of 128 x 262
+# (memhil.mapping.choose_geometry), 6-bit codes (32 levels, SUB_BITS 1), minibatches of 32;
+# docs/rtl.md, "The paper-network build", explains the choice
+DEFAULTS = dict(ROWS=128, COLS=262, TILES=8, LANES=8, G_W=6, BATCH_MAX=32, BL_MAX=32,
+                PAYLOAD_LOG2=15)
 # the small build of the same lane design that `depth` measures by default (a full build's
 # paths per lane are the same; only the fan-out and RAM sizes grow)
-DEPTH_DEFAULTS = dict(ROWS=8, COLS=8, TILES=1, LANES=4, G_W=8, BATCH_MAX=4, BL_MAX=32)
+DEPTH_DEFAULTS = dict(ROWS=8, COLS=8, TILES=1, LANES=4, G_W=8, BATCH_MAX=4, BL_MAX=32,
+                      PAYLOAD_LOG2=12)
 # the per-cell memories of memhil_array that must be block RAM (contract version 3: the codes
 # only; the per-cell accumulators of version 2, u_acc, are gone)
 CELL_MEMORIES = ("u_codes",)
@@ -64,6 +68,18 @@ def hdl_sources() -> list[Path]:
     """The generated package first, then every other RTL file in name order."""
     pkg = HDL / "memhil_pkg.sv"
     return [pkg] + sorted(p for p in HDL.glob("*.sv") if p != pkg)
+
+
+def module_params(top: str) -> list[str]:
+    """The parameter names in the header of module ``top`` (``#( parameter ... )``), so that a
+    build's parameters are passed only to a top that has them (``-G`` of an unknown name is an
+    error)."""
+    for f in hdl_sources():
+        m = re.search(rf"^\s*module\s+{top}\b(.*?)\)\s*\(", f.read_text(), flags=re.M | re.S)
+        if m:
+            return re.findall(r"parameter\s+(?:int\s+unsigned\s+|int\s+|bit\s+)?(\w+)\s*=",
+                              m.group(1))
+    raise SystemExit(f"no module {top} in {HDL}")
 
 
 def modules() -> list[str]:
@@ -155,6 +171,8 @@ def _parse_stat(text: str) -> dict:
 def synth(params: dict, top: str = "memhil_top", keep: Path | None = None,
           json_out: bool = False) -> int:
     ys = yosys_command()
+    if keep:
+        keep.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="memhil-synth-", dir=keep)) if keep else \
         Path(tempfile.mkdtemp(prefix="memhil-synth-"))
     # yowasp runs in a WebAssembly sandbox that sees the working directory: copy the sources
@@ -168,6 +186,8 @@ def synth(params: dict, top: str = "memhil_top", keep: Path | None = None,
     # register's static write limit)
     named = {("BUILD_BL_MAX" if k == "BL_MAX" and top == "memhil_array" else k): v
              for k, v in params.items()}
+    have = set(module_params(top))
+    named = {k: v for k, v in named.items() if k in have}
     gen = " ".join(f"-G {k}={v}" for k, v in named.items())
     script = "\n".join([
         f"read_slang -j 1 --top {top} {gen} {' '.join(names)}",
