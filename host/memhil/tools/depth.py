@@ -727,6 +727,8 @@ def synth_jsons(tops: list[str], params: dict | None = None,
     from memhil.tools.hdl import hdl_sources, yosys_command
 
     ys = yosys_command()
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="memhil-depth-", dir=keep))
     try:
         srcdir = work / "hdl"

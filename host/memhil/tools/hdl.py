@@ -195,7 +195,8 @@ def synth(params: dict, top: str = "memhil_top", keep: Path | None = None,
         "tee -o stat.txt stat",
     ]) + "\n"
     (work / "synth.ys").write_text(script)
-    print(f"synth: Yosys synth_xilinx of {top} for the xc7z020 (about 3-4 minutes; log: "
+    print(f"synth: Yosys synth_xilinx of {top} for the xc7z020 (minutes: the default build "
+          f"took 10 on two shared cores; log: "
           f"{work / 'yosys.log'})...", file=sys.stderr, flush=True)
     t0 = time.time()
     r = subprocess.run(ys + ["-q", "-l", "yosys.log", "-s", "synth.ys"], cwd=work,
