@@ -724,7 +724,7 @@ def synth_jsons(tops: list[str], params: dict | None = None,
                 ) -> tuple[dict[str, dict], float]:
     """:func:`synth_json` for several tops in one Yosys run (``design -reset`` between them:
     each is elaborated and synthesized on its own, the start-up is paid once)."""
-    from memhil.tools.hdl import hdl_sources, yosys_command
+    from memhil.tools.hdl import hdl_sources, top_params, yosys_command
 
     ys = yosys_command()
     if keep:
@@ -741,12 +741,12 @@ def synth_jsons(tops: list[str], params: dict | None = None,
         for p in (sources if sources is not None else ([] if texts else hdl_sources())):
             shutil.copy(p, srcdir / Path(p).name)
             names.append(f"hdl/{Path(p).name}")
-        gen = " ".join(f"-G {k}={v}" for k, v in (params or {}).items())
         lines = []
         for k, top in enumerate(tops):
             if not re.fullmatch(r"[A-Za-z_]\w*", top):
                 raise DepthError(f"top {top!r}: not a module name")
             lines += ["design -reset"] if k else []
+            gen = " ".join(f"-G {n}={v}" for n, v in top_params(top, params).items())
             lines += [f"read_slang -j 1 --top {top} {gen} {' '.join(names)}",
                       f"synth_xilinx -family xc7 -top {top} -flatten",
                       f"write_json net_{top}.json"]

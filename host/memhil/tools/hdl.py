@@ -70,16 +70,26 @@ def hdl_sources() -> list[Path]:
     return [pkg] + sorted(p for p in HDL.glob("*.sv") if p != pkg)
 
 
-def module_params(top: str) -> list[str]:
-    """The parameter names in the header of module ``top`` (``#( parameter ... )``), so that a
-    build's parameters are passed only to a top that has them (``-G`` of an unknown name is an
-    error)."""
+def module_params(top: str) -> list[str] | None:
+    """The parameter names in the header of module ``top`` (``#( parameter ... )``), or None
+    when ``top`` is not a module of ``hdl/``."""
     for f in hdl_sources():
         m = re.search(rf"^\s*module\s+{top}\b(.*?)\)\s*\(", f.read_text(), flags=re.M | re.S)
         if m:
             return re.findall(r"parameter\s+(?:int\s+unsigned\s+|int\s+|bit\s+)?(\w+)\s*=",
                               m.group(1))
-    raise SystemExit(f"no module {top} in {HDL}")
+    return None
+
+
+def top_params(top: str, params: dict | None) -> dict:
+    """The build parameters as ``top`` takes them (the ``-G`` of Yosys and Verilator): the
+    build's ``BL_MAX`` is ``memhil_array``'s ``BUILD_BL_MAX`` (the package's ``BL_MAX`` is the
+    BL register's static write limit), and a parameter that an ``hdl/`` module does not have is
+    left out (``-G`` of an unknown name is an error)."""
+    named = {("BUILD_BL_MAX" if k == "BL_MAX" and top == "memhil_array" else k): v
+             for k, v in (params or {}).items()}
+    have = module_params(top)
+    return named if have is None else {k: v for k, v in named.items() if k in have}
 
 
 def modules() -> list[str]:
@@ -182,13 +192,7 @@ def synth(params: dict, top: str = "memhil_top", keep: Path | None = None,
     for p in hdl_sources():
         shutil.copy(p, srcdir / p.name)
         names.append(f"hdl/{p.name}")
-    # (memhil_array takes the build's BL_MAX as BUILD_BL_MAX: the package's BL_MAX is the BL
-    # register's static write limit)
-    named = {("BUILD_BL_MAX" if k == "BL_MAX" and top == "memhil_array" else k): v
-             for k, v in params.items()}
-    have = set(module_params(top))
-    named = {k: v for k, v in named.items() if k in have}
-    gen = " ".join(f"-G {k}={v}" for k, v in named.items())
+    gen = " ".join(f"-G {k}={v}" for k, v in top_params(top, params).items())
     script = "\n".join([
         f"read_slang -j 1 --top {top} {gen} {' '.join(names)}",
         f"synth_xilinx -family xc7 -top {top} -flatten",
