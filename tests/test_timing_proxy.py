@@ -22,6 +22,10 @@ import pytest
 from memhil.tools import depth
 from memhil.tools.depth import FIGURES as F
 
+# every test of this file on one pytest-xdist worker (`make test` runs --dist loadgroup): the
+# module-scoped Yosys run below (netlists) then happens once, not once per worker
+pytestmark = pytest.mark.xdist_group("timing-proxy")
+
 # ---------------------------------------------------------------------------------------------
 # (a1) hand-built netlists: every rule of the cell models, exact figures, no Yosys
 
