@@ -364,3 +364,26 @@ def test_study_entry_point(tmp_path, capsys):
     assert "unknown row 'no/such/row'" in capsys.readouterr().err
     assert {k.split("/")[0] for k in st.STUDY} == {"digits", "fashion"}
     assert "fashion/rounding/int-bitlen" not in st.STUDY       # coincidence-only variants
+
+
+def test_bench_onchip_command_prints_strict_json():
+    """`memhil bench onchip --json`: strict JSON (an unreachable target is null, not Infinity),
+    the figures of table() for the paper network."""
+    import json
+    import subprocess
+    import sys
+
+    from memhil.bench import onchip as bo
+
+    r = subprocess.run([sys.executable, "-m", "memhil", "bench", "onchip", "--json"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout, parse_constant=lambda c: pytest.fail(f"non-strict JSON: {c}"))
+    assert d["network"] == [784, 256, 128, 10] and d["batch"] == 32
+    want = bo.table(d["twin_samples_per_s"])
+    assert len(d["cells_per_clock_needed"]) == len(want)
+    for got, w in zip(d["cells_per_clock_needed"], want):
+        for x in ("1x", "10x"):
+            v = w[f"cells_per_clock_{x}"]
+            assert got[f"cells_per_clock_{x}"] == (None if math.isinf(v) else v)
+    assert d["cells_per_clock_needed"][0]["cells_per_clock_10x"] is None

@@ -177,3 +177,41 @@ def table(twin_samples_per_s: float = 8000.0, plan: dict | None = None) -> list[
                                                                  plan, **kw)
         out.append(row)
     return out
+
+
+#: the twin's training throughput the projection is set against by default: `memhil bench
+#: board` measured 8,246-8,750 samples/s for 784-256-128-10 at batch 32 on the 2-core build VM
+#: (docs/performance.md); `memhil bench board` measures it in its own run.
+TWIN_SAMPLES_PER_S = 8000.0
+
+
+def run(json_out: bool = False, *, twin_samples_per_s: float = TWIN_SAMPLES_PER_S) -> dict:
+    """`memhil bench onchip`: the integer training step's needs on the PL for the paper network
+    (state, arithmetic, bytes) and the cells per clock for 1x and 10x the twin. Arithmetic only:
+    nothing is simulated or measured here."""
+    plan = onchip_plan()
+    rows = table(twin_samples_per_s, plan)
+    # JSON has no infinity: a target the host and stream alone cannot meet is null there
+    json_rows = [{k: (None if isinstance(v, float) and math.isinf(v) else v)
+                  for k, v in r.items()} for r in rows]
+    res = {"network": plan["network"], "batch": plan["batch"], "plan": plan,
+           "twin_samples_per_s": twin_samples_per_s,
+           "cells_per_clock_needed": json_rows,
+           "assumptions": {"clock_hz": CLOCK_HZ, "host_us_per_command": HOST_US_PER_COMMAND,
+                           "host_ns_per_byte": HOST_NS_PER_BYTE,
+                           "host_us_per_sample": HOST_US_PER_SAMPLE_ONCHIP,
+                           "sequential": True}}
+    if not json_out:
+        net = "-".join(str(n) for n in plan["network"])
+        st = plan["state_bits"]
+        print(f"on-PL training step, {net}, batch {plan['batch']} (docs/onchip-training.md)")
+        print(f"  on-chip state: {st['total']:,} bits (~{math.ceil(st['total'] / 36864)} "
+              f"BRAM36); bytes per minibatch: {plan['bytes']['total']:,} in 2 commands; "
+              f"cell operations: {plan['cell_ops']:,}")
+        print(f"  cells per clock needed at {CLOCK_HZ / 1e6:.0f} MHz against a twin of "
+              f"{twin_samples_per_s:,.0f} samples/s:")
+        for r in rows:
+            one, ten = r["cells_per_clock_1x"], r["cells_per_clock_10x"]
+            fmt = lambda v: "impossible" if math.isinf(v) else f"{v:,.0f}"   # noqa: E731
+            print(f"    1x {fmt(one):>10}   10x {fmt(ten):>10}   {r['case']}")
+    return res

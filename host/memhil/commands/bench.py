@@ -1,4 +1,4 @@
-"""memhil bench {twin,rtl,host,train,board}: speed figures as ratios measured side by side."""
+"""memhil bench {twin,rtl,host,train,board,onchip}: speed figures as ratios measured side by side."""
 from __future__ import annotations
 
 import argparse
@@ -16,6 +16,7 @@ EXAMPLES = """
   memhil bench rtl                               # builds the RTL simulation on first use
   memhil bench board --json                      # paper network on the board vs the twin
   memhil bench board --lanes 8 --host-us-per-command 200 --host-us-per-sample 500
+  memhil bench onchip --json                     # what the on-PL training step needs
 """
 
 TARGETS = {
@@ -25,6 +26,8 @@ TARGETS = {
     "train": ("memhil.bench.train", "one training epoch on the twin vs the float baseline"),
     "board": ("memhil.bench.board", "projected board training throughput of 784-256-128-10 "
                                     "(simulated cycles + stated host costs) vs the twin"),
+    "onchip": ("memhil.bench.onchip", "what the integer training step on the PL needs (state, "
+                                      "bytes) and the cells per clock for 1x / 10x the twin"),
 }
 
 # `memhil bench board` only: flag dest -> keyword of memhil.bench.board.run
