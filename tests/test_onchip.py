@@ -387,3 +387,31 @@ def test_bench_onchip_command_prints_strict_json():
             v = w[f"cells_per_clock_{x}"]
             assert got[f"cells_per_clock_{x}"] == (None if math.isinf(v) else v)
     assert d["cells_per_clock_needed"][0]["cells_per_clock_10x"] is None
+
+
+def test_run_study_keeps_every_finished_row(tmp_path, capsys):
+    """The studies' driver writes table.json after each row (an interrupted study keeps its
+    finished rows) and keeps the rows of earlier calls."""
+    import json
+
+    from memhil.commands.common import run_study, seed_stats
+
+    assert seed_stats([80.0]) == (80.0, 0.0)
+    m, sd = seed_stats([80.0, 82.0, 84.0])
+    assert m == 82.0 and sd == 2.0
+    done = []
+
+    def run(tag, log):
+        if tag == "boom":
+            raise RuntimeError("killed")
+        log(f"ran {tag}")
+        done.append(tag)
+        return {"mean": 1.5, "sd": 0.25, "tag": tag}
+
+    run_study(["a"], [0, 1], tmp_path, run, lambda t: f"row {t}")
+    with pytest.raises(RuntimeError):
+        run_study(["b", "boom"], [0, 1], tmp_path, run, lambda t: f"row {t}")
+    table = json.loads((tmp_path / "table.json").read_text())
+    assert sorted(table) == ["a | seeds 0 1", "b | seeds 0 1"] and done == ["a", "b"]
+    out = capsys.readouterr().out
+    assert "row a\nran a\n  -> 1.50 +- 0.25" in out

@@ -380,7 +380,11 @@ class CrossbarLayer:
         self.updates += 1
         if got is None:
             return 0
-        xc, dc, lr_q = got
+        return self.send_update(*got)
+
+    def send_update(self, xc: np.ndarray, dc: np.ndarray, lr_q) -> int:
+        """The pulse update of integer codes ``xc`` ``(B, in)`` and ``dc`` ``(B, out)`` (LR_Q
+        written first unless None) on every tile of the layer; the pulses fired."""
         if lr_q is not None:
             self.regs.set("LR_Q", lr_q)
         B = xc.shape[0]

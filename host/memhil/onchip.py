@@ -446,22 +446,7 @@ class OnChipMLP:
         got = self.update_codes(i, c, E, e, G, lrc)
         if got is None:
             return 0
-        xc, dc, lr_q = got
-        layer = self.layers[i]
-        if lr_q is not None:
-            layer.regs.set("LR_Q", lr_q)
-        B = xc.shape[0]
-        step = layer.backend.update_batch_max()
-        fired = 0
-        for t, r0, r1, c0, c1 in layer.blocks:
-            xv = np.zeros((B, layer.cols), dtype=np.int64)
-            dv = np.zeros((B, layer.rows), dtype=np.int64)
-            xv[:, : c1 - c0] = xc[:, c0:c1]
-            dv[:, : r1 - r0] = dc[:, r0:r1]
-            for b in range(0, B, step):
-                fired += int(layer.backend.update(t, xv[b: b + step], dv[b: b + step]))
-        layer.pulses += fired
-        return fired
+        return self.layers[i].send_update(*got)
 
     def train_step(self, x, y, lr: float) -> dict:
         """One minibatch: ``FWD_NET``, the host's loss and gradient coding, ``BWD_NET``.

@@ -14,10 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import statistics
 import sys
 import time
 from pathlib import Path
+
+from memhil.commands.common import seed_stats
 
 
 #: the protocol of issue 13's measurement: Fashion-MNIST 784-256-128-10, batch 32, c2c 0.1
@@ -98,8 +99,7 @@ def run_row(argv: list[str], seeds: list[int], out: Path, log=print) -> dict:
             f.write_text(json.dumps(rec, indent=1))
         accs.append(100.0 * rec["test_accuracy"])
         log(f"  seed {seed}: {accs[-1]:.2f} %  ({rec['command']})")
-    mean = statistics.fmean(accs)
-    sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
+    mean, sd = seed_stats(accs)
     return {"row": " ".join(argv), "seeds": list(seeds), "accuracy": accs, "mean": mean,
             "sd": sd}
 
@@ -116,19 +116,13 @@ def main(argv=None) -> int:
     unknown = [r for r in rows if r not in STUDY]
     if unknown:
         p.error(f"unknown row {unknown[0]!r}; rows: {', '.join(STUDY)}")
-    from memhil.commands.common import set_threads
-    set_threads(1)
+    from memhil.commands.common import run_study
     out = Path(a.out)
-    table_f = out / "table.json"
-    table = json.loads(table_f.read_text()) if table_f.exists() else {}
-    for tag in rows:
-        print(f"{tag}: memhil train {STUDY[tag]}", flush=True)
-        rec = run_row(shlex.split(STUDY[tag]), a.seeds, out, log=lambda s: print(s, flush=True))
-        rec["tag"] = tag
-        print(f"  -> {rec['mean']:.2f} +- {rec['sd']:.2f}", flush=True)
-        table[f"{tag} | seeds {' '.join(map(str, a.seeds))}"] = rec
-        out.mkdir(parents=True, exist_ok=True)
-        table_f.write_text(json.dumps(table, indent=1))
+
+    def run(tag, log):
+        return {**run_row(shlex.split(STUDY[tag]), a.seeds, out, log=log), "tag": tag}
+
+    run_study(rows, a.seeds, out, run, lambda tag: f"{tag}: memhil train {STUDY[tag]}")
     return 0
 
 

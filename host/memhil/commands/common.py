@@ -492,3 +492,30 @@ def add_geometry_arguments(p, lanes_help: str) -> None:
     p.add_argument("--cols", type=positive_int, default=8, help="crossbar columns per tile")
     p.add_argument("--tiles", type=positive_int, default=1, help="crossbar tiles")
     p.add_argument("--lanes", type=positive_int, default=4, help=lanes_help)
+
+
+def seed_stats(accs) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value) of per-seed accuracies."""
+    import statistics
+
+    return statistics.fmean(accs), (statistics.stdev(accs) if len(accs) > 1 else 0.0)
+
+
+def run_study(rows, seeds, out: Path, run, describe) -> dict:
+    """The studies' driver (`python -m memhil.commands.coincidence_study` / `onchip_study`): for
+    each row tag print ``describe(tag)``, ``rec = run(tag, log)`` (a dict with ``mean`` and
+    ``sd``), print them, and write ``out/table.json`` (the rows of earlier calls kept) after
+    every row, so that an interrupted study keeps what it finished. One torch thread."""
+    import json
+
+    set_threads(1)
+    table_f = Path(out) / "table.json"
+    table = json.loads(table_f.read_text()) if table_f.exists() else {}
+    for tag in rows:
+        print(describe(tag), flush=True)
+        rec = run(tag, lambda s: print(s, flush=True))
+        print(f"  -> {rec['mean']:.2f} +- {rec['sd']:.2f}", flush=True)
+        table[f"{tag} | seeds {' '.join(map(str, seeds))}"] = rec
+        table_f.parent.mkdir(parents=True, exist_ok=True)
+        table_f.write_text(json.dumps(table, indent=1))
+    return table

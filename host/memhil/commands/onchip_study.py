@@ -20,10 +20,11 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import statistics
 import sys
 import time
 from pathlib import Path
+
+from memhil.commands.common import seed_stats
 
 #: Fashion-MNIST, the paper network (784-256-128-10), issue 11's protocol: 5 epochs, batch 32,
 #: lr 0.05 falling linearly (docs/results.md (g)'s c2c-0 runs)
@@ -101,8 +102,7 @@ def run_row(tag: str, seeds: list[int], out: Path, log=print) -> dict:
         extra = "" if rec["saturated_forward_reads"] is None else \
             f", {rec['saturated_forward_reads']} saturated forward reads"
         log(f"  seed {seed}: {accs[-1]:.2f} %  ({rec['elapsed_s']:.0f} s{extra})")
-    mean = statistics.fmean(accs)
-    sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
+    mean, sd = seed_stats(accs)
     return {"tag": tag, "trainer": trainer, "args": args, "seeds": list(seeds),
             "accuracy": accs, "mean": mean, "sd": sd}
 
@@ -126,19 +126,10 @@ def main(argv=None) -> int:
             rows.append(r)
         else:
             p.error(f"unknown row {r!r}; rows: all, digits, fashion, {', '.join(STUDY)}")
-    from memhil.commands.common import set_threads
-    set_threads(1)
+    from memhil.commands.common import run_study
     out = Path(a.out)
-    table_f = out / "table.json"
-    table = json.loads(table_f.read_text()) if table_f.exists() else {}
-    for tag in rows:
-        trainer, args = STUDY[tag]
-        print(f"{tag}: {trainer} trainer, memhil train {args}", flush=True)
-        rec = run_row(tag, a.seeds, out, log=lambda s: print(s, flush=True))
-        print(f"  -> {rec['mean']:.2f} +- {rec['sd']:.2f}", flush=True)
-        table[f"{tag} | seeds {' '.join(map(str, a.seeds))}"] = rec
-        out.mkdir(parents=True, exist_ok=True)
-        table_f.write_text(json.dumps(table, indent=1))
+    run_study(rows, a.seeds, out, lambda tag, log: run_row(tag, a.seeds, out, log=log),
+              lambda tag: f"{tag}: {STUDY[tag][0]} trainer, memhil train {STUDY[tag][1]}")
     return 0
 
 
