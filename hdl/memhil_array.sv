@@ -177,7 +177,8 @@ module memhil_array
 
   // ------------------------------------------------------------------ blocks
   // command engine
-  logic [7:0]       op, tile;
+  logic [7:0]       tile;
+  logic             op_fwd, op_trn, op_upd, op_rcells, op_rrng;   // ctrl's one-hot flags
   logic             apply, clear, start;
   logic [CA_W-1:0]  base_c;
   logic [RRA_W-1:0] base_r;
@@ -246,7 +247,11 @@ module memhil_array
     .tbl_we_o     (tb_we),
     .tbl_waddr_o  (tb_waddr),
     .tbl_wdata_o  (tb_wdata),
-    .op_o         (op),
+    .op_fwd_o     (op_fwd),
+    .op_trn_o     (op_trn),
+    .op_upd_o     (op_upd),
+    .op_rcells_o  (op_rcells),
+    .op_rrng_o    (op_rrng),
     .tile_o       (tile),
     .apply_o      (apply),
     .base_c_o     (base_c),
@@ -301,7 +306,9 @@ module memhil_array
     .BATCH_MAX    (BATCH_MAX)
   ) u_gen (
     .clk          (clk),
-    .op_i         (op),
+    .op_fwd_i     (op_fwd),
+    .op_trn_i     (op_trn),
+    .op_upd_i     (op_upd),
     .apply_i      (apply),
     .nsmp_i       (nsmp),
     .cfg_mode_i   (cfg_mode),
@@ -345,7 +352,9 @@ module memhil_array
   ) u_pass (
     .clk           (clk),
     .rst_n         (rst_n),
-    .op_i          (op),
+    .op_fwd_i      (op_fwd),
+    .op_trn_i      (op_trn),
+    .op_upd_i      (op_upd),
     .tile_i        (tile),
     .apply_i       (apply),
     .nsmp_i        (nsmp),
@@ -402,7 +411,11 @@ module memhil_array
   ) u_out (
     .clk            (clk),
     .rst_n          (rst_n),
-    .op_i           (op),
+    .op_fwd_i       (op_fwd),
+    .op_trn_i       (op_trn),
+    .op_upd_i       (op_upd),
+    .op_rcells_i    (op_rcells),
+    .op_rrng_i      (op_rrng),
     .items_i        (items),
     .cfg_rn_q_i     (cfg_rn_q),
     .cfg_adc_shift_i(cfg_adc_shift),

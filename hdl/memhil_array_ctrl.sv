@@ -4,7 +4,11 @@
 // generation (memhil_array_gen) or a cell pass (memhil_array_pass):
 //   INIT    after reset, one word per clock: codes 0, LFSR states
 //           LFSR_RESET_STATE, step tables STEP_RESET (max(TILES*ROWS*WC, 512) clocks, busy_o)
-//   IDLE    cmd_ready_o; latch op, tile, count and the tile's base addresses; clear_o
+//   IDLE    cmd_ready_o; a command accepted: its fields latched, the opcode decoded into
+//           one-hot flags (opf_q, exported as op_*_o)
+//   ACC     one clock: clear_o (registered: the command strobe of every block); the tile's
+//           base addresses, counts and cursors from the latched fields; the next phase by the
+//           flags
 //   DIV     cells: (i, j) = (start / COLS, start % COLS), restoring division,
 //           one quotient bit per clock (CELL_W clocks)
 //   WRECV   WRITE_*: four payload bytes of one item (little endian); the shared mix32 hashes
@@ -29,11 +33,13 @@
 // the read ports in the next clock; done_o is high two clocks after the one in which the last
 // response byte is taken (or the last item written). docs/rtl-datapath.md, "Cycle counts".
 // Timing (100 MHz): the decisions start at flip-flops: the opcode is decoded into one-hot flags
-// when the command is accepted (opf_q), the items left (rem_*), the last byte of an operand
+// when the command is accepted (opf_q; the blocks and the shell use these flags, no opcode
+// compares), the accept itself only latches the command and moves to ACC (clear_o is a
+// register: +1 clock per command), the items left (rem_*), the last byte of an operand
 // vector (ld_last_q), the last sample (ld_lastb_q) and the end of INIT (init_last_q) are
 // registered flags kept from the counters' next values, and the phase outputs (gen_run_o,
 // pass_run_o, out_run_o, busy_o), nsmp_o and the write hash's key are registers set from the
-// next state. None of this moves a cycle.
+// next state. Apart from ACC none of this moves a cycle.
 
 `resetall
 `default_nettype none
@@ -91,7 +97,6 @@ module memhil_array_ctrl
   output logic [8:0]              tbl_waddr_o,
   output logic [15:0]             tbl_wdata_o,
   // the command being executed
-  output logic [7:0]              op_o,
   output logic [7:0]              tile_o,
   output logic                    apply_o,
   output logic [CA_W-1:0]         base_c_o,         // first cell word of the tile
@@ -99,7 +104,13 @@ module memhil_array_ctrl
   output logic [RCA_W-1:0]        base_k_o,         // first column-state word of the tile
   output logic [15:0]             items_o,          // response items
   output logic [15:0]             nsmp_o,           // samples of the command (UPDATE: B; else 1)
-  output logic                    clear_o,          // a command is accepted
+  output logic                    clear_o,          // a command was accepted (ACC, registered)
+  // its opcode as registered one-hot flags (set at the accept, held until the next one)
+  output logic                    op_fwd_o,         // FORWARD
+  output logic                    op_trn_o,         // TRANSPOSE
+  output logic                    op_upd_o,         // UPDATE
+  output logic                    op_rcells_o,      // READ_CELLS
+  output logic                    op_rrng_o,        // READ_RNG
   // stream generation and cell pass
   output logic                    start_o,          // last operand byte: plan GEN and PASS
   input  wire logic               gen_need_i,       // the command needs a GEN phase
@@ -155,7 +166,7 @@ module memhil_array_ctrl
   end
 
   typedef enum logic [3:0] {
-    ST_INIT, ST_IDLE, ST_DIV, ST_WRECV, ST_WHASH, ST_WREAD, ST_WWRITE,
+    ST_INIT, ST_IDLE, ST_ACC, ST_DIV, ST_WRECV, ST_WHASH, ST_WREAD, ST_WWRITE,
     ST_LOAD, ST_GEN, ST_PASS, ST_DRAIN, ST_OUT, ST_FIN
   } state_e;
 
@@ -168,13 +179,13 @@ module memhil_array_ctrl
     logic wrng;       // WRITE_RNG
     logic rcells;     // READ_CELLS
     logic rrng;       // READ_RNG
+    logic fwd;        // FORWARD
     logic trn;        // TRANSPOSE
     logic upd;        // UPDATE
   } opf_t;
 
   state_e            state_q, state_d;
   // command registers
-  logic [7:0]        op_q, op_d;
   opf_t              opf_q, opf_d;
   logic [7:0]        tile_q, tile_d;
   logic              apply_q, apply_d;
@@ -183,6 +194,9 @@ module memhil_array_ctrl
   logic [RCA_W-1:0]  base_k_q, base_k_d;
   logic [15:0]       items_q, items_d;
   logic [15:0]       nsmp_q, nsmp_d;           // UPDATE: cmd_count; else 1
+  logic [31:0]       cstart_q, cstart_d;       // the command's start and count, as accepted
+  logic [15:0]       ccount_q, ccount_d;
+  logic              clear_q, clear_d;         // ACC: the command strobe
   // division start / COLS
   logic [CELL_W-1:0] div_num_q, div_num_d;
   logic [IX_W-1:0]   div_rem_q, div_rem_d;
@@ -288,7 +302,6 @@ module memhil_array_ctrl
   // ------------------------------------------------------------------ state machine
   always_comb begin
     state_d   = state_q;
-    op_d      = op_q;
     opf_d     = opf_q;
     tile_d    = tile_q;
     apply_d   = apply_q;
@@ -297,6 +310,8 @@ module memhil_array_ctrl
     base_k_d  = base_k_q;
     items_d   = items_q;
     nsmp_d    = nsmp_q;
+    cstart_d  = cstart_q;
+    ccount_d  = ccount_q;
     div_num_d = div_num_q;
     div_rem_d = div_rem_q;
     div_cnt_d = div_cnt_q;
@@ -327,7 +342,7 @@ module memhil_array_ctrl
 
     cmd_ready_o = 1'b0;
     in_ready_o  = 1'b0;
-    clear_o     = 1'b0;
+    clear_d     = 1'b0;
     start_o     = 1'b0;
     issue_o     = 1'b0;
 
@@ -340,53 +355,61 @@ module memhil_array_ctrl
       end
 
       ST_IDLE: begin
+        // the accept only latches the command (the executor's handshake reaches no decision)
         cmd_ready_o = 1'b1;
         if (cmd_valid_i) begin
-          clear_o   = 1'b1;
-          op_d      = cmd_op_i;
+          clear_d   = 1'b1;
           opf_d     = '{wcells: cmd_op_i == OP_WRITE_CELLS, wrng: cmd_op_i == OP_WRITE_RNG,
                         rcells: cmd_op_i == OP_READ_CELLS, rrng: cmd_op_i == OP_READ_RNG,
-                        trn: cmd_op_i == OP_TRANSPOSE, upd: cmd_op_i == OP_UPDATE};
+                        trn: cmd_op_i == OP_TRANSPOSE, upd: cmd_op_i == OP_UPDATE,
+                        fwd: cmd_op_i == OP_FORWARD};
           tile_d    = cmd_tile_i;
           apply_d   = cmd_apply_i;
-          nsmp_d    = (cmd_op_i == OP_UPDATE) ? cmd_count_i : 16'd1;
-          base_c_d  = CA_W'(32'(cmd_tile_i) * 32'(TILE_WORDS));
-          base_r_d  = RRA_W'(32'(cmd_tile_i) * 32'(WR));
-          base_k_d  = RCA_W'(32'(cmd_tile_i) * 32'(WC));
-          item_d    = '0;
-          wbyte_d   = '0;
-          wcell_d   = CELL_W'(cmd_start_i);
-          div_num_d = CELL_W'(cmd_start_i);
-          div_rem_d = '0;
-          div_cnt_d = 5'(CELL_W - 1);
-          rng_col_d = (cmd_start_i >= 32'(ROWS));
-          rng_idx_d = (cmd_start_i >= 32'(ROWS)) ? IX_W'(cmd_start_i - 32'(ROWS))
-                                                 : IX_W'(cmd_start_i);
-          ld_cnt_d  = '0;
-          ld_bl_d   = cmd_count_i - 16'd1;
-          ld_lastb_d = (cmd_count_i == 16'd1);
-          ld_xb_d   = '0;
-          ld_db_d   = '0;
-          ld_d_d    = (cmd_op_i == OP_TRANSPOSE);
-          ld_last_d = (cmd_op_i == OP_TRANSPOSE) ? (ROWS == 1) : (COLS == 1);
-          items_d   = (cmd_op_i == OP_FORWARD) ? 16'(ROWS) :
-                      (cmd_op_i == OP_TRANSPOSE) ? 16'(COLS) :
-                      (cmd_op_i == OP_UPDATE) ? 16'd1 : cmd_count_i;
-          rem_d     = items_d;
-          // (items_d != 0, items_d == 1, the compares side by side with the opcode's)
-          rem_nz_d  = (cmd_op_i == OP_FORWARD) ? (ROWS != 0) :
-                      (cmd_op_i == OP_TRANSPOSE) ? (COLS != 0) :
-                      (cmd_op_i == OP_UPDATE) ? 1'b1 : (cmd_count_i != '0);
-          rem_one_d = (cmd_op_i == OP_FORWARD) ? (ROWS == 1) :
-                      (cmd_op_i == OP_TRANSPOSE) ? (COLS == 1) :
-                      (cmd_op_i == OP_UPDATE) ? 1'b1 : (cmd_count_i == 16'd1);
-          unique case (cmd_op_i)
-            OP_WRITE_CELLS, OP_READ_CELLS:                state_d = ST_DIV;
-            OP_WRITE_RNG:                                 state_d = ST_WRECV;
-            OP_READ_RNG:                                  state_d = ST_OUT;
-            OP_FORWARD, OP_TRANSPOSE, OP_UPDATE:          state_d = ST_LOAD;
-            default:                                      state_d = ST_FIN;
-          endcase
+          cstart_d  = cmd_start_i;
+          ccount_d  = cmd_count_i;
+          state_d   = ST_ACC;
+        end
+      end
+
+      ST_ACC: begin
+        // the command's setup from the latched fields and flags
+        nsmp_d    = opf_q.upd ? ccount_q : 16'd1;
+        base_c_d  = CA_W'(32'(tile_q) * 32'(TILE_WORDS));
+        base_r_d  = RRA_W'(32'(tile_q) * 32'(WR));
+        base_k_d  = RCA_W'(32'(tile_q) * 32'(WC));
+        item_d    = '0;
+        wbyte_d   = '0;
+        wcell_d   = CELL_W'(cstart_q);
+        div_num_d = CELL_W'(cstart_q);
+        div_rem_d = '0;
+        div_cnt_d = 5'(CELL_W - 1);
+        rng_col_d = (cstart_q >= 32'(ROWS));
+        rng_idx_d = (cstart_q >= 32'(ROWS)) ? IX_W'(cstart_q - 32'(ROWS)) : IX_W'(cstart_q);
+        ld_cnt_d  = '0;
+        ld_bl_d   = ccount_q - 16'd1;
+        ld_lastb_d = (ccount_q == 16'd1);
+        ld_xb_d   = '0;
+        ld_db_d   = '0;
+        ld_d_d    = opf_q.trn;
+        ld_last_d = opf_q.trn ? (ROWS == 1) : (COLS == 1);
+        items_d   = opf_q.fwd ? 16'(ROWS) : opf_q.trn ? 16'(COLS) :
+                    opf_q.upd ? 16'd1 : ccount_q;
+        rem_d     = items_d;
+        // (items_d != 0, items_d == 1, the compares side by side with the flags')
+        rem_nz_d  = opf_q.fwd ? (ROWS != 0) : opf_q.trn ? (COLS != 0) :
+                    opf_q.upd ? 1'b1 : (ccount_q != '0);
+        rem_one_d = opf_q.fwd ? (ROWS == 1) : opf_q.trn ? (COLS == 1) :
+                    opf_q.upd ? 1'b1 : (ccount_q == 16'd1);
+        if (opf_q.wcells || opf_q.rcells) begin
+          state_d = ST_DIV;
+        end else if (opf_q.wrng) begin
+          state_d = ST_WRECV;
+        end else if (opf_q.rrng) begin
+          state_d = ST_OUT;
+        end else if (opf_q.fwd || opf_q.trn || opf_q.upd) begin
+          state_d = ST_LOAD;
+        end else begin
+          state_d = ST_FIN;
         end
       end
 
@@ -556,13 +579,13 @@ module memhil_array_ctrl
     gen_d   = (start_o && gen_need_i) || (state_q == ST_GEN && !gen_done_i);
     pass_d  = (start_o && !gen_need_i) || (state_q == ST_GEN && gen_done_i) ||
               (state_q == ST_PASS && !pass_last_i);
-    out_d   = (state_q == ST_IDLE && cmd_valid_i && cmd_op_i == OP_READ_RNG) ||
+    out_d   = (state_q == ST_ACC && opf_q.rrng) ||
               (state_q == ST_DIV && div_cnt_q == 5'd0 && !opf_q.wcells) ||
               (state_q == ST_DRAIN && !pass_busy_i) ||
               (state_q == ST_OUT && !out_done_i);
     busy_d  = !((state_q == ST_IDLE && !cmd_valid_i) || state_q == ST_FIN ||
                 (state_q == ST_INIT && init_last_q));
-    wrecv_d = (state_q == ST_IDLE && cmd_valid_i && cmd_op_i == OP_WRITE_RNG) ||
+    wrecv_d = (state_q == ST_ACC && opf_q.wrng) ||
               (state_q == ST_DIV && div_cnt_q == 5'd0 && opf_q.wcells) ||
               (state_q == ST_WRECV && !(in_valid_i && wbyte_q == 2'd3)) ||
               (state_q == ST_WWRITE && !rem_one_q);
@@ -678,7 +701,6 @@ module memhil_array_ctrl
     endcase
   end
 
-  assign op_o       = op_q;
   assign tile_o     = tile_q;
   assign apply_o    = apply_q;
   assign base_c_o   = base_c_q;
@@ -686,6 +708,12 @@ module memhil_array_ctrl
   assign base_k_o   = base_k_q;
   assign items_o    = items_q;
   assign nsmp_o     = nsmp_q;
+  assign clear_o    = clear_q;
+  assign op_fwd_o   = opf_q.fwd;
+  assign op_trn_o   = opf_q.trn;
+  assign op_upd_o   = opf_q.upd;
+  assign op_rcells_o = opf_q.rcells;
+  assign op_rrng_o  = opf_q.rrng;
   assign gen_run_o  = gen_q;
   assign pass_run_o = pass_q;
   assign out_run_o  = out_q;
@@ -698,6 +726,7 @@ module memhil_array_ctrl
       state_q <= ST_INIT;
       init_q  <= '0;
       done_q  <= 1'b0;
+      clear_q <= 1'b0;
       gen_q   <= 1'b0;
       pass_q  <= 1'b0;
       out_q   <= 1'b0;
@@ -707,6 +736,7 @@ module memhil_array_ctrl
       state_q <= state_d;
       init_q  <= init_d;
       done_q  <= done_d;
+      clear_q <= clear_d;
       gen_q   <= gen_d;
       pass_q  <= pass_d;
       out_q   <= out_d;
@@ -717,7 +747,6 @@ module memhil_array_ctrl
 
   // command registers, cursors: no reset (set when a command is accepted)
   always_ff @(posedge clk) begin
-    op_q      <= op_d;
     wkey_q    <= wkey_d;
     opf_q     <= opf_d;
     tile_q    <= tile_d;
@@ -727,6 +756,8 @@ module memhil_array_ctrl
     base_k_q  <= base_k_d;
     items_q   <= items_d;
     nsmp_q    <= nsmp_d;
+    cstart_q  <= cstart_d;
+    ccount_q  <= ccount_d;
     div_num_q <= div_num_d;
     div_rem_q <= div_rem_d;
     div_cnt_q <= div_cnt_d;

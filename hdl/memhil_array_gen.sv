@@ -52,7 +52,9 @@ module memhil_array_gen
 ) (
   input  wire logic               clk,
   // command and configuration (stable from start_i to done_o)
-  input  wire logic [7:0]         op_i,
+  input  wire logic               op_fwd_i,        // the command's one-hot opcode flags
+  input  wire logic               op_trn_i,        // (memhil_array_ctrl's, registered)
+  input  wire logic               op_upd_i,
   input  wire logic               apply_i,
   input  wire logic [15:0]        nsmp_i,          // samples B (UPDATE; else 1)
   input  wire logic               cfg_mode_i,
@@ -115,21 +117,29 @@ module memhil_array_gen
   logic [OA_W-1:0]   oa_q, oa_d;               // smp * (WR or WC) + word: operand / bits word
   logic [LFSR_W-1:0] st_q [LANES];
   logic [LFSR_W-1:0] st_d [LANES];
+  logic              shold_q;                  // the state holds (see the selects below)
   logic [6:0]        mag_q [LANES];
   logic [6:0]        mag_d [LANES];
   logic [WB-1:0]     bits_q [LANES];
   logic [WB-1:0]     bits_d [LANES];
 
   // ------------------------------------------------------------------ plan
-  logic is_upd, p_stream, p_extra, p_rows, p_cols;
-  always_comb begin
-    is_upd   = (op_i == OP_UPDATE);
-    p_stream = is_upd && (cfg_mode_i == MODE_COINCIDENCE);
-    p_extra  = (is_upd && apply_i) || (!is_upd && cfg_rn_q_i != 16'd0);
-    p_rows   = is_upd ? (p_stream || p_extra) : ((op_i == OP_FORWARD) && cfg_rn_q_i != 16'd0);
-    p_cols   = is_upd ? (p_stream || p_extra) : ((op_i == OP_TRANSPOSE) && cfg_rn_q_i != 16'd0);
-    need_o   = p_rows || p_cols;
+  // registered every clock from the command's flags and the configuration (both set at
+  // least a clock before start_i: memhil_array_ctrl's ACC precedes LOAD), so that start_i and
+  // need_o start at flip-flops
+  logic is_upd, p_stream, p_extra, p_rows, p_cols, p_need;
+  always_ff @(posedge clk) begin
+    is_upd   <= op_upd_i;
+    p_stream <= op_upd_i && (cfg_mode_i == MODE_COINCIDENCE);
+    p_extra  <= (op_upd_i && apply_i) || (!op_upd_i && cfg_rn_q_i != 16'd0);
+    p_rows   <= op_upd_i ? ((cfg_mode_i == MODE_COINCIDENCE) || apply_i)
+                         : (op_fwd_i && cfg_rn_q_i != 16'd0);
+    p_cols   <= op_upd_i ? ((cfg_mode_i == MODE_COINCIDENCE) || apply_i)
+                         : (op_trn_i && cfg_rn_q_i != 16'd0);
+    p_need   <= op_upd_i ? ((cfg_mode_i == MODE_COINCIDENCE) || apply_i)
+                         : ((op_fwd_i || op_trn_i) && cfg_rn_q_i != 16'd0);
   end
+  assign need_o = p_need;
 
   // BL in groups of SB leaps, registered every clock (cfg_bl_i is stable during a command, and
   // the first G_STREAM comes two clocks after start_i): K - 1 further groups after the first,
@@ -146,7 +156,9 @@ module memhil_array_gen
   end
 
   // ------------------------------------------------------------------ LFSR leaps
-  // every leap straight from st_q as a matrix power (memhil_lfsr): two LUT levels per bit
+  // every leap straight from st_q as a matrix power (memhil_lfsr): two XOR levels per bit, the
+  // first a register loaded with the first level of st_d under st_q's enable (XREG: one LUT
+  // from flip-flops to each leap bit, no clock added)
   logic [SB-1:0][LFSR_W-1:0] leap [LANES];
   logic [LFSR_W-1:0]         adv_apply [LANES];
   logic [LFSR_W-1:0]         adv_read [LANES];
@@ -160,16 +172,19 @@ module memhil_array_gen
   localparam int unsigned APPLY_LEAP = EXTRA_IS_LEAP ? LFSR_APPLY_STEPS / LFSR_STREAM_STEPS - 1 : 0;
   localparam int unsigned READ_LEAP  = EXTRA_IS_LEAP ? LFSR_READ_STEPS / LFSR_STREAM_STEPS - 1 : 0;
   for (genvar l = 0; l < LANES; l++) begin : g_lane
-    memhil_lfsr #(.STEPS(LFSR_STREAM_STEPS), .OUTS(SB)) u_leap (
-      .in_state(st_q[l]), .out_states(leap[l]));
+    memhil_lfsr #(.STEPS(LFSR_STREAM_STEPS), .OUTS(SB), .XREG(1'b1)) u_leap (
+      .in_state(st_q[l]), .clk(clk), .x_en_i(!shold_q), .x_next_i(st_d[l]),
+      .out_states(leap[l]));
     if (EXTRA_IS_LEAP) begin : g_extra_leap
       assign adv_apply[l] = leap[l][APPLY_LEAP];
       assign adv_read[l]  = leap[l][READ_LEAP];
     end else begin : g_extra_own
-      memhil_lfsr #(.STEPS(LFSR_APPLY_STEPS), .OUTS(1)) u_adv_apply (
-        .in_state(st_q[l]), .out_states(adv_apply[l]));
-      memhil_lfsr #(.STEPS(LFSR_READ_STEPS), .OUTS(1)) u_adv_read (
-        .in_state(st_q[l]), .out_states(adv_read[l]));
+      memhil_lfsr #(.STEPS(LFSR_APPLY_STEPS), .OUTS(1), .XREG(1'b1)) u_adv_apply (
+        .in_state(st_q[l]), .clk(clk), .x_en_i(!shold_q), .x_next_i(st_d[l]),
+        .out_states(adv_apply[l]));
+      memhil_lfsr #(.STEPS(LFSR_READ_STEPS), .OUTS(1), .XREG(1'b1)) u_adv_read (
+        .in_state(st_q[l]), .clk(clk), .x_en_i(!shold_q), .x_next_i(st_d[l]),
+        .out_states(adv_read[l]));
     end
   end
 
@@ -184,16 +199,16 @@ module memhil_array_gen
   //   sext_q    G_EXTRA with an extra leap of its own: apply (bit 0) / read (bit 1)
   //   shold_q   none of these: the state holds
   //   sh_q      G_STREAM: the fire bits shifted in; fval_q: the valid ones (b < r)
-  logic          ld_q, ld_d, shold_q, shold_d, sh_q, sh_d;
+  logic          ld_q, ld_d, shold_d, sh_q, sh_d;
   logic [1:0]    sram_q, sram_d, sext_q, sext_d;
   logic [SB-1:0] lsel_q, lsel_d, fval_q, fval_d;
   logic          nx_load, nx_stream, nx_extra;
   always_comb begin
-    nx_load   = run_i && !start_i && (gph_q == G_READ);
-    nx_stream = run_i && !start_i && ((gph_q == G_LOAD && stream_q) ||
-                                      (gph_q == G_STREAM && !glast_q));
-    nx_extra  = run_i && !start_i && ((gph_q == G_LOAD && !stream_q) ||
-                                      (gph_q == G_STREAM && glast_q && slast_q && extra_q));
+    // (run_i is low in start_i's clock: see the sequence below)
+    nx_load   = run_i && (gph_q == G_READ);
+    nx_stream = run_i && ((gph_q == G_LOAD && stream_q) || (gph_q == G_STREAM && !glast_q));
+    nx_extra  = run_i && ((gph_q == G_LOAD && !stream_q) ||
+                          (gph_q == G_STREAM && glast_q && slast_q && extra_q));
     // the next clock's group: the first after G_LOAD, else the one after this
     glast_d = (gph_q == G_LOAD) ? (kl_q == 8'd0) : (gph_q == G_STREAM) ? (gl_q == 8'd1) : glast_q;
     ld_d    = nx_load;
@@ -271,20 +286,9 @@ module memhil_array_gen
     cbits_we_o    = 1'b0;
     cbits_waddr_o = '0;
 
-    if (start_i) begin
-      stream_d = p_stream;
-      extra_d  = p_extra;
-      rd_d     = !is_upd;
-      cols_d   = p_cols;
-      sel_d    = !p_rows;
-      word_d   = '0;
-      wlast_d  = p_rows ? (WR == 1) : (WC == 1);
-      sleft_d  = nsmp_i - 16'd1;
-      sfirst_d = 1'b1;
-      slast_d  = (nsmp_i == 16'd1);
-      oa_d     = '0;
-      gph_d    = G_READ;
-    end else if (run_i) begin
+    // start_i (memhil_array_ctrl's LOAD) and run_i (its GEN, registered) are never high in the
+    // same clock, so the phase's outputs do not wait for start_i: it only loads the plan
+    if (run_i) begin
       unique case (gph_q)
         G_READ: gph_d = G_LOAD;
         G_LOAD: begin
@@ -346,6 +350,20 @@ module memhil_array_gen
           end
         end
       endcase
+    end
+    if (start_i) begin
+      stream_d = p_stream;
+      extra_d  = p_extra;
+      rd_d     = !is_upd;
+      cols_d   = p_cols;
+      sel_d    = !p_rows;
+      word_d   = '0;
+      wlast_d  = p_rows ? (WR == 1) : (WC == 1);
+      sleft_d  = nsmp_i - 16'd1;
+      sfirst_d = 1'b1;
+      slast_d  = (nsmp_i == 16'd1);
+      oa_d     = '0;
+      gph_d    = G_READ;
     end
   end
 

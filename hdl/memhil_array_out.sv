@@ -17,14 +17,15 @@
 //   o7  clamp, the item (u16 ADC code for FORWARD / TRANSPOSE, else u32) into the FIFO
 // and the serializer sends the FIFO head little endian, 2 or 4 bytes per item, with out_last_o
 // on the last byte of the last item (items_i). done_o is high in the clock in which that byte
-// is taken. clear_i (a command is accepted) resets the credits and the serializer.
+// is taken. clear_i (a command was accepted: memhil_array_ctrl's ACC) resets the credits and
+// the serializer.
 // Latency: an item issued in clock t is written into the FIFO at the end of t + 7 and its first
 // byte is on out_data_o from t + 8 (the FIFO reads through).
 // The configuration (RN_Q, ADC_SHIFT, ADC_BITS) and the kind of item (op_i) are registered
 // here, with what derives from them, one or two clocks after they change: the configuration is
-// stable while a frame is received and a command runs; op_i is set when the command is
-// accepted and the first item is issued at the earliest one clock later (READ_RNG), the kind
-// is needed from o1 on, the ADC constants from o4 on.
+// stable while a frame is received and a command runs; the opcode flags (op_*_i) are set when
+// the command is accepted and the first item is issued at the earliest two clocks later
+// (READ_RNG, after ACC), the kind is needed from o1 on, the ADC constants from o4 on.
 
 `resetall
 `default_nettype none
@@ -45,7 +46,11 @@ module memhil_array_out
   input  wire logic                   clk,
   input  wire logic                   rst_n,
   // command and configuration
-  input  wire logic [7:0]             op_i,
+  input  wire logic                   op_fwd_i,     // the command's one-hot opcode flags
+  input  wire logic                   op_trn_i,     // (memhil_array_ctrl's, registered)
+  input  wire logic                   op_upd_i,
+  input  wire logic                   op_rcells_i,
+  input  wire logic                   op_rrng_i,
   input  wire logic [15:0]            items_i,       // items of the response
   input  wire logic [15:0]            cfg_rn_q_i,
   input  wire logic [4:0]             cfg_adc_shift_i,
@@ -105,10 +110,10 @@ module memhil_array_out
   end
 
   always_ff @(posedge clk) begin
-    k_cells_q <= (op_i == OP_READ_CELLS);
-    k_rng_q   <= (op_i == OP_READ_RNG);
-    k_adc_q   <= !(op_i == OP_READ_CELLS || op_i == OP_READ_RNG || op_i == OP_UPDATE);
-    four_q    <= !(op_i == OP_FORWARD || op_i == OP_TRANSPOSE);   // u32 items, else u16
+    k_cells_q <= op_rcells_i;
+    k_rng_q   <= op_rrng_i;
+    k_adc_q   <= !(op_rcells_i || op_rrng_i || op_upd_i);
+    four_q    <= !(op_fwd_i || op_trn_i);   // u32 items, else u16
     rn_q      <= cfg_rn_q_i;
     sh_q      <= cfg_adc_shift_i;
     bias_q    <= Y_W'((64'd1 << cfg_adc_shift_i) >> 1);

@@ -65,7 +65,9 @@ module memhil_array_pass
   input  wire logic                   clk,
   input  wire logic                   rst_n,
   // command and configuration (stable during the pass)
-  input  wire logic [7:0]             op_i,
+  input  wire logic                   op_fwd_i,        // the command's one-hot opcode flags
+  input  wire logic                   op_trn_i,        // (memhil_array_ctrl's, registered)
+  input  wire logic                   op_upd_i,
   input  wire logic [7:0]             tile_i,
   input  wire logic                   apply_i,
   input  wire logic [15:0]            nsmp_i,          // samples B of the command (1 but UPDATE)
@@ -87,7 +89,7 @@ module memhil_array_pass
   input  wire logic [8:0]             tbl_waddr_i,
   input  wire logic [15:0]            tbl_wdata_i,
   // control
-  input  wire logic                   clear_i,         // a command is accepted: pulses_o = 0
+  input  wire logic                   clear_i,         // a command was accepted: pulses_o = 0
   input  wire logic                   start_i,         // cursor to the tile's first word
   input  wire logic                   run_i,           // issue one word per clock
   output logic                        last_o,          // this clock issues the last word
@@ -141,9 +143,9 @@ module memhil_array_pass
   endfunction
 
   logic is_fwd, is_trn, is_upd;
-  assign is_fwd = (op_i == OP_FORWARD);
-  assign is_trn = (op_i == OP_TRANSPOSE);
-  assign is_upd = (op_i == OP_UPDATE);
+  assign is_fwd = op_fwd_i;
+  assign is_trn = op_trn_i;
+  assign is_upd = op_upd_i;
 
   // ------------------------------------------------------------------ s0: walk
   typedef struct packed {
@@ -186,19 +188,10 @@ module memhil_array_pass
     p_bf_d    = p_bf_q;
     p_bl_d    = p_bl_q;
     m0        = '0;
-    if (start_i) begin
-      p_i_d     = '0;
-      p_w_d     = '0;
-      p_addr_d  = base_c_i;
-      p_cell_d  = '0;
-      p_bleft_d = nsmp_i - 16'd1;
-      p_x_d     = '0;
-      p_d_d     = '0;
-      p_il_d    = (ROWS == 1);
-      p_wl_d    = (WC == 1);
-      p_bf_d    = 1'b1;
-      p_bl_d    = (nsmp_i == 16'd1);
-    end else if (run_i && !p_bl_q) begin
+    // start_i (memhil_array_ctrl's LOAD) and run_i (its PASS, registered) are never high in
+    // the same clock: the issued word does not wait for start_i, which only resets the cursor
+    // (after the walk below)
+    if (run_i && !p_bl_q) begin
       // the next sample of the same cell word (UPDATE of B > 1 samples, rows outer)
       m0.valid     = 1'b1;
       m0.addr      = p_addr_q;
@@ -259,6 +252,19 @@ module memhil_array_pass
         p_x_d = XA_W'(p_w_d);
         p_d_d = DA_W'(p_i_d >> LOG_L);
       end
+    end
+    if (start_i) begin
+      p_i_d     = '0;
+      p_w_d     = '0;
+      p_addr_d  = base_c_i;
+      p_cell_d  = '0;
+      p_bleft_d = nsmp_i - 16'd1;
+      p_x_d     = '0;
+      p_d_d     = '0;
+      p_il_d    = (ROWS == 1);
+      p_wl_d    = (WC == 1);
+      p_bf_d    = 1'b1;
+      p_bl_d    = (nsmp_i == 16'd1);
     end
   end
 

@@ -24,6 +24,9 @@
 // busy is registered here (arr_busy_q, high from reset: the array initialises): it rises only
 // at the array's reset or at a command handshake, when the executor is in E_ARR_CMD anyway,
 // so the register only delays its fall by a clock. The last-sample flag is a register too.
+// The handshakes to the array and the register file (arr_cmd_valid_o, arr_in_valid_o,
+// arr_out_ready_o, reg_req_o, reg_lock_o) start at one-hot state flags registered from the next
+// state (st_*_q: state_q == E_REG / E_ARR_CMD / E_ARR_RUN), not at a decode of state_q.
 
 `resetall
 `default_nettype none
@@ -155,6 +158,7 @@ module memhil_exec
   logic              last_smp_q, last_smp_d; // the sample on the array is the command's last
   logic              replay_q;               // the descriptor repeats the last command
   logic              arr_busy_q;             // arr_busy_i, a clock late
+  logic              st_reg_q, st_cmd_q, st_run_q;  // state_q is E_REG / E_ARR_CMD / E_ARR_RUN
 
   logic              in_fire;
   logic              is_array_op;
@@ -194,16 +198,16 @@ module memhil_exec
     tx_op_o         = desc_op_i;
     tx_status_o     = ST_OK;
     tx_len_o        = wptr_q;
-    reg_req_o       = 1'b0;
+    reg_req_o       = st_reg_q;
     reg_we_o        = desc_is_wreg_i;
     reg_addr_o      = desc_addr_i;
     reg_wdata_o     = desc_value_i;
     rbuf_we_o       = 1'b0;
     rbuf_waddr_o    = wptr_q[BUF_AW-1:0];
     rbuf_wdata_o    = gen_q[7:0];
-    arr_cmd_valid_o = 1'b0;
-    arr_in_valid_o  = 1'b0;
-    arr_out_ready_o = 1'b0;
+    arr_cmd_valid_o = st_cmd_q && !cfg_busy_i;
+    arr_in_valid_o  = st_run_q && in_more_q;
+    arr_out_ready_o = st_run_q;
     ev_pulses_o     = 1'b0;
     ev_pulses_n_o   = pulses_q;
     ev_pulses_up_n_o    = pulses_up_q;
@@ -257,7 +261,6 @@ module memhil_exec
         end
       end
       E_REG: begin
-        reg_req_o = 1'b1;
         if (reg_ack_i) begin
           if (reg_err_i) begin
             tx_start_o  = 1'b1;
@@ -287,12 +290,9 @@ module memhil_exec
         end
       end
       E_ARR_CMD: begin
-        arr_cmd_valid_o = !cfg_busy_i;
         if (arr_cmd_ready_i && !cfg_busy_i) state_d = E_ARR_RUN;
       end
       E_ARR_RUN: begin
-        arr_in_valid_o  = in_more_q;
-        arr_out_ready_o = 1'b1;
         if (in_fire) begin
           rptr_d    = rptr_q + 1'b1;
           in_left_d = in_left_q - 1'b1;
@@ -357,7 +357,7 @@ module memhil_exec
   assign arr_cmd_count_o = desc_count_i;        // UPDATE: 1, UPDATE_B: B (the parser's count)
   assign arr_cmd_apply_o = apply;
   assign ev_update_n_o   = arr_cmd_count_o;
-  assign reg_lock_o      = (state_q == E_ARR_CMD) || (state_q == E_ARR_RUN) || arr_busy_q;
+  assign reg_lock_o      = st_cmd_q || st_run_q || arr_busy_q;
   assign busy_o          = reg_lock_o;
   assign ev_busy_o       = (state_q != E_IDLE) && (state_q != E_TX);
 
@@ -378,6 +378,9 @@ module memhil_exec
   always_ff @(posedge clk) begin
     if (!rst_n) begin
       state_q      <= E_IDLE;
+      st_reg_q     <= 1'b0;
+      st_cmd_q     <= 1'b0;
+      st_run_q     <= 1'b0;
       rptr_q       <= '0;
       wptr_q       <= '0;
       gen_q        <= '0;
@@ -397,6 +400,9 @@ module memhil_exec
       in_more_q    <= 1'b0;
     end else begin
       state_q      <= state_d;
+      st_reg_q     <= (state_d == E_REG);
+      st_cmd_q     <= (state_d == E_ARR_CMD);
+      st_run_q     <= (state_d == E_ARR_RUN);
       rptr_q       <= rptr_d;
       wptr_q       <= wptr_d;
       gen_q        <= gen_d;

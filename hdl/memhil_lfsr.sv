@@ -5,6 +5,12 @@
 // so n steps are the matrix power M^n of the step: every output bit is the XOR of a fixed set of
 // in_state bits (at most 32 inputs: two LUT6 levels), the sets (rows of M^n) computed at
 // elaboration from LFSR_TAPS. Every output comes straight from in_state (no chain of leaps).
+// XREG = 1 (a state register's leaps, 100 MHz in a large design): the first XOR level is a
+// register, loaded with the first level of the register's next value (x_next_i under x_en_i,
+// the state register's own D and enable): x_q then always holds the first level of the
+// state, and each output is one LUT from flip-flops; in_state is not used (the outputs are the
+// same as XREG = 0 for in_state = the state register). Costs NX flip-flops (the distinct
+// level-1 subsets), no clock of latency.
 
 `resetall
 `default_nettype none
@@ -13,9 +19,14 @@ module memhil_lfsr
   import memhil_pkg::*;
 #(
   parameter int unsigned STEPS = LFSR_STREAM_STEPS,
-  parameter int unsigned OUTS  = 1
+  parameter int unsigned OUTS  = 1,
+  parameter bit          XREG  = 1'b0
 ) (
   input  wire logic [LFSR_W-1:0]            in_state,
+  // XREG = 1: the state register's clock, enable and next value (else unused)
+  input  wire logic                         clk,
+  input  wire logic                         x_en_i,
+  input  wire logic [LFSR_W-1:0]            x_next_i,
   output logic      [OUTS-1:0][LFSR_W-1:0]  out_states
 );
 
@@ -91,14 +102,32 @@ module memhil_lfsr
   localparam idx_t X_IDX = x_table();
   localparam int unsigned NX = int'(X_IDX[NG][0]);
 
-  (* keep *) logic [NX-1:0] x;
+  // level 1 of a state: in_state's (XREG = 0), or x_next_i's into the register x (XREG = 1)
+  logic [LFSR_W-1:0] x_src;
+  assign x_src = XREG ? x_next_i : in_state;
+  (* keep *) logic [NX-1:0] x, x1;
   for (genvar g = 0; g < NG; g++) begin : g_grp
     for (genvar s = 1; s < 64; s++) begin : g_sub
       if (X_USED[g][s]) begin : g_used
         localparam int unsigned XI = int'(X_IDX[g][s]);
-        assign x[XI] = ^(in_state & (LFSR_W'(s) << (6 * g)));
+        assign x1[XI] = ^(x_src & (LFSR_W'(s) << (6 * g)));
       end
     end
+  end
+  if (XREG) begin : g_xreg
+    logic [NX-1:0] x_q;
+    always_ff @(posedge clk) begin
+      if (x_en_i) begin
+        x_q <= x1;
+      end
+    end
+    assign x = x_q;
+    logic unused_in;
+    assign unused_in = ^in_state;
+  end else begin : g_xcomb
+    assign x = x1;
+    logic unused_reg;
+    assign unused_reg = ^{clk, x_en_i, x_next_i};
   end
 
   for (genvar k = 0; k < OUTS; k++) begin : g_out

@@ -15,7 +15,8 @@
 //
 // Timing (100 MHz): an access takes three clocks before its answer. A_IDLE grants it and
 // registers it (source, write, address, data) with its decode, made on both masters' inputs in
-// parallel (the register a write hits within its write range, a readable address); A_CHK forms
+// parallel (the register a write hits within its write range, a readable address, the
+// register a read selects as a one-hot word select); A_CHK forms
 // the read data, the answer and one write enable per register; A_RESP applies a write from
 // those registers (so every configuration copy's enable is a flip-flop) and answers the
 // executor. A register read right after a write (the next access) sees the new value: the next
@@ -183,6 +184,7 @@ module memhil_regfile
   logic [31:0] acc_wdata_q, acc_wdata_d;
   wen_t        acc_hit_q, acc_hit_d;     // ... the register written, its data within range
   logic        acc_rok_q, acc_rok_d;     // ... a readable address
+  logic [63:0] acc_rsel_q, acc_rsel_d;   // ... the register read, one-hot by word index
   // its decode (A_CHK), used in A_RESP
   logic        is_tbl_q, is_tbl_d;       // ... a step-table read
   logic        err_q, err_d;
@@ -257,6 +259,17 @@ module memhil_regfile
                               R_DEFINED[addr[7:2]]);
   endfunction
 
+  // the register a read selects, one-hot by word index addr[7:2] (defined registers below
+  // 0x100 only: none for a table entry, an unknown or a misaligned address)
+  function automatic logic [63:0] rd_sel(input logic [15:0] addr);
+    logic [63:0] m;
+    for (int unsigned k = 0; k < 64; k++) begin
+      m[k] = R_DEFINED[k] && (addr[1:0] == 2'b00) && (addr[15:8] == 8'h00) &&
+             (addr[7:2] == 6'(k));
+    end
+    return m;
+  endfunction
+
   always_comb begin
     grant_cmd = (astate_q == A_IDLE) && req_i;
     grant_w   = (astate_q == A_IDLE) && !req_i && s_axil_awvalid && s_axil_wvalid && !lock_i;
@@ -269,6 +282,7 @@ module memhil_regfile
     acc_wdata_d = acc_wdata_q;
     acc_hit_d   = acc_hit_q;
     acc_rok_d   = acc_rok_q;
+    acc_rsel_d  = acc_rsel_q;
     if (grant_cmd) begin
       src_cmd_d   = 1'b1;
       axil_wr_d   = 1'b0;
@@ -277,6 +291,7 @@ module memhil_regfile
       acc_wdata_d = wdata_i;
       acc_hit_d   = wr_hits(addr_i, wdata_i);
       acc_rok_d   = rd_ok(addr_i);
+      acc_rsel_d  = rd_sel(addr_i);
     end else if (grant_w) begin
       src_cmd_d   = 1'b0;
       axil_wr_d   = 1'b1;
@@ -285,6 +300,7 @@ module memhil_regfile
       acc_wdata_d = s_axil_wdata;
       acc_hit_d   = wr_hits({4'h0, s_axil_awaddr}, s_axil_wdata);
       acc_rok_d   = 1'b0;
+      acc_rsel_d  = '0;
     end else if (grant_r) begin
       src_cmd_d   = 1'b0;
       axil_wr_d   = 1'b0;
@@ -293,6 +309,7 @@ module memhil_regfile
       acc_wdata_d = 32'h0;
       acc_hit_d   = '0;
       acc_rok_d   = rd_ok({4'h0, s_axil_araddr});
+      acc_rsel_d  = rd_sel({4'h0, s_axil_araddr});
     end
   end
 
@@ -372,9 +389,14 @@ module memhil_regfile
     a_dir = (acc_addr_q[11:10] == REG_STEP_DN_BASE[11:10]);
 
     // reads: a 64-entry table over the word index addr[7:2] (every register lies below
-    // 0x100); a refused read reads 0; a table read's data replaces this in A_RESP
+    // 0x100), selected by the one-hot acc_rsel_q registered at the grant (an AND-OR, no
+    // 64-way mux on the address); a refused read reads 0 (no bit set); a table read's data
+    // replaces this in A_RESP
     r_ok   = acc_rok_q;
-    r_data = acc_rok_q ? r_map[acc_addr_q[7:2]] : 32'h0;
+    r_data = 32'h0;
+    for (int unsigned k = 0; k < 64; k++) begin
+      r_data = r_data | (acc_rsel_q[k] ? r_map[k] : 32'h0);
+    end
 
     // writes: the register hit (acc_hit_q, decoded as the access was granted)
     w_hit = acc_hit_q;
@@ -590,6 +612,7 @@ module memhil_regfile
       acc_wdata_q   <= 32'h0;
       acc_hit_q     <= '0;
       acc_rok_q     <= 1'b0;
+      acc_rsel_q    <= '0;
       is_tbl_q      <= 1'b0;
       err_q         <= 1'b0;
       rd_q          <= 32'h0;
@@ -646,6 +669,7 @@ module memhil_regfile
       acc_wdata_q   <= acc_wdata_d;
       acc_hit_q     <= acc_hit_d;
       acc_rok_q     <= acc_rok_d;
+      acc_rsel_q    <= acc_rsel_d;
       is_tbl_q      <= is_tbl_d;
       err_q         <= err_d;
       rd_q          <= rd_d;

@@ -5,6 +5,11 @@
 // buffer (registered read, one cycle of latency, prefetched so that a byte leaves every cycle the
 // sink is ready) and the CRC-16 over SEQ .. end of payload, with TLAST on the last CRC byte.
 // Honours m_axis_tready backpressure at every byte.
+// Timing (100 MHz): the frame's registers load in every idle clock (start_i only moves the
+// state); the last payload byte and the empty payload are registered flags (plast_q:
+// ptr_q == len - 1, kept by a down-counter of the bytes after the current one; lzero_q:
+// len == 0), formed from the registered length during the header; no compare of the pointer
+// with the length. No cycle moves.
 
 `resetall
 `default_nettype none
@@ -42,6 +47,9 @@ module memhil_rsp_tx
   logic [2:0]        hidx_q, hidx_d;
   logic [BUF_AW:0]   ptr_q, ptr_d;
   logic [BUF_AW:0]   len_q, len_d;
+  logic [BUF_AW:0]   left_q, left_d;      // payload bytes after the one at ptr_q
+  logic              plast_q, plast_d;    // left_q == 0: the byte at ptr_q is the last
+  logic              lzero_q, lzero_d;    // the payload is empty
   logic [15:0]       crc_q, crc_d;
   logic [15:0]       crc_next;
   logic              fire;
@@ -76,34 +84,45 @@ module memhil_rsp_tx
     hidx_d   = hidx_q;
     ptr_d    = ptr_q;
     len_d    = len_q;
+    left_d   = left_q;
+    plast_d  = plast_q;
+    lzero_d  = lzero_q;
     crc_d    = crc_q;
     hdr_d    = hdr_q;
     done_o   = 1'b0;
     unique case (state_q)
       S_IDLE: begin
-        // the pointer rests at 0, so the buffer address does not wait for start_i
-        ptr_d = '0;
+        // the pointer rests at 0, so the buffer address does not wait for start_i; the frame's
+        // registers load in every idle clock (start_i only moves the state: the header and
+        // the length do not wait for the executor's decision)
+        ptr_d    = '0;
+        len_d    = len_i;
+        hidx_d   = 3'd0;
+        crc_d    = CRC_INIT;
+        hdr_d    = {24'(len_i), status_i, op_i, seq_i, SOF_RSP};   // LEN: 24 bits, LE
         if (start_i) begin
-          len_d    = len_i;
-          hidx_d   = 3'd0;
-          crc_d    = CRC_INIT;
-          hdr_d    = {24'(len_i), status_i, op_i, seq_i, SOF_RSP};   // LEN: 24 bits, LE
           state_d  = S_HDR;
         end
       end
       S_HDR: begin
+        // (the header is RSP_HEADER_BYTES > 1 clocks: the flags are ready for S_PAY)
+        left_d  = len_q - 1'b1;
+        plast_d = (len_q == (BUF_AW + 1)'(1));
+        lzero_d = (len_q == '0);
         if (fire) begin
           if (hidx_q != 3'd0) crc_d = crc_next;
           hidx_d = hidx_q + 3'd1;
           hdr_d  = hdr_q >> 8;
-          if (hidx_q == 3'(RSP_HEADER_BYTES - 1)) state_d = (len_q == '0) ? S_CRC0 : S_PAY;
+          if (hidx_q == 3'(RSP_HEADER_BYTES - 1)) state_d = lzero_q ? S_CRC0 : S_PAY;
         end
       end
       S_PAY: begin
         if (fire) begin
           crc_d = crc_next;
-          ptr_d = ptr_q + 1'b1;
-          if (ptr_q == len_q - 1'b1) state_d = S_CRC0;
+          ptr_d   = ptr_q + 1'b1;
+          left_d  = left_q - 1'b1;
+          plast_d = (left_q == (BUF_AW + 1)'(1));
+          if (plast_q) state_d = S_CRC0;
         end
       end
       S_CRC0: begin
@@ -129,6 +148,9 @@ module memhil_rsp_tx
       hidx_q   <= 3'd0;
       ptr_q    <= '0;
       len_q    <= '0;
+      left_q   <= '0;
+      plast_q  <= 1'b0;
+      lzero_q  <= 1'b1;
       crc_q    <= CRC_INIT;
       hdr_q    <= '0;
     end else begin
@@ -136,6 +158,9 @@ module memhil_rsp_tx
       hidx_q   <= hidx_d;
       ptr_q    <= ptr_d;
       len_q    <= len_d;
+      left_q   <= left_d;
+      plast_q  <= plast_d;
+      lzero_q  <= lzero_d;
       crc_q    <= crc_d;
       hdr_q    <= hdr_d;
     end

@@ -9,10 +9,13 @@
 //       mix32), m * LR_Q (DSP, MREG), GAUSS[r] of the noise word (registered)
 //   A1  n (rounding: floor + stochastic bit; coincidence: m); mix32 s1
 //   A2 .. A4  mix32 s2 .. s4
-//   A5  GAUSS[h] of the d2d hash h; the stuck bit of the fault hash: (h >> 16) < FAULT_RATE
-//   A6  GAUSS[h] * D2D_Q (DSP); step-table index (table read, the word arrives in A7)
-//   A7  d2d factor F = clamp(4096 + (GAUSS[h] * D2D_Q >> 8), 0, FACTOR_MAX)
-//   A8  step1 = (S * F) >> 12 (DSP); ROOT[n]
+//   A5  GAUSS[h] of the d2d hash h as two registered 128-entry halves (h[7] = 0, 1); the stuck
+//       bit of the fault hash: (h >> 16) < FAULT_RATE
+//   A6  GAUSS[h] (the half that h[7] selects) * D2D_Q (DSP); step-table index (table read,
+//       the word arrives in A7)
+//   A7  d2d factor F = clamp(4096 + (GAUSS[h] * D2D_Q >> 8), 0, FACTOR_MAX); ROOT[n]
+//   A8  step1 = (S * F) >> 12 (DSP); ROOT[n] one register further (so that the product's
+//       B input has a register of its own that Yosys can take into the DSP48E1)
 //   A9  n * step1, ROOT[n] * step1, C2C_Q * GAUSS[r] (DSPs)
 //   A10 the c2c product (C2C_Q * GAUSS[r]) * (ROOT[n] * step1), the low 17 bits of the second
 //       factor (DSP); n * step1 + the rounding byte r[15:8]
@@ -200,19 +203,25 @@ module memhil_tile_lane
   logic [13:6]       stuck_q;
 
   // ---------------------------------------------------------------- A5: hash lookups
-  logic signed [10:0] a5_g;
+  // GAUSS[h] as two 128-entry halves (7-input functions), registered, then a 2:1 mux in A6:
+  // a 256-entry lookup maps at 6 or 7 LUT levels, each half at fewer
+  logic signed [10:0] a5_g_lo, a5_g_hi;
   logic               a5_stuck;
   always_comb begin
-    a5_g     = gauss_lut(mix_out[7:0]);
+    a5_g_lo  = gauss_lut({1'b0, mix_out[6:0]});
+    a5_g_hi  = gauss_lut({1'b1, mix_out[6:0]});
     a5_stuck = (fmix_out[31:16] < cfg_fault_rate);
   end
 
-  logic signed [10:0] a6_g_q;
+  logic signed [10:0] a6_g_lo_q, a6_g_hi_q;
+  logic               a6_g_sel_q;
 
   // ---------------------------------------------------------------- A6: GAUSS[h] * D2D_Q
+  logic signed [10:0] a6_g;
   logic signed [24:0] a6_fp;
   always_comb begin
-    a6_fp = 25'(a6_g_q) * $signed({11'd0, cfg_d2d_q});
+    a6_g  = a6_g_sel_q ? a6_g_hi_q : a6_g_lo_q;
+    a6_fp = 25'(a6_g) * $signed({11'd0, cfg_d2d_q});
   end
 
   logic signed [24:0] a7_fp_q;
@@ -240,8 +249,13 @@ module memhil_tile_lane
     a8_step1 = STEP1_W'((30'(a8_s_q) * 30'(a8_f_q)) >> FACTOR_FRAC);
   end
 
-  logic [STEP1_W-1:0] a9_step1_q;
-  logic [ROOT_W-1:0]  a9_root_q;      // ROOT[n]
+  // A product register that feeds another DSP48E1 is kept (* keep *): Yosys's xilinx_dsp then
+  // packs it as the producing DSP's MREG/PREG and never as the consuming DSP's input register,
+  // which would leave the producer without any register (in the flattened top the order of the
+  // packing decided it: a9_root_q -> ROOT[n] * step1 -> A10's B was one such path)
+  (* keep *) logic [STEP1_W-1:0] a9_step1_q;
+  logic [ROOT_W-1:0]  a8_root_q;      // ROOT[n] (looked up in A7)
+  logic [ROOT_W-1:0]  a9_root_q;      // ... a register further: the product's B input
   logic [13:0]        a9_c2c_q;       // C2C_Q (a copy: the DSP48E1's A register)
 
   // ---------------------------------------------------------------- A9: products
@@ -255,8 +269,9 @@ module memhil_tile_lane
   end
 
   logic [25:0]        a10_tot0_q;
-  logic [29:0]        a10_rs_q;
-  logic signed [24:0] a10_gq_q, a11_gq_q;
+  (* keep *) logic [29:0]        a10_rs_q;
+  (* keep *) logic signed [24:0] a10_gq_q;
+  logic signed [24:0] a11_gq_q;
 
   // ---------------------------------------------------------------- A10: c2c product, low part
   // c2c = gq * rs = gq * rs[16:0] + (gq * rs[29:17]) << 17; the contract's total is
@@ -345,13 +360,16 @@ module memhil_tile_lane
     // A1
     n_q[2]     <= a1_n;
     // A5 .. A12
-    a6_g_q     <= a5_g;
+    a6_g_lo_q  <= a5_g_lo;
+    a6_g_hi_q  <= a5_g_hi;
+    a6_g_sel_q <= mix_out[7];
     stuck_q[6] <= a5_stuck;
     a7_fp_q    <= a6_fp;
     a8_f_q     <= a7_fc;
     a8_s_q     <= tbl_rdata;
     a9_step1_q <= a8_step1;
-    a9_root_q  <= root_lut(n_q[8]);
+    a8_root_q  <= root_lut(n_q[7]);
+    a9_root_q  <= a8_root_q;
     a9_c2c_q   <= cfg_c2c_q;
     a10_tot0_q <= a9_tot0;
     a10_rs_q   <= a9_rs;

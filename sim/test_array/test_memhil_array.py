@@ -504,7 +504,7 @@ def cycle_formula(R, C, L, SB, op, mode, rn, bl, nb=1):
     """docs/rtl-datapath.md, "Cycle counts": one payload byte and one response byte per clock;
     ``nb``: the samples B of an UPDATE (one array command, contract v3)."""
     wc, wr = -(-C // L), -(-R // L)
-    fixed = 30
+    fixed = 31
     if op == "fwd":
         return C + (4 * wr if rn else 0) + R * wc + 2 * R + fixed
     if op == "trn":

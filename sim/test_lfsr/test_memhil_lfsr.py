@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
-"""cocotb test of memhil_lfsr (the combinational LFSR leap) against memhil.twin.lfsr.advance."""
+"""cocotb test of memhil_lfsr (the LFSR leap) against memhil.twin.lfsr.advance: combinational
+(XREG = 0) and with its first XOR level registered from the next state (XREG = 1)."""
 from __future__ import annotations
 
 import random
@@ -13,6 +14,29 @@ from memhil.contract.spec import SPEC
 from memhil.twin import lfsr
 
 
+async def _show(dut, s: int) -> None:
+    """Present state s: XREG = 0 drives in_state; XREG = 1 loads x_next_i = s under x_en_i with a
+    clock edge (in_state then carries an unrelated value: the outputs must not use it), then
+    checks that a clock with x_en_i low keeps it."""
+    if int(dut.XREG.value):
+        dut.in_state.value = s ^ 0x5A5A5A5A
+        dut.x_next_i.value = s
+        dut.x_en_i.value = 1
+        dut.clk.value = 0
+        await Timer(1, unit="ns")
+        dut.clk.value = 1
+        await Timer(1, unit="ns")
+        dut.x_en_i.value = 0
+        dut.x_next_i.value = ~s & 0xFFFFFFFF
+        dut.clk.value = 0
+        await Timer(1, unit="ns")
+        dut.clk.value = 1
+        await Timer(1, unit="ns")
+    else:
+        dut.in_state.value = s
+        await Timer(1, unit="ns")
+
+
 @cocotb.test()
 async def test_leap(dut):
     """out_states[k] == advance(in_state, (k + 1) * STEPS) for random and corner states."""
@@ -22,8 +46,7 @@ async def test_leap(dut):
     states = [SPEC.lfsr["reset_state"], 0xFFFFFFFF, 0x80000000, SPEC.lfsr["taps"]]
     states += [rng.randrange(1, 1 << 32) for _ in range(200)]
     for s in states:
-        dut.in_state.value = s
-        await Timer(1, unit="ns")
+        await _show(dut, s)
         packed = int(dut.out_states.value)
         cur = s
         for k in range(outs):
@@ -39,21 +62,23 @@ async def test_period_sample(dut):
     outs = int(dut.OUTS.value)
     s = 0x12345678
     for _ in range(1000 // outs):
-        dut.in_state.value = s
-        await Timer(1, unit="ns")
+        await _show(dut, s)
         nxt = (int(dut.out_states.value) >> (32 * (outs - 1))) & 0xFFFFFFFF
         s = lfsr.advance(s, steps * outs)
         assert nxt == s and s != 0
 
 
-# the leaps the datapath uses: stream bits (8 steps, SB = 8 per clock), apply and read (32 steps)
+# the leaps the datapath uses: stream bits (8 steps, SB = 8 per clock), apply and read (32 steps);
+# memhil_array_gen uses the registered form (XREG = 1)
 PARAMS = [
-    dict(STEPS=SPEC.lfsr["stream_steps"], OUTS=8),
-    dict(STEPS=SPEC.lfsr["apply_steps"], OUTS=1),
+    dict(STEPS=SPEC.lfsr["stream_steps"], OUTS=8, XREG=0),
+    dict(STEPS=SPEC.lfsr["apply_steps"], OUTS=1, XREG=0),
+    dict(STEPS=SPEC.lfsr["stream_steps"], OUTS=8, XREG=1),
+    dict(STEPS=SPEC.lfsr["apply_steps"], OUTS=1, XREG=1),
 ]
 
 
-@pytest.mark.parametrize("params", PARAMS, ids=lambda p: "s{STEPS}o{OUTS}".format(**p))
+@pytest.mark.parametrize("params", PARAMS, ids=lambda p: "s{STEPS}o{OUTS}x{XREG}".format(**p))
 def test_memhil_lfsr(params):
     from memhil_sim import run_cocotb
 

@@ -24,7 +24,7 @@ from memhil.contract.spec import SPEC
 
 ROOT = Path(__file__).resolve().parents[3]
 SB = 8            # memhil_array's stream bits per LFSR per clock (its parameter default)
-ARRAY_FIXED = 30  # docs/rtl-datapath.md, "Cycle counts"
+ARRAY_FIXED = 31  # docs/rtl-datapath.md, "Cycle counts"
 # frame bytes around the payload: header (SOF SEQ OP [STATUS] LEN: 24 bits since contract v2)
 # and the two CRC bytes
 CMD_FRAME = SPEC.protocol["cmd_header_bytes"] + 2     # 8
