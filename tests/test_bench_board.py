@@ -228,3 +228,21 @@ def test_cli_usage_errors(argv, words, capsys):
     assert cli_main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and all(w in err for w in words), err
+
+
+def test_board_md_figures_are_the_formulas():
+    """docs/board.md's "Expected throughput" quotes the default build's batched commands; they
+    must be today's cycle formulas (a latency change that moves them must update the page)."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "board.md").read_text()
+    m = re.search(r"`FORWARD_B` of 32 samples on one tile is ([\d,]+) cycles.*?`UPDATE_B`\s+"
+                  r"([\d,]+) \(rounding\) or ([\d,]+) \(coincidence\)", text, re.S)
+    assert m, "docs/board.md no longer quotes the default build's FORWARD_B / UPDATE_B cycles"
+    got = [int(g.replace(",", "")) for g in m.groups()]
+    from memhil.tools.hdl import DEFAULTS
+
+    R, C, L = DEFAULTS["ROWS"], DEFAULTS["COLS"], DEFAULTS["LANES"]      # the default build
+    assert got == [board.batched_cycles(R, C, L, "forward_b", 32),
+                   board.batched_cycles(R, C, L, "update_b", 32, 0),
+                   board.batched_cycles(R, C, L, "update_b", 32, 1)]
