@@ -166,9 +166,10 @@ module memhil_array_out
   logic [H_W-1:0]        o5_shi_q, o5_chi_q;
   logic [Y_W-1:0]        o6_v_q;       // v = y + (p * g >>> 8) + bias (48-bit wrap)
   logic [15:0]           o6_ys;
-  logic                  o6_ovf;
+  logic [2:0]            o6_any1, o6_any0;
   logic [15:0]           o7_ys_q;
-  logic                  o7_ovf_q, o7_neg_q;
+  logic [2:0]            o7_any1_q, o7_any0_q;  // masked bits of v: any one / any zero, by thirds
+  logic                  o7_ovf, o7_neg_q;
   logic [31:0]           o7_item;
   logic                  unused_mlo;
   assign unused_mlo = ^o2_mlo_q[15:0];   // below RN_FRAC
@@ -194,13 +195,18 @@ module memhil_array_out
   always_comb begin
     o6_ys  = 16'($signed(o6_v_q) >>> sh_q);
     // v >>> sh > 2^(b-1) - 1 or < -2^(b-1)  <=>  v outside [-2^k, 2^k - 1]  <=>  bits k..47
-    // of v not all equal
-    o6_ovf = |((o6_v_q ^ {Y_W{o6_v_q[Y_W-1]}}) & mask_q);
+    // of v not all equal (to the sign): split in two registered halves, the masked bits'
+    // "any one" / "any zero" by thirds here (no sign fan-out), the sign's choice in o7
+    for (int t = 0; t < 3; t++) begin
+      o6_any1[t] = |( o6_v_q[t*(Y_W/3) +: Y_W/3] & mask_q[t*(Y_W/3) +: Y_W/3]);
+      o6_any0[t] = |(~o6_v_q[t*(Y_W/3) +: Y_W/3] & mask_q[t*(Y_W/3) +: Y_W/3]);
+    end
   end
 
   always_comb begin
     logic [15:0] adc;
-    adc     = !o7_ovf_q ? o7_ys_q : o7_neg_q ? lo16_q : hi16_q;
+    o7_ovf  = o7_neg_q ? |o7_any0_q : |o7_any1_q;
+    adc     = !o7_ovf ? o7_ys_q : o7_neg_q ? lo16_q : hi16_q;
     o7_item = k_adc_q ? {16'd0, adc} : o7_item_q;
   end
 
@@ -234,7 +240,8 @@ module memhil_array_out
     // o6
     o7_item_q  <= o6_item_q;
     o7_ys_q    <= o6_ys;
-    o7_ovf_q   <= o6_ovf;
+    o7_any1_q  <= o6_any1;
+    o7_any0_q  <= o6_any0;
     o7_neg_q   <= o6_v_q[Y_W-1];
   end
 

@@ -80,7 +80,8 @@ module memhil_cmd_rx
   output logic                   desc_is_read_o,   // FORWARD, TRANSPOSE and their _B forms
   output logic                   desc_is_trn_o,    // TRANSPOSE, TRANSPOSE_B
   output logic [7:0]             desc_arr_op_o,    // the array's opcode (the _B forms' single)
-  output logic                   in_frame_o      // a frame is being received
+  output logic                   in_frame_o      // a frame is being received (a register:
+                                                   // exact rise, falls a clock after the frame)
 );
 
   if (ROWS < 1 || ROWS > MAX_ROWS || COLS < 1 || COLS > MAX_COLS || TILES < 1 ||
@@ -184,9 +185,13 @@ module memhil_cmd_rx
   logic              arg_bad_q, arg_bad_d;
 
   logic              fire;
+  logic              in_frame_q;
   logic [15:0]       crc_next;
 
-  assign fire = s_axis_tvalid && s_axis_tready;
+  // a byte moves in every state but S_DESC (s_axis_tready low); `fire` is used only in the
+  // states where s_axis_tready is high, so it is s_axis_tvalid alone there (no decode of the
+  // state on the captures' enables)
+  assign fire = s_axis_tvalid;
   assign s_axis_tready = (state_q != S_DESC);
 
   memhil_crc16 u_crc (
@@ -560,7 +565,20 @@ module memhil_cmd_rx
   assign desc_is_read_o  = opf_q.read;
   assign desc_is_trn_o   = opf_q.trn_any;
   assign desc_arr_op_o   = opf_q.arr_op;
-  assign in_frame_o      = (state_q != S_HUNT) && (state_q != S_DESC);
+  assign in_frame_o      = in_frame_q;
+
+  // in_frame_o as a register (it gates the register file's AXI4-Lite grant): high from the
+  // clock the state leaves S_HUNT (exact, from the SOF byte), low from the clock after the
+  // state reaches S_DESC (a frame always ends there), so the lock only lasts a clock longer
+  always_ff @(posedge clk) begin
+    if (!rst_n) begin
+      in_frame_q <= 1'b0;
+    end else if (state_q == S_HUNT) begin
+      in_frame_q <= fire && (s_axis_tdata == SOF_CMD) && !s_axis_tlast;
+    end else begin
+      in_frame_q <= (state_q != S_DESC);
+    end
+  end
 
 endmodule
 
