@@ -12,13 +12,12 @@ writes ``OUT/table.json``. A single run of row ``R`` on seed ``S`` is ``memhil t
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import time
 from pathlib import Path
 
-from memhil.commands.common import seed_stats
+from memhil.commands.common import cached_record, seed_stats
 
 
 #: the protocol of issue 13's measurement: Fashion-MNIST 784-256-128-10, batch 32, c2c 0.1
@@ -85,18 +84,15 @@ def run_row(argv: list[str], seeds: list[int], out: Path, log=print) -> dict:
     accs = []
     for seed in seeds:
         spec = _train_spec([*argv, "--seed", str(seed)])
-        f = out / "runs" / f"{spec_key(spec)}.json"
-        if f.exists():
-            rec = json.loads(f.read_text())
-        else:
+        def train(spec=spec):
             t0 = time.perf_counter()
             res = Trainer(spec, load_data(spec)).fit()
-            rec = {"command": command_line(spec), "spec": spec.to_dict(),
-                   "test_accuracy": res["test_accuracy"],
-                   "history": [{k: v for k, v in h.items()} for h in res["history"]],
-                   "elapsed_s": time.perf_counter() - t0}
-            f.parent.mkdir(parents=True, exist_ok=True)
-            f.write_text(json.dumps(rec, indent=1))
+            return {"command": command_line(spec), "spec": spec.to_dict(),
+                    "test_accuracy": res["test_accuracy"],
+                    "history": [{k: v for k, v in h.items()} for h in res["history"]],
+                    "elapsed_s": time.perf_counter() - t0}
+
+        rec = cached_record(out / "runs" / f"{spec_key(spec)}.json", train)
         accs.append(100.0 * rec["test_accuracy"])
         log(f"  seed {seed}: {accs[-1]:.2f} %  ({rec['command']})")
     mean, sd = seed_stats(accs)

@@ -501,6 +501,19 @@ def seed_stats(accs) -> tuple[float, float]:
     return statistics.fmean(accs), (statistics.stdev(accs) if len(accs) > 1 else 0.0)
 
 
+def cached_record(f: Path, compute) -> dict:
+    """The JSON record in ``f``, or ``compute()`` written there first (the studies' per-run
+    cache: a rerun of a study only trains what is missing)."""
+    import json
+
+    if f.exists():
+        return json.loads(f.read_text())
+    rec = compute()
+    f.parent.mkdir(parents=True, exist_ok=True)
+    f.write_text(json.dumps(rec, indent=1))
+    return rec
+
+
 def run_study(rows, seeds, out: Path, run, describe) -> dict:
     """The studies' driver (`python -m memhil.commands.coincidence_study` / `onchip_study`): for
     each row tag print ``describe(tag)``, ``rec = run(tag, log)`` (a dict with ``mean`` and

@@ -18,13 +18,12 @@ per-seed values) and writes ``OUT/table.json``. The ``host`` rows equal ``memhil
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import time
 from pathlib import Path
 
-from memhil.commands.common import seed_stats
+from memhil.commands.common import cached_record, seed_stats
 
 #: Fashion-MNIST, the paper network (784-256-128-10), issue 11's protocol: 5 epochs, batch 32,
 #: lr 0.05 falling linearly (docs/results.md (g)'s c2c-0 runs)
@@ -91,13 +90,8 @@ def run_row(tag: str, seeds: list[int], out: Path, log=print) -> dict:
     accs = []
     for seed in seeds:
         spec = _train_spec([*argv, "--seed", str(seed)])
-        f = out / "runs" / f"{trainer}-{spec_key(spec)}.json"
-        if f.exists():
-            rec = json.loads(f.read_text())
-        else:
-            rec = run_one(trainer, argv, seed)
-            f.parent.mkdir(parents=True, exist_ok=True)
-            f.write_text(json.dumps(rec, indent=1))
+        rec = cached_record(out / "runs" / f"{trainer}-{spec_key(spec)}.json",
+                            lambda: run_one(trainer, argv, seed))
         accs.append(100.0 * rec["test_accuracy"])
         extra = "" if rec["saturated_forward_reads"] is None else \
             f", {rec['saturated_forward_reads']} saturated forward reads"
