@@ -661,6 +661,11 @@ def format_report(s: dict, worst: int = 10) -> str:
     lines = [f"depth {s['top']}: {s['endpoints']} endpoint bits; budget per path: <= "
              f"{b['levels']} LUT levels, <= {b['carry_bits']} carry bits, <= {b['dsp_comb']} "
              f"unregistered DSP48E1, <= {b['est_ns']} ns estimated (100 MHz, xc7z020-1)"]
+    from memhil.tools.hdl import _figures
+
+    fig = _figures(s["cells"])
+    lines.append(f"  cells: {fig.lut} LUT ({fig.lutram_luts} as LUT-RAM/SRL), {fig.ff} FF, "
+                 f"{s['cells'].get('CARRY4', 0)} CARRY4, {fig.dsp} DSP48E1, {fig.bram36:g} BRAM36")
     w = s["worst"]
     lines.append(f"  worst: {w['levels']} levels, {w['carry_bits']} carry bits, {w['dsp_comb']} "
                  f"unregistered DSP, {w['est_ns']:.2f} ns estimated (fmax ~{s['fmax_mhz_est']} "

@@ -281,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="build parameter; memhil_top/memhil_uart_top default to the small "
                         "build ROWS 8, COLS 8, TILES 1, LANES 4, G_W 8, other modules to their "
                         "own defaults")
+    pd.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                    help="any other parameter of the top (repeatable), e.g. --param P=64 for "
+                    "memhil_wide_pass")
     pd.add_argument("--worst", type=int, default=10, help="how many paths to list (default 10)")
     pd.add_argument("--max-levels", type=int, default=6)
     pd.add_argument("--max-carry", type=int, default=32)
@@ -299,6 +302,14 @@ def main(argv: list[str] | None = None) -> int:
         given = {k: getattr(a, k) for k in DEFAULTS if getattr(a, k) is not None}
         if a.top in TOPS:
             given = dict(DEPTH_DEFAULTS, **given)
+        for item in a.param:
+            name, eq, val = item.partition("=")
+            if not eq or not re.fullmatch(r"[A-Za-z_]\w*", name) or not re.fullmatch(r"-?\d+", val):
+                p.error(f"--param {item!r}: expected NAME=INTEGER")
+            if module_params(a.top) is not None and name not in module_params(a.top):
+                p.error(f"--param {name}: {a.top} has no parameter {name} "
+                        f"(it has {', '.join(module_params(a.top))})")
+            given[name] = int(val)
         a.params = given
         for k, v in given.items():
             if v < 1:
