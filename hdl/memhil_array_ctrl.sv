@@ -556,9 +556,7 @@ module memhil_array_ctrl
             default: ;
           endcase
         end
-        if (out_done_i) begin
-          state_d = ST_FIN;
-        end
+        // (the exit on out_done_i is below, after the case)
       end
 
       ST_FIN: begin
@@ -570,6 +568,12 @@ module memhil_array_ctrl
         state_d = ST_IDLE;
       end
     endcase
+    // OUT's exit, the last override of the next state: the wait on the output FIFO
+    // (out_done_i, one LUT over flip-flops in memhil_array_out) is then one select in front of
+    // state_q; out_q is (state_q == ST_OUT), the registered phase flag
+    if (out_q && out_done_i) begin
+      state_d = ST_FIN;
+    end
   end
 
   // ------------------------------------------------------------------ next phase flags
@@ -582,7 +586,7 @@ module memhil_array_ctrl
     out_d   = (state_q == ST_ACC && opf_q.rrng) ||
               (state_q == ST_DIV && div_cnt_q == 5'd0 && !opf_q.wcells) ||
               (state_q == ST_DRAIN && !pass_busy_i) ||
-              (state_q == ST_OUT && !out_done_i);
+              (out_q && !out_done_i);
     busy_d  = !((state_q == ST_IDLE && !cmd_valid_i) || state_q == ST_FIN ||
                 (state_q == ST_INIT && init_last_q));
     wrecv_d = (state_q == ST_ACC && opf_q.wrng) ||

@@ -275,13 +275,16 @@ module memhil_array_out
   logic            last_q;
   logic [1:0]      byte_q, byte_d;
   logic            byte_last;
+  // fin_q: the head's byte is the response's last byte (last_q && byte_last), registered from
+  // the next values (so done_o is one LUT over flip-flops: the command engine's wait on it)
+  logic            fin_q, fin_d;
   always_comb begin
     byte_last   = (byte_q == (four_q ? 2'd3 : 2'd1));
     out_valid_o = run_i && f_valid;
     out_data_o  = f_head[8 * int'(byte_q) +: 8];
     out_last_o  = last_q && byte_last;
     f_pop       = out_valid_o && out_ready_i && byte_last;
-    done_o      = f_pop && last_q;
+    done_o      = run_i && f_valid && out_ready_i && fin_q;
     room_o      = room_q;
   end
 
@@ -303,6 +306,8 @@ module memhil_array_out
       end
     end
     room_d = (credit_d != '0);
+    // last_q's next value is (sent_q == items_m1_q) (see the registers below)
+    fin_d  = (sent_q == items_m1_q) && (byte_d == (four_q ? 2'd3 : 2'd1));
   end
 
   // ------------------------------------------------------------------ registers
@@ -334,6 +339,7 @@ module memhil_array_out
     byte_q     <= byte_d;
     items_m1_q <= items_i - 16'd1;
     last_q     <= (sent_q == items_m1_q);
+    fin_q      <= fin_d;
   end
 
 endmodule : memhil_array_out

@@ -19,7 +19,8 @@
 // Timing (100 MHz): the opcode is decoded once, as it arrives, into registered one-hot flags
 // (opf_q, also on desc_is_*_o and desc_arr_op_o for the executor), and the frame checks take
 // two clocks: stage 1 (ck_*_q, every clock) forms the LEN each opcode needs and the argument
-// checks from the fixed fields, stage 2 (in S_CRC1) compares them. The fields are final from
+// checks from the fixed fields (each layout's apart from the opcode flags), stage 2 (in
+// S_CRC1) selects and compares them; the CRC's low byte is compared as it arrives (S_CRC0). The fields are final from
 // the clock after the payload's last byte (S_CRC0), and S_CRC1 always follows at least one
 // S_CRC0 clock, so stage 1 has settled when S_CRC1 uses it: the descriptor still appears in
 // the clock after the last CRC byte, as before. The descriptor's derived fields (start,
@@ -173,7 +174,7 @@ module memhil_cmd_rx
   logic [LEN_W-1:0]  cnt_q, cnt_d;           // payload bytes received
   logic [LEN_W-1:0]  left_q, left_d;         // payload bytes still to come
   logic [15:0]       crc_q, crc_d;
-  logic [7:0]        crc_lo_q, crc_lo_d;
+  logic              crc_lo_q, crc_lo_d;     // the CRC's low byte (S_CRC0) matched
   logic [7:0]        fix_q [FIX_N];
   logic [7:0]        fix_d [FIX_N];
   logic [FIX_N-1:0]  fix_sel_q, fix_sel_d;   // one-hot: the fixed byte the next payload byte is
@@ -224,8 +225,13 @@ module memhil_cmd_rx
   // the argument checks but the range sums, in groups: tile and flags, the cells and RNG
   // layouts' counts and starts, the batch sizes
   logic                ck_bad_tf_q, ck_bad_tf_d;
-  logic                ck_bad_cr_q, ck_bad_cr_d;
-  logic                ck_bad_b_q, ck_bad_b_d;
+  // the layouts' checks are registered apart from the opcode flags (stage 2 selects them):
+  // cells, RNG, FORWARD_B, TRANSPOSE_B, UPDATE_B
+  logic                ck_bad_c_q, ck_bad_c_d;
+  logic                ck_bad_r_q, ck_bad_r_d;
+  logic                ck_bad_fb_q, ck_bad_fb_d;
+  logic                ck_bad_tb_q, ck_bad_tb_d;
+  logic                ck_bad_ub_q, ck_bad_ub_d;
   logic [SUM_C_W-1:0]  ck_sum_c_q, ck_sum_c_d;       // START (low bits) + COUNT, cells layout
   logic [SUM_R_W-1:0]  ck_sum_r_q, ck_sum_r_d;       // the same, RNG layout
   logic [31:0]         start_q, start_d;
@@ -233,7 +239,6 @@ module memhil_cmd_rx
   logic [LEN_W-1:0]    var_off_q, var_off_d;
 
   always_comb begin
-    logic cells_bad, rng_bad, fwdb_bad, trnb_bad, updb_bad;
     ck_need_d = ({32{opf_q.wreg}}   & 32'd6) |
                 ({32{opf_q.rreg}}   & 32'd2) |
                 ({32{opf_q.wcells}} & (32'd7 + {14'h0000, f_count_c, 2'b00})) |
@@ -247,22 +252,19 @@ module memhil_cmd_rx
                 ({32{opf_q.trn_b}}  & (32'd3 + 32'(f_batch_rd) * 32'(ROWS))) |
                 ({32{opf_q.upd_b}}  & (32'd4 + 32'(f_batch_up) * 32'(ROWS + COLS)));
     // COUNT 0, START beyond the index space, COUNT * 4 over MAX_PAYLOAD
-    cells_bad = (f_count_c == 16'h0000) || (f_start_c > 32'(NCELLS)) ||
-                (f_count_c > 16'(CNT4_MAX));
-    rng_bad   = (f_count_r == 16'h0000) || (f_start_r > 16'(NRNG)) ||
-                (f_count_r > 16'(CNT4_MAX));
+    ck_bad_c_d  = (f_count_c == 16'h0000) || (f_start_c > 32'(NCELLS)) ||
+                  (f_count_c > 16'(CNT4_MAX));
+    ck_bad_r_d  = (f_count_r == 16'h0000) || (f_start_r > 16'(NRNG)) ||
+                  (f_count_r > 16'(CNT4_MAX));
     // B 0, above BATCH_MAX, or an answer over MAX_PAYLOAD
-    fwdb_bad  = (f_batch_rd == 16'h0000) || (f_batch_rd > 16'(BATCH_MAX)) ||
-                (32'(f_batch_rd) > 32'(BFWD_MAX));
-    trnb_bad  = (f_batch_rd == 16'h0000) || (f_batch_rd > 16'(BATCH_MAX)) ||
-                (32'(f_batch_rd) > 32'(BTRN_MAX));
-    updb_bad  = (f_batch_up == 16'h0000) || (f_batch_up > 16'(BATCH_MAX));
+    ck_bad_fb_d = (f_batch_rd == 16'h0000) || (f_batch_rd > 16'(BATCH_MAX)) ||
+                  (32'(f_batch_rd) > 32'(BFWD_MAX));
+    ck_bad_tb_d = (f_batch_rd == 16'h0000) || (f_batch_rd > 16'(BATCH_MAX)) ||
+                  (32'(f_batch_rd) > 32'(BTRN_MAX));
+    ck_bad_ub_d = (f_batch_up == 16'h0000) || (f_batch_up > 16'(BATCH_MAX));
     ck_bad_tf_d = (opf_q.has_tile && (f_tile >= 8'(TILES))) ||
                   // every update applies (contract v3): flags must be exactly APPLY
                   (opf_q.upd_any && (fix_q[1] != 8'h01));
-    ck_bad_cr_d = (opf_q.cells && cells_bad) || (opf_q.rng && rng_bad);
-    ck_bad_b_d  = (opf_q.fwd_b && fwdb_bad) || (opf_q.trn_b && trnb_bad) ||
-                  (opf_q.upd_b && updb_bad);
     ck_sum_c_d = SUM_C_W'(f_start_c[SW_C-1:0]) + SUM_C_W'(f_count_c);
     ck_sum_r_d = SUM_R_W'(f_start_r[SW_R-1:0]) + SUM_R_W'(f_count_r);
 
@@ -297,7 +299,7 @@ module memhil_cmd_rx
 
   always_comb begin
     logic len_good;
-    crc_good = ({s_axis_tdata, crc_lo_q} == crc_q);
+    crc_good = crc_lo_q && (s_axis_tdata == crc_q[15:8]);
     len_good = (32'(len_q) == ck_need_q);
     val_ok   = opf_q.known && len_good;
     if (!opf_q.known) begin
@@ -308,7 +310,10 @@ module memhil_cmd_rx
       val_status = ST_OK;
     end
     // BAD_ARG cases (meaningful once the LEN is right)
-    val_arg_bad = ck_bad_tf_q || ck_bad_cr_q || ck_bad_b_q ||
+    val_arg_bad = ck_bad_tf_q ||
+                  (opf_q.cells && ck_bad_c_q) || (opf_q.rng && ck_bad_r_q) ||
+                  (opf_q.fwd_b && ck_bad_fb_q) || (opf_q.trn_b && ck_bad_tb_q) ||
+                  (opf_q.upd_b && ck_bad_ub_q) ||
                   (opf_q.cells && (ck_sum_c_q > SUM_C_W'(NCELLS))) ||
                   (opf_q.rng && (ck_sum_r_q > SUM_R_W'(NRNG))) ||
                   elem_bad_q;
@@ -456,7 +461,7 @@ module memhil_cmd_rx
       end
       S_CRC0: begin
         if (fire) begin
-          crc_lo_d = s_axis_tdata;
+          crc_lo_d = (s_axis_tdata == crc_q[7:0]);   // crc_q is final in S_CRC0
           if (s_axis_tlast) begin
             status_d = ST_TRUNCATED;
             ok_d     = 1'b0;
@@ -493,7 +498,7 @@ module memhil_cmd_rx
       cnt_q        <= '0;
       left_q       <= '0;
       crc_q        <= CRC_INIT;
-      crc_lo_q     <= 8'h00;
+      crc_lo_q     <= 1'b0;
       fix_q        <= '{default: 8'h00};
       fix_sel_q    <= '0;
       prev_q       <= 8'h00;
@@ -504,8 +509,11 @@ module memhil_cmd_rx
       arg_bad_q    <= 1'b0;
       ck_need_q    <= 32'd0;
       ck_bad_tf_q  <= 1'b0;
-      ck_bad_cr_q  <= 1'b0;
-      ck_bad_b_q   <= 1'b0;
+      ck_bad_c_q   <= 1'b0;
+      ck_bad_r_q   <= 1'b0;
+      ck_bad_fb_q  <= 1'b0;
+      ck_bad_tb_q  <= 1'b0;
+      ck_bad_ub_q  <= 1'b0;
       ck_sum_c_q   <= '0;
       ck_sum_r_q   <= '0;
       start_q      <= 32'd0;
@@ -532,8 +540,11 @@ module memhil_cmd_rx
       arg_bad_q    <= arg_bad_d;
       ck_need_q    <= ck_need_d;
       ck_bad_tf_q  <= ck_bad_tf_d;
-      ck_bad_cr_q  <= ck_bad_cr_d;
-      ck_bad_b_q   <= ck_bad_b_d;
+      ck_bad_c_q   <= ck_bad_c_d;
+      ck_bad_r_q   <= ck_bad_r_d;
+      ck_bad_fb_q  <= ck_bad_fb_d;
+      ck_bad_tb_q  <= ck_bad_tb_d;
+      ck_bad_ub_q  <= ck_bad_ub_d;
       ck_sum_c_q   <= ck_sum_c_d;
       ck_sum_r_q   <= ck_sum_r_d;
       start_q      <= start_d;

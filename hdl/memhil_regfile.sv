@@ -16,7 +16,9 @@
 // Timing (100 MHz): an access takes three clocks before its answer. A_IDLE grants it and
 // registers it (source, write, address, data) with its decode, made on both masters' inputs in
 // parallel (the register a write hits within its write range, a readable address, the
-// register a read selects as a one-hot word select); A_CHK forms
+// register a read selects as a one-hot word select; the executor's a clock ahead, into
+// registers: addr_i, we_i and wdata_i must be final from the clock before req_i rises and held
+// until ack_o, as the executor's descriptor is); A_CHK forms
 // the read data, the answer and one write enable per register; A_RESP applies a write from
 // those registers (so every configuration copy's enable is a flip-flop) and answers the
 // executor. A register read right after a write (the next access) sees the new value: the next
@@ -230,28 +232,54 @@ module memhil_regfile
            ((hi[1:0] == REG_STEP_UP_BASE[11:10]) || (hi[1:0] == REG_STEP_DN_BASE[11:10]));
   endfunction
 
-  function automatic wen_t wr_hits(input logic [15:0] addr, input logic [31:0] v);
+  // wr_hits = wr_addr_hits & wr_val_ok: the register an address names (one-hot or none), and
+  // for each register whether the value is within its write range
+  function automatic wen_t wr_addr_hits(input logic [15:0] addr);
     wen_t h;
-    h.clr        = (addr == 16'(REG_CTRL))        && reg_wr_in_range(REG_CTRL, v);
-    h.cmax       = (addr == 16'(REG_CMAX))        && reg_wr_in_range(REG_CMAX, v) &&
-                   (v <= CMAX_TOP);
-    h.sub_bits   = (addr == 16'(REG_SUB_BITS))    && reg_wr_in_range(REG_SUB_BITS, v);
-    h.c0         = (addr == 16'(REG_C0))          && reg_wr_in_range(REG_C0, v);
-    h.mode       = (addr == 16'(REG_UPDATE_MODE)) && reg_wr_in_range(REG_UPDATE_MODE, v);
-    h.bl         = (addr == 16'(REG_BL))          && reg_wr_in_range(REG_BL, v) &&
-                   (v <= 32'(BUILD_BL_MAX));
-    h.lr_q       = (addr == 16'(REG_LR_Q))        && reg_wr_in_range(REG_LR_Q, v);
-    h.c2c_q      = (addr == 16'(REG_C2C_Q))       && reg_wr_in_range(REG_C2C_Q, v);
-    h.d2d_q      = (addr == 16'(REG_D2D_Q))       && reg_wr_in_range(REG_D2D_Q, v);
-    h.d2d_key    = (addr == 16'(REG_D2D_KEY))     && reg_wr_in_range(REG_D2D_KEY, v);
-    h.rn_q       = (addr == 16'(REG_RN_Q))        && reg_wr_in_range(REG_RN_Q, v);
-    h.adc_shift  = (addr == 16'(REG_ADC_SHIFT))   && reg_wr_in_range(REG_ADC_SHIFT, v);
-    h.adc_bits   = (addr == 16'(REG_ADC_BITS))    && reg_wr_in_range(REG_ADC_BITS, v);
-    h.fault_rate = (addr == 16'(REG_FAULT_RATE))  && reg_wr_in_range(REG_FAULT_RATE, v);
-    h.fault_key  = (addr == 16'(REG_FAULT_KEY))   && reg_wr_in_range(REG_FAULT_KEY, v);
-    h.fault_kind = (addr == 16'(REG_FAULT_KIND))  && reg_wr_in_range(REG_FAULT_KIND, v);
-    h.tbl        = addr_tbl(addr[15:10], addr[1:0]) && (v[31:16] == 16'h0000);   // a table entry is 16 bits
+    h.clr        = (addr == 16'(REG_CTRL));
+    h.cmax       = (addr == 16'(REG_CMAX));
+    h.sub_bits   = (addr == 16'(REG_SUB_BITS));
+    h.c0         = (addr == 16'(REG_C0));
+    h.mode       = (addr == 16'(REG_UPDATE_MODE));
+    h.bl         = (addr == 16'(REG_BL));
+    h.lr_q       = (addr == 16'(REG_LR_Q));
+    h.c2c_q      = (addr == 16'(REG_C2C_Q));
+    h.d2d_q      = (addr == 16'(REG_D2D_Q));
+    h.d2d_key    = (addr == 16'(REG_D2D_KEY));
+    h.rn_q       = (addr == 16'(REG_RN_Q));
+    h.adc_shift  = (addr == 16'(REG_ADC_SHIFT));
+    h.adc_bits   = (addr == 16'(REG_ADC_BITS));
+    h.fault_rate = (addr == 16'(REG_FAULT_RATE));
+    h.fault_key  = (addr == 16'(REG_FAULT_KEY));
+    h.fault_kind = (addr == 16'(REG_FAULT_KIND));
+    h.tbl        = addr_tbl(addr[15:10], addr[1:0]);
     return h;
+  endfunction
+
+  function automatic wen_t wr_val_ok(input logic [31:0] v);
+    wen_t h;
+    h.clr        = reg_wr_in_range(REG_CTRL, v);
+    h.cmax       = reg_wr_in_range(REG_CMAX, v) && (v <= CMAX_TOP);
+    h.sub_bits   = reg_wr_in_range(REG_SUB_BITS, v);
+    h.c0         = reg_wr_in_range(REG_C0, v);
+    h.mode       = reg_wr_in_range(REG_UPDATE_MODE, v);
+    h.bl         = reg_wr_in_range(REG_BL, v) && (v <= 32'(BUILD_BL_MAX));
+    h.lr_q       = reg_wr_in_range(REG_LR_Q, v);
+    h.c2c_q      = reg_wr_in_range(REG_C2C_Q, v);
+    h.d2d_q      = reg_wr_in_range(REG_D2D_Q, v);
+    h.d2d_key    = reg_wr_in_range(REG_D2D_KEY, v);
+    h.rn_q       = reg_wr_in_range(REG_RN_Q, v);
+    h.adc_shift  = reg_wr_in_range(REG_ADC_SHIFT, v);
+    h.adc_bits   = reg_wr_in_range(REG_ADC_BITS, v);
+    h.fault_rate = reg_wr_in_range(REG_FAULT_RATE, v);
+    h.fault_key  = reg_wr_in_range(REG_FAULT_KEY, v);
+    h.fault_kind = reg_wr_in_range(REG_FAULT_KIND, v);
+    h.tbl        = (v[31:16] == 16'h0000);   // a table entry is 16 bits
+    return h;
+  endfunction
+
+  function automatic wen_t wr_hits(input logic [15:0] addr, input logic [31:0] v);
+    return wr_addr_hits(addr) & wr_val_ok(v);
   endfunction
 
   function automatic logic rd_ok(input logic [15:0] addr);
@@ -269,6 +297,20 @@ module memhil_regfile
     end
     return m;
   endfunction
+
+  // The executor's access decoded a clock ahead (its address and data are final from the clock
+  // before req_i rises, held until ack_o: the parser's descriptor), registered every clock, so
+  // that the grant only selects it: the address's register and the value's ranges (ANDed at the
+  // grant), the readable address, the read's one-hot select
+  wen_t        cmd_ahit_q, cmd_vok_q;
+  logic        cmd_rok_q;
+  logic [63:0] cmd_rsel_q;
+  always_ff @(posedge clk) begin
+    cmd_ahit_q <= wr_addr_hits(addr_i);
+    cmd_vok_q  <= wr_val_ok(wdata_i);
+    cmd_rok_q  <= rd_ok(addr_i);
+    cmd_rsel_q <= rd_sel(addr_i);
+  end
 
   always_comb begin
     grant_cmd = (astate_q == A_IDLE) && req_i;
@@ -289,9 +331,9 @@ module memhil_regfile
       acc_we_d    = we_i;
       acc_addr_d  = addr_i;
       acc_wdata_d = wdata_i;
-      acc_hit_d   = wr_hits(addr_i, wdata_i);
-      acc_rok_d   = rd_ok(addr_i);
-      acc_rsel_d  = rd_sel(addr_i);
+      acc_hit_d   = cmd_ahit_q & cmd_vok_q;
+      acc_rok_d   = cmd_rok_q;
+      acc_rsel_d  = cmd_rsel_q;
     end else if (grant_w) begin
       src_cmd_d   = 1'b0;
       axil_wr_d   = 1'b1;
