@@ -17,12 +17,16 @@
 //   rlfsr   TILES*WR       x LANES*32        row LFSR states            LUT RAM (block if > 128)
 //   clfsr   TILES*WC       x LANES*32        column LFSR states         LUT RAM (block if > 128)
 //   xbuf/dbuf  B*WC / B*WR x LANES*8         operand codes (clamped)    LUT RAM (block if > 128)
-//   rbits/cbits B*WR / B*WC x LANES*WB       stream bits, all samples   LUT RAM (block if > 128)
+//   rbits      B*WR           x LANES*WB       row stream bits, all samples LUT RAM (block if > 128)
+//   cbits      B              x LANES*WB       column stream bits of the current column word
+//                                              (GEN and PASS alternate per column word in a
+//                                              coincidence UPDATE)         LUT RAM (block if > 128)
 //   (B = BATCH_MAX: an UPDATE of B samples is one array command; contract v3 has no per-cell
 //   accumulator: the batch sum of a cell lives in the pass's lane registers)
 //   raw     max(WR,WC)     x LANES*(Y_W+T_W) read sums before noise/ADC LUT RAM
 //   tables  per lane + 1   512 x 16          {dir, k} step tables       block RAM
-// A command runs through: [DIV] -> [LOAD] -> [GEN] -> [PASS -> DRAIN] -> [OUT | WRITE].
+// A command runs through: [DIV] -> [LOAD] -> [GEN] -> [PASS -> DRAIN] -> [OUT | WRITE]
+// (a coincidence UPDATE: GEN -> PASS -> GEN -> PASS ... once per column word).
 // Latency and cycle counts: docs/rtl-datapath.md, "Cycle counts".
 
 `resetall
@@ -103,10 +107,12 @@ module memhil_array
   localparam int unsigned CA_W       = (CELL_DEPTH > 1) ? $clog2(CELL_DEPTH) : 1;
   localparam int unsigned RRA_W      = (RR_DEPTH > 1) ? $clog2(RR_DEPTH) : 1;
   localparam int unsigned RCA_W      = (RC_DEPTH > 1) ? $clog2(RC_DEPTH) : 1;
-  localparam int unsigned XD         = BATCH_MAX * WC;   // x / column-bit words, all samples
+  localparam int unsigned XD         = BATCH_MAX * WC;   // x words, all samples
   localparam int unsigned DD         = BATCH_MAX * WR;   // d / row-bit words, all samples
+  localparam int unsigned CBD        = BATCH_MAX;        // column-bit words: one column word
   localparam int unsigned XA_W       = (XD > 1) ? $clog2(XD) : 1;
   localparam int unsigned DA_W       = (DD > 1) ? $clog2(DD) : 1;
+  localparam int unsigned CBA_W      = (CBD > 1) ? $clog2(CBD) : 1;
   localparam int unsigned NWA_W      = (NW_MAX > 1) ? $clog2(NW_MAX) : 1;
   localparam int unsigned WB         = SB * ((BUILD_BL_MAX + SB - 1) / SB); // stream bits / LFSR
   localparam int unsigned RAW_W      = 48 + 40;                       // read sum y, total T
@@ -143,7 +149,8 @@ module memhil_array
   logic [RRA_W-1:0] rw_waddr, rw_raddr;
   logic [RCA_W-1:0] kw_waddr, kw_raddr;
   logic [SW_W-1:0] rw_wdata, rw_rdata, kw_wdata, kw_rdata;
-  logic [XA_W-1:0] xw_waddr, xw_raddr, cbw_waddr, cbw_raddr;
+  logic [XA_W-1:0] xw_waddr, xw_raddr;
+  logic [CBA_W-1:0] cbw_waddr, cbw_raddr;
   logic [DA_W-1:0] dw_waddr, dw_raddr, rbw_waddr, rbw_raddr;
   logic [LANES*8-1:0] xw_wdata, xw_rdata, dw_wdata, dw_rdata;
   logic [LANES*WB-1:0] rbw_wdata, rbw_rdata, cbw_wdata, cbw_rdata;
@@ -166,7 +173,7 @@ module memhil_array
     .clk(clk), .we(dw_we), .waddr(dw_waddr), .wdata(dw_wdata), .raddr(dw_raddr), .rdata(dw_rdata));
   memhil_dp_ram #(.DEPTH(DD), .WIDTH(LANES * WB), .DISTR(DD <= 128)) u_rbits (
     .clk(clk), .we(rbw_we), .waddr(rbw_waddr), .wdata(rbw_wdata), .raddr(rbw_raddr), .rdata(rbw_rdata));
-  memhil_dp_ram #(.DEPTH(XD), .WIDTH(LANES * WB), .DISTR(XD <= 128)) u_cbits (
+  memhil_dp_ram #(.DEPTH(CBD), .WIDTH(LANES * WB), .DISTR(CBD <= 128)) u_cbits (
     .clk(clk), .we(cbw_we), .waddr(cbw_waddr), .wdata(cbw_wdata), .raddr(cbw_raddr), .rdata(cbw_rdata));
   memhil_dp_ram #(.DEPTH(NW_MAX), .WIDTH(LANES * RAW_W), .DISTR(1'b1)) u_raw (
     .clk(clk), .we(raw_we), .waddr(raw_waddr), .wdata(raw_wdata), .raddr(raw_raddr), .rdata(raw_rdata));
@@ -195,7 +202,7 @@ module memhil_array
   logic [SW_W-1:0]  c_rlfsr_wdata, c_clfsr_wdata;
   logic [LANES*8-1:0] c_opnd_wdata;
   // stream generation
-  logic             gen_need, gen_done;
+  logic             gen_need, gen_done, gen_colw;
   logic [RRA_W-1:0] g_rlfsr_raddr, g_rlfsr_waddr;
   logic [RCA_W-1:0] g_clfsr_raddr, g_clfsr_waddr;
   logic             g_rlfsr_we, g_clfsr_we;
@@ -203,10 +210,11 @@ module memhil_array
   logic [XA_W-1:0]  g_x_raddr;
   logic [DA_W-1:0]  g_d_raddr;
   // cell pass
-  logic             pass_last, pass_busy;
+  logic             pass_last, pass_wend, pass_busy;
   logic [31:0]      pulses;
   logic [CA_W-1:0]  p_cell_raddr, p_wb_addr;
-  logic [XA_W-1:0]  p_x_raddr, p_cbits_raddr;
+  logic [XA_W-1:0]  p_x_raddr;
+  logic [CBA_W-1:0] p_cbits_raddr;
   logic [DA_W-1:0]  p_d_raddr, p_rbits_raddr;
   logic [RCA_W-1:0] p_clfsr_raddr;
   logic [RRA_W-1:0] p_rlfsr_raddr;
@@ -266,6 +274,7 @@ module memhil_array
     .gen_done_i   (gen_done),
     .pass_run_o   (pass_run),
     .pass_last_i  (pass_last),
+    .pass_wend_i  (pass_wend),
     .pass_busy_i  (pass_busy),
     .out_run_o    (out_run),
     .issue_o      (issue),
@@ -320,6 +329,7 @@ module memhil_array
     .start_i      (start),
     .run_i        (gen_run),
     .done_o       (gen_done),
+    .colw_o       (gen_colw),
     .rlfsr_raddr_o(g_rlfsr_raddr),
     .rlfsr_rdata_i(rw_rdata),
     .clfsr_raddr_o(g_clfsr_raddr),
@@ -378,6 +388,8 @@ module memhil_array
     .start_i       (start),
     .run_i         (pass_run),
     .last_o        (pass_last),
+    .colw_i        (gen_colw),
+    .wend_o        (pass_wend),
     .busy_o        (pass_busy),
     .pulses_o      (pulses),
     .pulses_up_o   (pulses_up),

@@ -23,7 +23,11 @@
 //           d buffers, LANES per word (UPDATE of B = cmd_count samples: per sample x, then d,
 //           sample b at words b * WC / b * WR); with the last byte start_o
 //   GEN     memhil_array_gen steps the LFSRs (gen_run_o) until gen_done_i
-//   PASS    memhil_array_pass walks the tile (pass_run_o) until pass_last_i
+//   PASS    memhil_array_pass walks the tile (pass_run_o) until pass_last_i; in a coincidence
+//           UPDATE GEN and PASS alternate per column word: GEN (the rows, then column word 0)
+//           -> PASS (column word 0) -> GEN (column word 1) -> ... -> PASS (the last column
+//           word): pass_wend_i (a column word's last issue) goes back to GEN, gen_done_i (its
+//           G_WRITE) to PASS, each in the next clock (no clock added)
 //   DRAIN   until the pass pipeline has written back its last word (pass_busy_i low)
 //   OUT     the producer issues one response item per clock while memhil_array_out has room,
 //           with the RAM read address of the item (cells, LFSR states, read
@@ -118,6 +122,7 @@ module memhil_array_ctrl
   input  wire logic               gen_done_i,
   output logic                    pass_run_o,
   input  wire logic               pass_last_i,
+  input  wire logic               pass_wend_i,      // a column word's last issue: GEN again
   input  wire logic               pass_busy_i,
   // response producer (memhil_array_out)
   output logic                    out_run_o,
@@ -514,6 +519,8 @@ module memhil_array_ctrl
       ST_PASS: begin
         if (pass_last_i) begin
           state_d = ST_DRAIN;
+        end else if (pass_wend_i) begin
+          state_d = ST_GEN;
         end
       end
 
@@ -580,9 +587,10 @@ module memhil_array_ctrl
   // the decode of state_d, written as the transitions of the state machine above
   logic wrecv_d;
   always_comb begin
-    gen_d   = (start_o && gen_need_i) || (state_q == ST_GEN && !gen_done_i);
+    gen_d   = (start_o && gen_need_i) || (state_q == ST_GEN && !gen_done_i) ||
+              (state_q == ST_PASS && pass_wend_i);
     pass_d  = (start_o && !gen_need_i) || (state_q == ST_GEN && gen_done_i) ||
-              (state_q == ST_PASS && !pass_last_i);
+              (state_q == ST_PASS && !pass_last_i && !pass_wend_i);
     out_d   = (state_q == ST_ACC && opf_q.rrng) ||
               (state_q == ST_DIV && div_cnt_q == 5'd0 && !opf_q.wcells) ||
               (state_q == ST_DRAIN && !pass_busy_i) ||

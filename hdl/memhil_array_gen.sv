@@ -15,14 +15,20 @@
 //             into a WB-bit register per LFSR (bit t at position t; bits t >= BL are 0); the
 //             last group stops exactly at BL leaps
 //   G_SNEXT   (UPDATE of B > 1 samples in coincidence mode, after each sample but the last) the
-//             sample's stream bits to the stream-bit RAM (word b * W + w), then G_READ / G_LOAD
+//             sample's stream bits to the stream-bit RAM (rows: word b * WR + w; columns: word
+//             B - 1 - b, the column word's B samples only), then G_READ / G_LOAD
 //             of the next sample's operand word, the states kept in their registers: each LFSR
 //             streams the B samples one after another, as the contract's sequential order does
 //   G_EXTRA   the extra leap
 //   G_WRITE   states back to the state RAM, the last sample's stream bits to the stream-bit RAM
 // i.e. 3 + B * ceil(BL / SB) + 3 * (B - 1) + extra clocks per word (3 + extra without stream).
-// done_o is high in the G_WRITE of the last word. Row and column bits take the same positions,
-// so the pass's popcount(row bits & column bits) is the coincidence count.
+// done_o is high in the G_WRITE of the last word, and in a coincidence UPDATE (colw_o) in the
+// G_WRITE of every column word: the rows first (all their bits stay in the row-bit RAM), then
+// column word 0, the pass over column word 0 (memhil_array_pass: column words outer), column
+// word 1, its pass, ... (memhil_array_ctrl alternates GEN and PASS; run_i is low during a pass
+// and every register here holds). The column-bit RAM thus holds the B samples of one column
+// word only. Row and column bits take the same positions, so the pass's
+// popcount(row bits & column bits) is the coincidence count.
 
 `resetall
 `default_nettype none
@@ -47,6 +53,7 @@ module memhil_array_gen
   localparam int unsigned DD    = BATCH_MAX * WR,              // d / row-bit words, all samples
   localparam int unsigned XA_W  = (XD > 1) ? $clog2(XD) : 1,
   localparam int unsigned DA_W  = (DD > 1) ? $clog2(DD) : 1,
+  localparam int unsigned CBA_W = (BATCH_MAX > 1) ? $clog2(BATCH_MAX) : 1,   // column-bit words
   localparam int unsigned SW_W  = LANES * LFSR_W,
   localparam int unsigned WB    = SB * ((BUILD_BL_MAX + SB - 1) / SB)   // stream bits / LFSR
 ) (
@@ -67,6 +74,7 @@ module memhil_array_gen
   input  wire logic               start_i,
   input  wire logic               run_i,
   output logic                    done_o,
+  output logic                    colw_o,          // done_o after each column word (see above)
   // LFSR states (read, written back)
   output logic [RRA_W-1:0]        rlfsr_raddr_o,
   input  wire logic [SW_W-1:0]    rlfsr_rdata_i,
@@ -86,7 +94,7 @@ module memhil_array_gen
   output logic                    rbits_we_o,
   output logic [DA_W-1:0]         rbits_waddr_o,
   output logic                    cbits_we_o,
-  output logic [XA_W-1:0]         cbits_waddr_o,
+  output logic [CBA_W-1:0]        cbits_waddr_o,
   output logic [LANES*WB-1:0]     bits_wdata_o
 );
 
@@ -258,8 +266,10 @@ module memhil_array_gen
   // done_o: the G_WRITE of the last word of the last group (apart from start_i, so that the
   // engine's start_o -> done_o has no combinational path)
   always_comb begin
-    done_o = run_i && (gph_q == G_WRITE) && wlast_q && !(!sel_q && cols_q);
+    done_o = run_i && (gph_q == G_WRITE) &&
+             (sel_q ? (wlast_q || stream_q) : (wlast_q && !cols_q));
   end
+  assign colw_o = stream_q;
 
   always_comb begin
     gph_d    = gph_q;
@@ -311,7 +321,7 @@ module memhil_array_gen
         G_SNEXT: begin
           // this sample's bits out; the next sample's operand word is read in G_READ
           rbits_waddr_o = DA_W'(oa_q);
-          cbits_waddr_o = XA_W'(oa_q);
+          cbits_waddr_o = CBA_W'(sleft_q);
           rbits_we_o    = !sel_q;
           cbits_we_o    = sel_q;
           sleft_d  = sleft_q - 16'd1;
@@ -328,7 +338,7 @@ module memhil_array_gen
           rlfsr_waddr_o = base_r_i + RRA_W'(word_q);
           clfsr_waddr_o = base_k_i + RCA_W'(word_q);
           rbits_waddr_o = DA_W'(oa_q);
-          cbits_waddr_o = XA_W'(oa_q);
+          cbits_waddr_o = CBA_W'(sleft_q);
           rlfsr_we_o = !sel_q;
           clfsr_we_o = sel_q;
           rbits_we_o = !sel_q && stream_q;

@@ -2,11 +2,14 @@
 // memhil_array_pass: the cell pass (PASS, DRAIN) of memhil_array, contract sections 5 and 6:
 // one RAM word (LANES cells) per clock through a pipeline that computes the read sums of
 // FORWARD / TRANSPOSE and the batch-sum-and-apply of UPDATE.
-//   s0   walk (while run_i): FORWARD / UPDATE rows outer, words inner, and for an UPDATE of B
-//        samples the B samples of each cell word innermost (the word is issued B clocks in a
-//        row); TRANSPOSE column words outer, rows inner; read addresses of codes, x[b][w],
-//        d[b][i], column / row stream bits of sample b, column / row LFSR states; last_o with
-//        the last sample of the last word
+//   s0   walk (while run_i): FORWARD rows outer, words inner; TRANSPOSE and UPDATE column
+//        words outer, rows inner, and for an UPDATE of B samples the B samples of each cell
+//        word innermost (the word is issued B clocks in a row); read addresses of codes,
+//        x[b][w], d[b][i], column stream bits of sample b (the current column word's: word
+//        B - 1 - b), row stream bits of sample b, column / row LFSR states; last_o with the
+//        last sample of the last word. In a coincidence UPDATE (colw_i) wend_o marks the last
+//        issue of every column word but the last: memhil_array_ctrl then lowers run_i while
+//        memhil_array_gen streams the next column word's bits, and the walk holds
 //   s1   RAM words -> per lane (c+ - c-) * v, |v| * (c+ + c- + 2 * C0), x * d,
 //        row bits & column bits, noise word r = R_i ^ C_j
 //   s2   popcount part 1 (memhil_dp_popcount: the counts of 32-bit groups, registered); lane
@@ -55,6 +58,7 @@ module memhil_array_pass
   localparam int unsigned DD    = BATCH_MAX * WR,              // d / row-bit words, all samples
   localparam int unsigned XA_W  = (XD > 1) ? $clog2(XD) : 1,
   localparam int unsigned DA_W  = (DD > 1) ? $clog2(DD) : 1,
+  localparam int unsigned CBA_W = (BATCH_MAX > 1) ? $clog2(BATCH_MAX) : 1,   // column-bit words
   localparam int unsigned CW_W  = LANES * 2 * G_W,
   localparam int unsigned SW_W  = LANES * LFSR_W,
   localparam int unsigned WB    = SB * ((BUILD_BL_MAX + SB - 1) / SB),  // stream bits per LFSR
@@ -93,6 +97,8 @@ module memhil_array_pass
   input  wire logic                   start_i,         // cursor to the tile's first word
   input  wire logic                   run_i,           // issue one word per clock
   output logic                        last_o,          // this clock issues the last word
+  input  wire logic                   colw_i,          // coincidence UPDATE: stop per column word
+  output logic                        wend_o,          // this clock ends a column word (not the last)
   output logic                        busy_o,          // words in the pipeline
   output logic [31:0]                 pulses_o,
   output logic [31:0]                 pulses_up_o,
@@ -104,7 +110,7 @@ module memhil_array_pass
   input  wire logic [LANES*8-1:0]     x_rdata_i,
   output logic [DA_W-1:0]             d_raddr_o,
   input  wire logic [LANES*8-1:0]     d_rdata_i,
-  output logic [XA_W-1:0]             cbits_raddr_o,
+  output logic [CBA_W-1:0]            cbits_raddr_o,
   input  wire logic [LANES*WB-1:0]    cbits_rdata_i,
   output logic [DA_W-1:0]             rbits_raddr_o,
   input  wire logic [LANES*WB-1:0]    rbits_rdata_i,
@@ -167,7 +173,7 @@ module memhil_array_pass
   logic [CA_W-1:0]   p_addr_q, p_addr_d;
   logic [CELL_W-1:0] p_cell_q, p_cell_d;     // i * COLS
   logic [15:0]       p_bleft_q, p_bleft_d;   // samples of the word after this one (innermost)
-  logic [XA_W-1:0]   p_x_q, p_x_d;           // b * WC + w: x and column-bit word
+  logic [XA_W-1:0]   p_x_q, p_x_d;           // b * WC + w: x word
   logic [DA_W-1:0]   p_d_q, p_d_d;           // b * WR + i / LANES: d and row-bit word
   // registered compares of the cursor, kept with it: i == ROWS - 1, w == WC - 1, sample 0, the
   // last sample of this cell word (p_bleft_q == 0)
@@ -192,7 +198,7 @@ module memhil_array_pass
     // the same clock: the issued word does not wait for start_i, which only resets the cursor
     // (after the walk below)
     if (run_i && !p_bl_q) begin
-      // the next sample of the same cell word (UPDATE of B > 1 samples, rows outer)
+      // the next sample of the same cell word (UPDATE of B > 1 samples)
       m0.valid     = 1'b1;
       m0.addr      = p_addr_q;
       m0.i         = p_i_q;
@@ -221,8 +227,8 @@ module memhil_array_pass
       p_bleft_d    = nsmp_i - 16'd1;
       p_bf_d       = 1'b1;
       p_bl_d       = (nsmp_i == 16'd1);
-      if (is_trn) begin
-        // column blocks outer, rows inner
+      if (!is_fwd) begin
+        // TRANSPOSE, UPDATE: column words (blocks) outer, rows inner
         if (p_il_q) begin
           p_i_d    = '0;
           p_w_d    = p_w_q + 1'b1;
@@ -242,7 +248,6 @@ module memhil_array_pass
         if (p_wl_q) begin
           p_w_d    = '0;
           p_i_d    = p_i_q + 1'b1;
-          p_cell_d = p_cell_q + CELL_W'(COLS);
           p_wl_d   = (WC == 1);
           p_il_d   = (p_i_q == IX_W'(ROWS - 2));
         end else begin
@@ -252,6 +257,12 @@ module memhil_array_pass
         p_x_d = XA_W'(p_w_d);
         p_d_d = DA_W'(p_i_d >> LOG_L);
       end
+    end
+    // p_cell = i * COLS: +COLS with each new row, 0 with a new column word (TRANSPOSE, UPDATE)
+    if (run_i && p_bl_q && !is_fwd && p_il_q) begin
+      p_cell_d = '0;
+    end else if (run_i && p_bl_q && (is_fwd ? p_wl_q : 1'b1)) begin
+      p_cell_d = p_cell_q + CELL_W'(COLS);
     end
     if (start_i) begin
       p_i_d     = '0;
@@ -269,9 +280,11 @@ module memhil_array_pass
   end
 
   assign last_o        = run_i && p_il_q && p_wl_q && p_bl_q;
+  assign wend_o        = run_i && colw_i && p_il_q && !p_wl_q && p_bl_q;
   assign cell_raddr_o  = p_addr_q;
   assign x_raddr_o     = p_x_q;
-  assign cbits_raddr_o = p_x_q;
+  // sample b of the column word at word B - 1 - b (p_bleft_q: memhil_array_gen's sleft_q)
+  assign cbits_raddr_o = CBA_W'(p_bleft_q);
   assign clfsr_raddr_o = base_k_i + RCA_W'(p_w_q);
   assign d_raddr_o     = p_d_q;
   assign rbits_raddr_o = p_d_q;
