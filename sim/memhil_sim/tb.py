@@ -7,7 +7,6 @@ import itertools
 import random
 
 from cocotb.clock import Clock
-from cocotb.simtime import get_sim_time
 from cocotb.triggers import RisingEdge, Timer
 from cocotbext.axi import (AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamFrame,
                            AxiStreamSink, AxiStreamSource)
@@ -46,7 +45,6 @@ class TopTB:
         # the build limits of contract v3 (GEOMETRY2, PING)
         self.batch_max = int(dut.BATCH_MAX.value)
         self.bl_max = int(dut.BL_MAX.value)
-        self.period_ns = period_ns
         Clock(dut.clk, period_ns, unit="ns").start()
         self.axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil"), dut.clk, dut.rst_n,
                                   reset_active_level=False)
@@ -66,12 +64,6 @@ class TopTB:
                               payload_log2=self.payload_log2, batch_max=self.batch_max,
                               bl_max=self.bl_max)
         return self.dev
-
-    @property
-    def cycles(self) -> int:
-        """Clock periods since time 0, from the simulation time (no per-clock coroutine: one
-        Python wake-up per clock would cost more than the design's simulation)."""
-        return int(get_sim_time("ns")) // self.period_ns
 
     def set_pauses(self, src_pattern=None, sink_pattern=None):
         if src_pattern is None:
